@@ -1,0 +1,74 @@
+# Every command a user or CI needs. Each target sets itself up from a clean clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+CDK_FLAGS := --no-notices --app "$(abspath $(BIN))/python app.py"
+
+.PHONY: help setup test lint typecheck unit infra e2e demo bench synth diff deploy destroy clean
+
+help:
+	@echo "make demo     run the whole pipeline locally on sample files and print the results"
+	@echo "make test     ruff, mypy and every test (unit, infra, e2e)"
+	@echo "make synth | diff | deploy | destroy   the CDK app against your AWS account"
+	@echo "make bench    benchmarks (ratios measured side by side)"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install -qq --no-deps -e .
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) $(NODE_STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+infra: $(STAMP)
+	$(BIN)/python -m pytest -q tests/infra
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+demo: $(STAMP)
+	$(BIN)/python -m asyncinfer demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+synth: $(STAMP) $(NODE_STAMP)
+	$(CDK) synth $(CDK_FLAGS) --quiet
+
+diff: $(STAMP) $(NODE_STAMP)
+	$(CDK) diff $(CDK_FLAGS)
+
+deploy: $(STAMP) $(NODE_STAMP)
+	$(CDK) deploy $(CDK_FLAGS) --require-approval broadening
+
+destroy: $(STAMP) $(NODE_STAMP)
+	$(CDK) destroy $(CDK_FLAGS)
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

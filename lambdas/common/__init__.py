@@ -1,0 +1,1 @@
+"""Shared by both functions and bundled into each function's asset."""

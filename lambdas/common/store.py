@@ -1,0 +1,321 @@
+"""Data access for the results table: the only module that issues DynamoDB writes.
+
+Every write is conditional, which is what makes the pipeline idempotent under at-least-once
+delivery:
+
+* ``claim`` creates the ``PENDING`` item of an object version, or takes over a claim whose
+  lease has expired (a crashed ingest attempt). A live claim or any later status is reported,
+  never overwritten.
+* ``mark_submitted`` / ``mark_failed`` move *our own* claim on (the claim token must match).
+  If a result already arrived, the ingest fields are back-filled without touching the status.
+* ``record_outcome`` applies a terminal notification if no newer one (by ``completed_at``,
+  SageMaker's ``eventTime``) is stored: duplicates and older events change nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.common.records import FailureStage, InferenceRecord, Status
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+
+# Fields that describe the input: whoever writes first sets them, nobody overwrites them.
+DESCRIPTIVE_FIELDS = (
+    "input_location",
+    "input_bucket",
+    "input_key",
+    "input_version",
+    "input_size",
+    "content_type",
+    "accept",
+    "custom_attributes",
+    "endpoint_name",
+    "created_at",
+    "submitted_at",
+    "output_location",
+    "failure_location",
+)
+# Fields that describe an outcome: the newest terminal notification defines all of them.
+OUTCOME_FIELDS = (
+    "completed_at",
+    "received_at",
+    "latency_ms",
+    "response_content_type",
+    "result",
+    "result_encoding",
+    "failure_reason",
+    "failure_stage",
+)
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "CLAIMED"  # new item, ours
+    TAKEN_OVER = "TAKEN_OVER"  # an expired claim of a crashed attempt, now ours
+    IN_PROGRESS = "IN_PROGRESS"  # another attempt holds a live claim: retry later
+    ALREADY_DONE = "ALREADY_DONE"  # submitted or terminal: a duplicate delivery
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    existing: InferenceRecord | None = None
+
+    @property
+    def owned(self) -> bool:
+        return self.outcome in (ClaimOutcome.CLAIMED, ClaimOutcome.TAKEN_OVER)
+
+
+def _encode(value: Any) -> AttributeValueTypeDef:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    raise TypeError(f"unsupported attribute value {value!r}")
+
+
+def _decode(attribute: Any) -> Any:
+    if "S" in attribute:
+        return attribute["S"]
+    if "N" in attribute:
+        return int(attribute["N"])
+    if "BOOL" in attribute:
+        return attribute["BOOL"]
+    if "NULL" in attribute:
+        return None
+    raise TypeError(f"unsupported attribute {attribute!r}")
+
+
+def decode_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _decode(value) for name, value in item.items()}
+
+
+def record_from_item(item: dict[str, Any]) -> InferenceRecord:
+    return InferenceRecord.model_validate(decode_item(item))
+
+
+class _Update:
+    """Builds one UpdateExpression with placeholder names and values."""
+
+    def __init__(self) -> None:
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.names: dict[str, str] = {}
+        self.values: dict[str, AttributeValueTypeDef] = {}
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#{attribute}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, label: str, value: Any) -> str:
+        placeholder = f":{label}"
+        self.values[placeholder] = _encode(value)
+        return placeholder
+
+    def set(self, attribute: str, value: Any) -> None:
+        self.sets.append(f"{self.name(attribute)} = {self.value(attribute, value)}")
+
+    def set_if_absent(self, attribute: str, value: Any) -> None:
+        name = self.name(attribute)
+        self.sets.append(f"{name} = if_not_exists({name}, {self.value(attribute, value)})")
+
+    def remove(self, attribute: str) -> None:
+        self.removes.append(self.name(attribute))
+
+    def expression(self) -> str:
+        parts = []
+        if self.sets:
+            parts.append("SET " + ", ".join(self.sets))
+        if self.removes:
+            parts.append("REMOVE " + ", ".join(self.removes))
+        return " ".join(parts)
+
+
+class RecordStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def get(self, inference_id: str) -> InferenceRecord | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"inference_id": {"S": inference_id}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return record_from_item(item) if item else None
+
+    def claim(self, record: InferenceRecord, *, token: str, lease_until: int, now: int) -> Claim:
+        """Claim an object version for submission (``record.status`` must be ``PENDING``).
+
+        ``lease_until`` and ``now`` are epoch seconds; a claim whose lease has passed belongs
+        to an attempt that died, and may be taken over.
+        """
+        if record.status != Status.PENDING:
+            raise ValueError("a claim is a PENDING record")
+        item = {name: _encode(value) for name, value in record.attributes().items()}
+        item["claim_token"] = {"S": token}
+        item["claim_expires_at"] = {"N": str(lease_until)}
+        try:
+            response = self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=(
+                    "attribute_not_exists(inference_id) OR "
+                    "(#status = :pending AND claim_expires_at < :now)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":pending": {"S": Status.PENDING.value},
+                    ":now": {"N": str(now)},
+                },
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != CONDITIONAL_CHECK_FAILED:
+                raise
+            old_item: dict[str, Any] | None = getattr(error, "response", {}).get("Item")
+            existing = record_from_item(old_item) if old_item else self.get(record.inference_id)
+            if existing is None:  # deleted between the write and the read: try again later
+                return Claim(ClaimOutcome.IN_PROGRESS)
+            if existing.status == Status.PENDING:
+                return Claim(ClaimOutcome.IN_PROGRESS, existing)
+            return Claim(ClaimOutcome.ALREADY_DONE, existing)
+        previous = response.get("Attributes")
+        if previous:
+            return Claim(ClaimOutcome.TAKEN_OVER, record_from_item(previous))
+        return Claim(ClaimOutcome.CLAIMED)
+
+    def mark_submitted(self, record: InferenceRecord, *, token: str) -> bool:
+        """``PENDING -> SUBMITTED`` for our claim. Returns False when a result got there first,
+        in which case only the ingest fields the result could not know are filled in."""
+        update = _Update()
+        for name, value in record.attributes().items():
+            if name not in ("inference_id", "status"):
+                update.set(name, value)
+        update.set("status", Status.SUBMITTED.value)
+        update.remove("claim_token")
+        update.remove("claim_expires_at")
+        if self._update_owned(record.inference_id, update, token):
+            return True
+        self._backfill(record)
+        return False
+
+    def mark_failed(
+        self, record: InferenceRecord, *, token: str, reason: str, failed_at: str
+    ) -> bool:
+        """``PENDING -> FAILED`` at ingest for our claim. False when a result got there first."""
+        values = record.attributes() | {
+            "status": Status.FAILED.value,
+            "failure_reason": reason,
+            "failure_stage": FailureStage.INGEST.value,
+            "completed_at": failed_at,
+            "updated_at": failed_at,
+        }
+        update = _Update()
+        for name, value in values.items():
+            if name != "inference_id":
+                update.set(name, value)
+        update.remove("claim_token")
+        update.remove("claim_expires_at")
+        if self._update_owned(record.inference_id, update, token):
+            return True
+        self._backfill(record)
+        return False
+
+    def record_outcome(self, record: InferenceRecord) -> InferenceRecord | None:
+        """Apply a terminal outcome unless an equal or newer one is stored.
+
+        Returns the stored record after the write, or None when the outcome was a duplicate or
+        older than what is stored (nothing changed).
+        """
+        if record.status not in (Status.COMPLETED, Status.FAILED) or not record.completed_at:
+            raise ValueError("an outcome is a COMPLETED or FAILED record with completed_at")
+        values = record.attributes()
+        update = _Update()
+        update.set("status", values["status"])
+        for name in OUTCOME_FIELDS:
+            if name in values:
+                update.set(name, values[name])
+            else:
+                update.remove(name)
+        for name in DESCRIPTIVE_FIELDS:
+            if name in ("output_location", "failure_location") and name in values:
+                update.set(name, values[name])
+            elif name in values:
+                update.set_if_absent(name, values[name])
+        for name in ("updated_at", "expires_at"):
+            if name in values:
+                update.set(name, values[name])
+        update.remove("claim_token")
+        update.remove("claim_expires_at")
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"inference_id": {"S": record.inference_id}},
+                UpdateExpression=update.expression(),
+                ConditionExpression=(
+                    "attribute_not_exists(#completed_at) OR #completed_at < :completed_at"
+                ),
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == CONDITIONAL_CHECK_FAILED:
+                return None
+            raise
+        return record_from_item(response["Attributes"])
+
+    def _update_owned(self, inference_id: str, update: _Update, token: str) -> bool:
+        update.values[":token"] = {"S": token}
+        update.values[":pending"] = {"S": Status.PENDING.value}
+        update.name("claim_token")
+        update.name("status")
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"inference_id": {"S": inference_id}},
+                UpdateExpression=update.expression(),
+                ConditionExpression="#claim_token = :token AND #status = :pending",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == CONDITIONAL_CHECK_FAILED:
+                return False
+            raise
+        return True
+
+    def _backfill(self, record: InferenceRecord) -> None:
+        values = record.attributes()
+        update = _Update()
+        for name in DESCRIPTIVE_FIELDS:
+            if name in values:
+                update.set_if_absent(name, values[name])
+        if not update.sets:
+            return
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"inference_id": {"S": record.inference_id}},
+                UpdateExpression=update.expression(),
+                ConditionExpression="attribute_exists(inference_id)",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != CONDITIONAL_CHECK_FAILED:
+                raise

@@ -1,0 +1,78 @@
+"""Fixtures shared by every test folder: in-process moto and the results table's schema."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "us-east-1"
+TABLE_NAME = "results"
+INPUT_LOCATION_INDEX = "by_input_location"
+STATUS_INDEX = "by_status"
+
+
+def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
+    """The table as the stack defines it (key schema and both indexes)."""
+    client.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "inference_id", "AttributeType": "S"},
+            {"AttributeName": "input_location", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "updated_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "inference_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": INPUT_LOCATION_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "input_location", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+    )
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, so nothing can ever reach a real account."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def moto_aws(aws_credentials: None) -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(moto_aws: None) -> Any:
+    client = boto3.client("dynamodb", region_name=REGION)
+    create_results_table(client)
+    return client
+
+
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AsyncInference")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

@@ -1,0 +1,121 @@
+"""The conditional writes that make the pipeline idempotent and monotonic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lambdas.common.records import InferenceRecord, Status
+from lambdas.common.store import ClaimOutcome, RecordStore
+from tests.conftest import TABLE_NAME
+
+INFERENCE_ID = "a" * 64
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> RecordStore:
+    return RecordStore(dynamodb, TABLE_NAME)
+
+
+def pending(**fields: Any) -> InferenceRecord:
+    return InferenceRecord(
+        inference_id=INFERENCE_ID,
+        status=Status.PENDING,
+        input_location="s3://in/a.json",
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:00.000Z",
+        **fields,
+    )
+
+
+def outcome(status: Status, completed_at: str, **fields: Any) -> InferenceRecord:
+    return InferenceRecord(
+        inference_id=INFERENCE_ID,
+        status=status,
+        completed_at=completed_at,
+        updated_at=completed_at,
+        input_location="s3://in/from-notification.json",
+        **fields,
+    )
+
+
+def test_first_claim_is_ours_and_a_live_claim_blocks_a_duplicate(store: RecordStore) -> None:
+    assert store.claim(pending(), token="t1", lease_until=200, now=100).outcome == (
+        ClaimOutcome.CLAIMED
+    )
+    duplicate = store.claim(pending(), token="t2", lease_until=210, now=110)
+    assert duplicate.outcome == ClaimOutcome.IN_PROGRESS
+    assert not duplicate.owned
+
+
+def test_an_expired_claim_is_taken_over(store: RecordStore) -> None:
+    store.claim(pending(), token="t1", lease_until=200, now=100)
+    takeover = store.claim(pending(), token="t2", lease_until=400, now=300)
+    assert takeover.outcome == ClaimOutcome.TAKEN_OVER
+    assert store.mark_submitted(pending(submitted_at="x"), token="t2")
+    assert not store.mark_submitted(pending(submitted_at="y"), token="t1")
+    stored = store.get(INFERENCE_ID)
+    assert stored is not None
+    assert stored.status == Status.SUBMITTED
+    assert stored.submitted_at == "x"
+
+
+def test_submitted_record_makes_a_redelivery_a_duplicate(store: RecordStore) -> None:
+    store.claim(pending(), token="t1", lease_until=200, now=100)
+    store.mark_submitted(pending(submitted_at="s"), token="t1")
+    later = store.claim(pending(), token="t2", lease_until=9999, now=9000)
+    assert later.outcome == ClaimOutcome.ALREADY_DONE
+    assert later.existing is not None
+    assert later.existing.status == Status.SUBMITTED
+
+
+def test_result_before_submitted_write_is_not_regressed(store: RecordStore) -> None:
+    store.claim(pending(), token="t1", lease_until=200, now=100)
+    stored = store.record_outcome(
+        outcome(Status.COMPLETED, "2026-01-01T00:00:05.000Z", output_location="s3://o/1.out")
+    )
+    assert stored is not None
+    assert stored.status == Status.COMPLETED
+    assert store.mark_submitted(pending(submitted_at="s", input_size=7), token="t1") is False
+    final = store.get(INFERENCE_ID)
+    assert final is not None
+    assert final.status == Status.COMPLETED
+    assert final.input_size == 7  # back-filled
+    assert final.submitted_at == "s"
+    assert final.input_location == "s3://in/a.json"  # the first writer's value stays
+
+
+def test_outcomes_are_idempotent_and_ordered_by_event_time(store: RecordStore) -> None:
+    newer = outcome(Status.FAILED, "2026-01-01T00:00:09.000Z", failure_reason="boom")
+    older = outcome(Status.COMPLETED, "2026-01-01T00:00:05.000Z", result="{}")
+    assert store.record_outcome(newer) is not None
+    assert store.record_outcome(newer) is None  # duplicate
+    assert store.record_outcome(older) is None  # out of order
+    final = store.get(INFERENCE_ID)
+    assert final is not None
+    assert (final.status, final.failure_reason, final.result) == (Status.FAILED, "boom", None)
+
+
+def test_a_newer_outcome_replaces_every_outcome_field(store: RecordStore) -> None:
+    store.record_outcome(outcome(Status.FAILED, "2026-01-01T00:00:01.000Z", failure_reason="x"))
+    store.record_outcome(outcome(Status.COMPLETED, "2026-01-01T00:00:02.000Z", result="ok"))
+    final = store.get(INFERENCE_ID)
+    assert final is not None
+    assert (final.status, final.failure_reason, final.result) == (Status.COMPLETED, None, "ok")
+
+
+def test_failed_at_ingest_only_with_our_claim(store: RecordStore) -> None:
+    store.claim(pending(), token="t1", lease_until=200, now=100)
+    assert not store.mark_failed(pending(), token="other", reason="r", failed_at="f")
+    assert store.mark_failed(pending(), token="t1", reason="too large", failed_at="f")
+    final = store.get(INFERENCE_ID)
+    assert final is not None
+    assert (final.status, final.failure_stage, final.failure_reason) == (
+        Status.FAILED,
+        "ingest",
+        "too large",
+    )
+    assert store.claim(pending(), token="t3", lease_until=999, now=900).outcome == (
+        ClaimOutcome.ALREADY_DONE
+    )
