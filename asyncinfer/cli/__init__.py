@@ -1,0 +1,1 @@
+"""The user's command line: ``python -m asyncinfer`` (see ``app``)."""

@@ -1,0 +1,59 @@
+"""What every command shares: the global options, the target (discovered once, announced on
+stderr) and the data-access objects built for it."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from rich.console import Console
+
+from asyncinfer.cli.aws import AwsClients, Objects, Queues, ResultsTable, Topics
+from asyncinfer.cli.render import emit
+from asyncinfer.cli.target import GlobalOptions, Target, discover
+
+DEFAULT_INPUT_LOCATION_INDEX = "by_input_location"
+DEFAULT_STATUS_INDEX = "by_status"
+
+
+class CliContext:
+    def __init__(self, options: GlobalOptions, *, stdout: Console, stderr: Console) -> None:
+        self.options = options
+        self.stdout = stdout
+        self.stderr = stderr
+        self._max_pool_connections = 10
+
+    def size_connection_pool(self, connections: int) -> None:
+        """Call before the first AWS call when a command runs that many requests at once."""
+        self._max_pool_connections = max(connections, 10)
+
+    @cached_property
+    def target(self) -> Target:
+        target = discover(self.options)
+        emit(self.stderr, target.describe())
+        return target
+
+    @cached_property
+    def clients(self) -> AwsClients:
+        return AwsClients(self.target, max_pool_connections=self._max_pool_connections)
+
+    @cached_property
+    def table(self) -> ResultsTable:
+        return ResultsTable(
+            self.clients.dynamodb,
+            self.target.output("ResultsTableName"),
+            input_location_index=self.target.optional_output("InputLocationIndexName")
+            or DEFAULT_INPUT_LOCATION_INDEX,
+            status_index=self.target.optional_output("StatusIndexName") or DEFAULT_STATUS_INDEX,
+        )
+
+    @cached_property
+    def objects(self) -> Objects:
+        return Objects(self.clients.s3)
+
+    @cached_property
+    def queues(self) -> Queues:
+        return Queues(self.clients.sqs)
+
+    @cached_property
+    def topics(self) -> Topics:
+        return Topics(self.clients.sns)

@@ -1,0 +1,246 @@
+"""Which pipeline the CLI talks to: a deployed stack (``--stack``) or a running local mode.
+
+A stack is described by its CloudFormation outputs; local mode by the state file it writes
+while it runs (``.local/state.json``, folder overridable with ``ASYNCINFER_LOCAL_DIR``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.loaders import create_loader
+
+from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.client import CloudFormationClient
+
+LOCAL_DIR_ENV = "ASYNCINFER_LOCAL_DIR"
+DEFAULT_LOCAL_DIR = ".local"
+STATE_FILE_NAME = "state.json"
+DEFAULT_STACK_NAME = "AsyncInference"
+# Local mode's moto server accepts any credentials; these keep a real profile out of it.
+LOCAL_ACCESS_KEY = "local"
+LOCAL_SECRET_KEY = "local"  # noqa: S105 - a placeholder, moto checks nothing
+ENDPOINT_PROBE_TIMEOUT_SECONDS = 2.0
+
+
+# Parsing the service models costs more than most commands' calls; sessions share them.
+_SHARED_LOADER = create_loader()
+
+
+def new_session(
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    static_credentials: tuple[str, str] | None = None,
+) -> boto3.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _SHARED_LOADER)
+    if static_credentials is not None:
+        access_key, secret_key = static_credentials
+        return boto3.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+            botocore_session=core,
+        )
+    return boto3.Session(profile_name=profile, region_name=region, botocore_session=core)
+
+
+class TargetKind(StrEnum):
+    STACK = "stack"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """The AWS-CLI-style options every command shares."""
+
+    region: str | None = None
+    profile: str | None = None
+    stack: str | None = None
+    endpoint_url: str | None = None
+    local_dir: Path = Path(DEFAULT_LOCAL_DIR)
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind
+    name: str  # the stack name, or the local state file
+    region: str
+    outputs: Mapping[str, str]
+    endpoint_url: str | None = None
+    profile: str | None = None
+    static_credentials: tuple[str, str] | None = field(default=None, repr=False)
+
+    def output(self, key: str) -> str:
+        value = self.outputs.get(key)
+        if not value:
+            where = f"stack {self.name}" if self.kind is TargetKind.STACK else self.name
+            raise CliError(f"{where} has no output {key}", ExitCode.SERVICE)
+        return value
+
+    def optional_output(self, key: str) -> str | None:
+        return self.outputs.get(key) or None
+
+    def describe(self) -> str:
+        if self.kind is TargetKind.LOCAL:
+            return f"target: local mode at {self.endpoint_url} ({self.name})"
+        via = f", endpoint {self.endpoint_url}" if self.endpoint_url else ""
+        profile = f", profile {self.profile}" if self.profile else ""
+        return f"target: stack {self.name} in {self.region}{profile}{via}"
+
+    def session(self) -> boto3.Session:
+        return new_session(
+            profile=self.profile, region=self.region, static_credentials=self.static_credentials
+        )
+
+
+def discover(options: GlobalOptions) -> Target:
+    """``--stack`` wins; otherwise a live local mode; otherwise a clear error."""
+    if options.stack:
+        return stack_target(options, options.stack)
+    state_file = options.local_dir / STATE_FILE_NAME
+    if state_file.exists():
+        return local_target(options, state_file)
+    raise CliError(
+        f"no target: pass --stack NAME (or set ASYNCINFER_STACK; the default stack is "
+        f"{DEFAULT_STACK_NAME}) for a deployed stack, or start local mode with "
+        f"'python -m asyncinfer local up' (no {state_file} found)",
+        ExitCode.ENVIRONMENT,
+    )
+
+
+def stack_target(options: GlobalOptions, stack_name: str) -> Target:
+    session = new_session(profile=options.profile, region=options.region)
+    region = session.region_name
+    if not region:
+        raise CliError(
+            "You must specify a region: pass --region or set AWS_REGION.", ExitCode.ENVIRONMENT
+        )
+    client: CloudFormationClient = session.client(
+        "cloudformation",
+        region_name=region,
+        endpoint_url=options.endpoint_url,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+    )
+    outputs = read_stack_outputs(client, stack_name, region)
+    return Target(
+        kind=TargetKind.STACK,
+        name=stack_name,
+        region=region,
+        outputs=outputs,
+        endpoint_url=options.endpoint_url,
+        profile=options.profile,
+    )
+
+
+def read_stack_outputs(
+    client: CloudFormationClient, stack_name: str, region: str
+) -> dict[str, str]:
+    try:
+        stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        message = str(error.response.get("Error", {}).get("Message", ""))
+        if "does not exist" in message:
+            raise CliError(f"stack {stack_name} not found in {region}") from error
+        raise AwsCallError(f"stack {stack_name}", error) from error
+    if not stacks:
+        raise CliError(f"stack {stack_name} not found in {region}")
+    return {
+        output["OutputKey"]: output["OutputValue"]
+        for output in stacks[0].get("Outputs", [])
+        if "OutputKey" in output and "OutputValue" in output
+    }
+
+
+def local_target(options: GlobalOptions, state_file: Path) -> Target:
+    state = _read_state(state_file)
+    endpoint = options.endpoint_url or _required(state, "aws_endpoint_url", state_file)
+    pid = state.get("pid")
+    not_running = f"local mode is not running (stale state file {state_file}"
+    start_hint = "start it with 'python -m asyncinfer local up', or pass --stack NAME"
+    if not isinstance(pid, int) or not process_alive(pid):
+        raise CliError(f"{not_running}: process {pid} is gone); {start_hint}", ExitCode.ENVIRONMENT)
+    if not endpoint_answers(endpoint):
+        raise CliError(
+            f"{not_running}: {endpoint} does not answer); {start_hint}", ExitCode.ENVIRONMENT
+        )
+    outputs = state.get("outputs") or {}
+    if not isinstance(outputs, dict):
+        raise CliError(f"{state_file}: 'outputs' is not an object", ExitCode.ENVIRONMENT)
+    return Target(
+        kind=TargetKind.LOCAL,
+        name=str(state_file),
+        region=str(state.get("region") or "us-east-1"),
+        outputs={str(key): str(value) for key, value in outputs.items()},
+        endpoint_url=endpoint,
+        static_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
+    )
+
+
+def _read_state(state_file: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CliError(
+            f"cannot read local mode state file {state_file}: {error}", ExitCode.ENVIRONMENT
+        ) from error
+    if not isinstance(state, dict):
+        raise CliError(f"{state_file} is not a JSON object", ExitCode.ENVIRONMENT)
+    return state
+
+
+def _required(state: Mapping[str, Any], key: str, state_file: Path) -> str:
+    value = state.get(key)
+    if not isinstance(value, str) or not value:
+        raise CliError(f"{state_file} has no {key}", ExitCode.ENVIRONMENT)
+    return value
+
+
+def process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def endpoint_answers(url: str, timeout: float = ENDPOINT_PROBE_TIMEOUT_SECONDS) -> bool:
+    """Any HTTP answer counts: the point is that a server listens there."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    connection_type = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    connection = connection_type(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    return True
+
+
+def local_dir_from_env() -> Path:
+    return Path(os.environ.get(LOCAL_DIR_ENV) or DEFAULT_LOCAL_DIR)

@@ -1,0 +1,80 @@
+"""``asyncinfer local up`` and ``asyncinfer demo``: the local mode's commands."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from asyncinfer.local.pipeline import (
+    LocalModeError,
+    LocalOptions,
+    LocalPipeline,
+    default_state_dir,
+)
+from asyncinfer.local.synth import SynthError
+from asyncinfer.local.template import TemplateError
+
+local_app = typer.Typer(help="Run the whole pipeline on this machine (no AWS account, no Docker).")
+console = Console(stderr=True)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Folder for local state and logs [default: .local]"),
+]
+ModelUrl = Annotated[
+    str | None,
+    typer.Option("--model-url", help="Your own model server (container contract) instead."),
+]
+
+
+def _options(state_dir: Path | None, model_url: str | None) -> LocalOptions:
+    return LocalOptions(state_dir=(state_dir or default_state_dir()).resolve(), model_url=model_url)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    console.print(f"[red]local mode: {error}[/red]")
+    return typer.Exit(code=1)
+
+
+@local_app.command("up")
+def up(state_dir: StateDir = None, model_url: ModelUrl = None) -> None:
+    """Start local mode in the foreground; Ctrl-C stops everything cleanly."""
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
+    pipeline = LocalPipeline(
+        _options(state_dir, model_url), progress=lambda step: console.print(f"… {step}")
+    )
+    try:
+        with pipeline:
+            assert pipeline.spec is not None
+            spec = pipeline.spec
+            console.print("[green]local mode is up[/green]")
+            console.print(f"  AWS APIs (moto)      {spec.aws_endpoint_url}")
+            console.print(f"  SageMaker runtime    {spec.runtime_endpoint_url}")
+            console.print(f"  model server         {pipeline.model_url}")
+            console.print(f"  endpoint             {spec.endpoint.name}")
+            console.print(f"  input bucket         {spec.outputs.get('InputBucketName')}")
+            console.print(f"  results table        {spec.outputs.get('ResultsTableName')}")
+            console.print(f"  state and logs       {pipeline.options.state_dir}")
+            console.print("Point the AWS CLI and `asyncinfer` at it with:")
+            for name, value in pipeline.client_environment().items():
+                console.print(f"  export {name}={value}", highlight=False)
+            console.print("Ctrl-C stops local mode.")
+            stop_requested.wait()
+            console.print("… stopping")
+    except (LocalModeError, SynthError, TemplateError) as error:
+        raise _fail(error) from error
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the local-mode commands to the project's CLI."""
+    from asyncinfer.local.demo import demo
+
+    app.add_typer(local_app, name="local")
+    app.command("demo")(demo)

@@ -1,0 +1,185 @@
+"""``asyncinfer demo``: the whole pipeline, locally, on sample files, with the results printed."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import boto3
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
+from asyncinfer.local.synth import SynthError
+from asyncinfer.local.template import TemplateError
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, parse_timestamp
+from lambdas.common.records import inference_id_for as compute_inference_id
+from lambdas.common.store import record_from_item
+
+SAMPLES = Path(__file__).parent / "samples"
+BATCH_SIZE = 24
+WAIT_TIMEOUT_SECONDS = 120.0
+console = Console()
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    inference_id: str
+
+
+def demo_inputs() -> list[tuple[str, bytes]]:
+    """The shipped samples plus one larger batch of generated single-flower CSV files."""
+    inputs = [(f"demo/{path.name}", path.read_bytes()) for path in sorted(SAMPLES.iterdir())]
+    generator = random.Random(7)  # noqa: S311 - sample data, not security
+    for index in range(BATCH_SIZE):
+        row = [round(generator.uniform(low, high), 1) for low, high in _FEATURE_RANGES]
+        inputs.append(
+            (f"demo/batch/flower-{index:03d}.csv", (",".join(map(str, row)) + "\n").encode())
+        )
+    return inputs
+
+
+_FEATURE_RANGES = ((4.3, 7.9), (2.0, 4.4), (1.0, 6.9), (0.1, 2.5))
+
+
+def upload(s3: Any, bucket: str, inputs: list[tuple[str, bytes]]) -> list[Upload]:
+    uploads = []
+    for key, body in inputs:
+        response = s3.put_object(Bucket=bucket, Key=key, Body=body)
+        uploads.append(
+            Upload(
+                key, compute_inference_id(bucket, key, response.get("VersionId"), response["ETag"])
+            )
+        )
+    return uploads
+
+
+def fetch_records(dynamodb: Any, table: str, ids: list[str]) -> dict[str, InferenceRecord]:
+    records: dict[str, InferenceRecord] = {}
+    for start in range(0, len(ids), 100):
+        pending: dict[str, Any] = {
+            table: {
+                "Keys": [{"inference_id": {"S": i}} for i in ids[start : start + 100]],
+                "ConsistentRead": True,
+            }
+        }
+        while pending:
+            response = dynamodb.batch_get_item(RequestItems=pending)
+            for item in response["Responses"].get(table, []):
+                record = record_from_item(item)
+                records[record.inference_id] = record
+            pending = response.get("UnprocessedKeys") or {}
+    return records
+
+
+def wait_for_terminal(
+    dynamodb: Any, table: str, uploads: list[Upload]
+) -> dict[str, InferenceRecord]:
+    ids = [item.inference_id for item in uploads]
+    deadline = time.monotonic() + WAIT_TIMEOUT_SECONDS
+    with Progress(
+        TextColumn("waiting for results"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("results", total=len(ids))
+        while True:
+            records = fetch_records(dynamodb, table, ids)
+            done = sum(1 for record in records.values() if record.status in TERMINAL_STATUSES)
+            progress.update(task, completed=done)
+            if done == len(ids) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.2)
+
+
+def _latency_ms(record: InferenceRecord) -> str:
+    if record.submitted_at and record.completed_at:
+        elapsed = parse_timestamp(record.completed_at) - parse_timestamp(record.submitted_at)
+        return f"{elapsed.total_seconds() * 1000:.0f}"
+    return "-"
+
+
+def _outcome(record: InferenceRecord) -> str:
+    if record.failure_reason:
+        return record.failure_reason[:70]
+    if record.result:
+        try:
+            predictions = json.loads(record.result)["predictions"]
+            return ", ".join(str(prediction["label"]) for prediction in predictions)
+        except (ValueError, KeyError, TypeError):
+            return record.result[:70]
+    return record.output_location or ""
+
+
+def results_table(uploads: list[Upload], records: dict[str, InferenceRecord]) -> Table:
+    table = Table(title="SageMaker async inference: local demo results")
+    for column in ("inference id", "input", "status", "latency ms", "result / failure reason"):
+        table.add_column(column, overflow="fold")
+    for item in uploads:
+        record = records.get(item.inference_id)
+        status = record.status if record else "MISSING"
+        style = {"COMPLETED": "green", "FAILED": "red"}.get(str(status), "yellow")
+        table.add_row(
+            item.inference_id[:12] + "…",
+            item.key,
+            f"[{style}]{status}[/{style}]",
+            _latency_ms(record) if record else "-",
+            _outcome(record) if record else "",
+        )
+    return table
+
+
+def demo(
+    state_dir: Annotated[
+        Path | None, typer.Option("--state-dir", help="Folder for local state [default: .local]")
+    ] = None,
+) -> None:
+    """Run the pipeline locally on sample files and print every result."""
+    started = time.monotonic()
+    options = LocalOptions(state_dir=(state_dir or default_state_dir()).resolve())
+    try:
+        with (
+            console.status("starting local mode") as status,
+            LocalPipeline(
+                options, progress=lambda step: status.update(f"starting local mode: {step}")
+            ) as pipeline,
+        ):
+            spec = pipeline.spec
+            assert spec is not None
+            console.print(f"local mode up in {time.monotonic() - started:.1f}s")
+            session = boto3.session.Session(region_name=spec.region)
+            s3 = session.client("s3", endpoint_url=spec.aws_endpoint_url)
+            dynamodb = session.client("dynamodb", endpoint_url=spec.aws_endpoint_url)
+            bucket = spec.outputs["InputBucketName"]
+            table = spec.outputs["ResultsTableName"]
+            inputs = demo_inputs()
+            console.print(f"uploading {len(inputs)} files to s3://{bucket}/demo/")
+            uploads = upload(s3, bucket, inputs)
+            records = wait_for_terminal(dynamodb, table, uploads)
+    except (LocalModeError, SynthError, TemplateError) as error:
+        console.print(f"[red]demo: {error}[/red]")
+        raise typer.Exit(code=1) from error
+    console.print(results_table(uploads, records))
+    statuses = [
+        str(records[u.inference_id].status) if u.inference_id in records else "MISSING"
+        for u in uploads
+    ]
+    counts = {status: statuses.count(status) for status in sorted(set(statuses))}
+    console.print(
+        "  ".join(f"{status}={count}" for status, count in counts.items())
+        + f"  in {time.monotonic() - started:.1f}s"
+    )
+    unfinished = [s for s in statuses if s not in ("COMPLETED", "FAILED")]
+    if unfinished or "COMPLETED" not in counts or "FAILED" not in counts:
+        console.print(f"[red]demo: {len(unfinished)} inferences did not finish[/red]")
+        raise typer.Exit(code=1)

@@ -1,0 +1,255 @@
+"""Starts and stops the whole local pipeline: AWS APIs, model server, runtime and event runner.
+
+Everything lives under one state folder (``.local/`` by default): the synthesized template,
+the logs of every component, and ``state.json``, which tells the CLI where local mode answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from asyncinfer.local.provision import Provisioner
+from asyncinfer.local.runner import EventRunner
+from asyncinfer.local.runtime import LocalRuntime
+from asyncinfer.local.spec import LocalPipelineSpec
+from asyncinfer.local.synth import synthesize
+from asyncinfer.local.template import Template
+
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+}
+STATE_DIR_VARIABLE = "ASYNCINFER_LOCAL_DIR"
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(STATE_DIR_VARIABLE, ".local")).resolve()
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+class LocalModeError(Exception):
+    """Local mode could not start; the message says which part and why."""
+
+
+@dataclass
+class LocalOptions:
+    state_dir: Path = field(default_factory=default_state_dir)
+    region: str = "us-east-1"
+    model_url: str | None = None  # the user's own model server instead of the demo model
+    context: dict[str, str] = field(default_factory=dict)  # CDK context overrides
+    runtime_options: dict[str, Any] = field(default_factory=dict)  # e.g. fault injection
+
+
+def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any] | None) -> None:
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise LocalModeError(f"{url}: the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback URL we started
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise LocalModeError(f"{url} did not answer within {STARTUP_TIMEOUT_SECONDS:.0f}s")
+
+
+class LocalPipeline:
+    """The pipeline on one machine. Use as a context manager, or ``start()`` and ``stop()``."""
+
+    def __init__(
+        self, options: LocalOptions, progress: Callable[[str], None] = lambda _: None
+    ) -> None:
+        self.options = options
+        self._progress = progress
+        self._processes: list[subprocess.Popen[Any]] = []
+        self._logs: list[IO[Any]] = []
+        self.runtime: LocalRuntime | None = None
+        self.runner: EventRunner | None = None
+        self.spec: LocalPipelineSpec | None = None
+        self.model_url = ""
+
+    @property
+    def state_file(self) -> Path:
+        return self.options.state_dir / "state.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.options.state_dir / "logs"
+
+    def __enter__(self) -> LocalPipeline:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalPipelineSpec:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalPipelineSpec:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        self._progress("synthesizing the CDK app")
+        synthesized = synthesize(
+            project_root(), self.options.state_dir / "cdk.out", self.options.context
+        )
+        self._progress("starting the AWS APIs (moto server)")
+        aws_endpoint_url = self._start_aws_server(deadline)
+        template = Template.load(
+            synthesized.template_path,
+            stack_name=synthesized.stack_name,
+            region=self.options.region,
+            aws_endpoint_url=aws_endpoint_url,
+        )
+        credentials = LOCAL_CREDENTIALS | {"AWS_DEFAULT_REGION": self.options.region}
+        os.environ.update(credentials)
+        os.environ.pop("AWS_PROFILE", None)
+        provisioner = Provisioner(
+            template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
+        )
+        self._progress("creating the stack's buckets, queues, topics and table")
+        provisioner.create_resources()
+        self.model_url = self.options.model_url or self._start_model_server(deadline)
+        endpoint = provisioner.endpoint_spec(self.model_url)
+        self._progress(f"starting the SageMaker async runtime for endpoint {endpoint.name}")
+        self.runtime = LocalRuntime(
+            endpoint,
+            aws_endpoint_url=aws_endpoint_url,
+            region=self.options.region,
+            **self.options.runtime_options,
+        )
+        self.runtime.start()
+        spec = provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url)
+        self.spec = spec
+        self._progress("starting the event runner (ingest and results functions)")
+        self.runner = EventRunner(
+            [spec.ingest, *spec.results],
+            aws_endpoint_url=aws_endpoint_url,
+            region=self.options.region,
+            base_environment=self.function_environment(spec),
+            log_dir=self.log_dir,
+        )
+        self.runner.start()
+        self.runtime.publish_test_notifications()
+        self._write_state(spec)
+        return spec
+
+    def function_environment(self, spec: LocalPipelineSpec) -> dict[str, str]:
+        """What a Lambda container would have, pointed at the local services."""
+        return LOCAL_CREDENTIALS | {
+            "AWS_DEFAULT_REGION": spec.region,
+            "AWS_REGION": spec.region,
+            "AWS_ENDPOINT_URL": spec.aws_endpoint_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": spec.runtime_endpoint_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONPATH": str(project_root()),
+            "PATH": os.environ.get("PATH", ""),
+        }
+
+    def client_environment(self) -> dict[str, str]:
+        """The variables that point the AWS CLI and this project's CLI at local mode."""
+        if self.spec is None:
+            raise LocalModeError("local mode is not running")
+        return LOCAL_CREDENTIALS | {
+            "AWS_DEFAULT_REGION": self.spec.region,
+            "AWS_ENDPOINT_URL": self.spec.aws_endpoint_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.spec.runtime_endpoint_url,
+            STATE_DIR_VARIABLE: str(self.options.state_dir),
+        }
+
+    def _spawn(self, name: str, arguments: list[str]) -> subprocess.Popen[str]:
+        log = (self.log_dir / f"{name}.log").open("a")
+        self._logs.append(log)
+        process = subprocess.Popen(  # noqa: S603 - this interpreter running our own modules
+            [sys.executable, "-m", *arguments],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=project_root(),
+        )
+        self._processes.append(process)
+        return process
+
+    def _start_server(self, name: str, module: str, health_path: str, deadline: float) -> str:
+        """Starts one of our servers on a free port; it prints ``READY <port>`` when bound."""
+        process = self._spawn(name, [module, "--port", "0"])
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise LocalModeError(f"the {name} server did not start (see {self.log_dir}/{name}.log)")
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        wait_until_answers(f"{url}{health_path}", deadline, process)
+        return url
+
+    def _start_aws_server(self, deadline: float) -> str:
+        return self._start_server("aws", "asyncinfer.local.aws_server", "/moto-api/", deadline)
+
+    def _start_model_server(self, deadline: float) -> str:
+        self._progress("starting the demo model server")
+        return self._start_server("model", "asyncinfer.local.model_server", "/ping", deadline)
+
+    def _write_state(self, spec: LocalPipelineSpec) -> None:
+        assert self.runtime is not None
+        state = {
+            "region": spec.region,
+            "aws_endpoint_url": spec.aws_endpoint_url,
+            "runtime_endpoint_url": spec.runtime_endpoint_url,
+            "model_url": self.model_url,
+            "admin_url": f"{spec.runtime_endpoint_url}/_local",
+            "outputs": spec.outputs,
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        temporary = self.state_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2))
+        temporary.replace(self.state_file)
+
+    def stop(self) -> None:
+        """Stops every component, newest first; safe to call more than once."""
+        self.state_file.unlink(missing_ok=True)
+        if self.runner is not None:
+            self.runner.stop(timeout=STOP_TIMEOUT_SECONDS)
+            self.runner = None
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()

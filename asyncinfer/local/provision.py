@@ -1,0 +1,293 @@
+"""Creates the template's resources in the local AWS APIs and describes what local mode runs.
+
+Buckets (with versioning), queues (with redrive policies), topics, the results table (keys,
+indexes, TTL) and the bucket notification are created as the template defines them; Lambda
+subscriptions to topics become SQS delivery queues subscribed to those topics, which the event
+runner turns back into SNS Lambda events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+
+from asyncinfer.local.spec import (
+    EndpointSpec,
+    FunctionSpec,
+    LocalPipelineSpec,
+    QueueSourceSpec,
+    TopicSourceSpec,
+)
+from asyncinfer.local.template import Template, TemplateError
+
+INGEST_HANDLER = "lambdas.ingest.handler.handler"
+RESULTS_HANDLER = "lambdas.results.handler.handler"
+LAMBDA_DEFAULT_RETRIES = 2  # Lambda's asynchronous invocation retries, when not configured
+SQS_DEFAULT_VISIBILITY_TIMEOUT = 30
+
+
+class Provisioner:
+    def __init__(self, template: Template, *, aws_endpoint_url: str, region: str) -> None:
+        self.template = template
+        self.aws_endpoint_url = aws_endpoint_url
+        self.region = region
+        self._session = boto3.session.Session(region_name=region)
+
+    def _client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
+
+    def create_resources(self) -> None:
+        self._create_buckets()
+        self._create_queues()
+        self._create_topics()
+        self._create_tables()
+        self._configure_bucket_notifications()
+
+    def _create_buckets(self) -> None:
+        s3 = self._client("s3")
+        for logical_id, properties in self.template.of_type("AWS::S3::Bucket"):
+            name = self.template.physical(logical_id).ref
+            s3.create_bucket(Bucket=name)
+            versioning = properties.get("VersioningConfiguration", {}).get("Status")
+            if versioning:
+                s3.put_bucket_versioning(
+                    Bucket=name, VersioningConfiguration={"Status": versioning}
+                )
+
+    def _create_queues(self) -> None:
+        sqs = self._client("sqs")
+        queues = list(self.template.of_type("AWS::SQS::Queue"))
+        # dead-letter queues first: a redrive policy names an existing queue's ARN
+        queues.sort(key=lambda entry: "RedrivePolicy" in entry[1])
+        for logical_id, properties in queues:
+            attributes: dict[str, str] = {}
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
+                if name in properties:
+                    attributes[name] = str(self.template.resolve(properties[name]))
+            if "RedrivePolicy" in properties:
+                attributes["RedrivePolicy"] = json.dumps(
+                    self.template.resolve(properties["RedrivePolicy"])
+                )
+            sqs.create_queue(
+                QueueName=self.template.physical(logical_id).attributes["QueueName"],
+                Attributes=attributes,
+            )
+
+    def _create_topics(self) -> None:
+        sns = self._client("sns")
+        for logical_id, _ in self.template.of_type("AWS::SNS::Topic"):
+            sns.create_topic(Name=self.template.physical(logical_id).attributes["TopicName"])
+
+    def _create_tables(self) -> None:
+        dynamodb = self._client("dynamodb")
+        for logical_id, properties in self.template.of_type("AWS::DynamoDB::Table"):
+            table = self.template.physical(logical_id).ref
+            indexes = [
+                {
+                    "IndexName": index["IndexName"],
+                    "KeySchema": index["KeySchema"],
+                    "Projection": index["Projection"],
+                }
+                for index in self.template.resolve(properties.get("GlobalSecondaryIndexes", []))
+            ]
+            arguments: dict[str, Any] = {
+                "TableName": table,
+                "KeySchema": self.template.resolve(properties["KeySchema"]),
+                "AttributeDefinitions": self.template.resolve(properties["AttributeDefinitions"]),
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if indexes:
+                arguments["GlobalSecondaryIndexes"] = indexes
+            dynamodb.create_table(**arguments)
+            ttl = properties.get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled"):
+                dynamodb.update_time_to_live(
+                    TableName=table,
+                    TimeToLiveSpecification={
+                        "Enabled": True,
+                        "AttributeName": ttl["AttributeName"],
+                    },
+                )
+
+    def _configure_bucket_notifications(self) -> None:
+        s3 = self._client("s3")
+        for _, properties in self.template.of_type("Custom::S3BucketNotifications"):
+            bucket = self.template.resolve(properties["BucketName"])
+            configuration = self.template.resolve(properties["NotificationConfiguration"])
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket,
+                NotificationConfiguration={
+                    key: value
+                    for key, value in configuration.items()
+                    if key in ("QueueConfigurations", "TopicConfigurations")
+                },
+            )
+
+    def build_spec(self, *, endpoint: EndpointSpec, runtime_endpoint_url: str) -> LocalPipelineSpec:
+        """Reads the functions' wiring; creates and subscribes the topic delivery queues."""
+        functions = self._functions()
+        ingest = self._queue_source(functions)
+        results = self._topic_sources(functions)
+        outputs = self.template.outputs()
+        for source in results:
+            kind = "Success" if source.topic_arn == endpoint.success_topic_arn else "Error"
+            outputs[f"{kind}DeliveryQueueUrl"] = source.delivery_queue_url
+        return LocalPipelineSpec(
+            region=self.region,
+            aws_endpoint_url=self.aws_endpoint_url,
+            runtime_endpoint_url=runtime_endpoint_url,
+            outputs=outputs,
+            ingest=ingest,
+            results=tuple(results),
+            endpoint=endpoint,
+        )
+
+    def _functions(self) -> dict[str, tuple[FunctionSpec, Mapping[str, Any]]]:
+        """Project functions by logical id (CDK's own helper functions are left out)."""
+        found: dict[str, tuple[FunctionSpec, Mapping[str, Any]]] = {}
+        for logical_id, properties in self.template.of_type("AWS::Lambda::Function"):
+            handler = properties.get("Handler")
+            if handler not in (INGEST_HANDLER, RESULTS_HANDLER):
+                continue
+            environment = self.template.resolve(
+                properties.get("Environment", {}).get("Variables", {})
+            )
+            found[logical_id] = (
+                FunctionSpec(
+                    name="ingest" if handler == INGEST_HANDLER else "results",
+                    handler=handler,
+                    environment={key: str(value) for key, value in environment.items()},
+                    timeout_seconds=int(properties.get("Timeout", 3)),
+                    memory_mb=int(properties.get("MemorySize", 128)),
+                ),
+                properties,
+            )
+        return found
+
+    def _queue_attributes(self, queue_logical_id: str) -> Mapping[str, Any]:
+        properties: Mapping[str, Any] = self.template.resources[queue_logical_id].get(
+            "Properties", {}
+        )
+        return properties
+
+    def _queue_url_for_arn(self, arn: str) -> str:
+        for logical_id, _ in self.template.of_type("AWS::SQS::Queue"):
+            physical = self.template.physical(logical_id)
+            if physical.attributes["Arn"] == arn:
+                return physical.ref
+        raise TemplateError(f"no queue in the template has the ARN {arn}")
+
+    def _queue_source(
+        self, functions: Mapping[str, tuple[FunctionSpec, Mapping[str, Any]]]
+    ) -> QueueSourceSpec:
+        for _, mapping in self.template.of_type("AWS::Lambda::EventSourceMapping"):
+            function_id = self.template.logical_id_of(mapping["FunctionName"])
+            if function_id not in functions or functions[function_id][0].name != "ingest":
+                continue
+            queue_id = self.template.logical_id_of(mapping["EventSourceArn"])
+            queue = self._queue_attributes(queue_id)
+            redrive = self.template.resolve(queue.get("RedrivePolicy", {}))
+            return QueueSourceSpec(
+                queue_url=self.template.physical(queue_id).ref,
+                dead_letter_queue_url=(
+                    self._queue_url_for_arn(redrive["deadLetterTargetArn"]) if redrive else None
+                ),
+                max_receive_count=int(redrive.get("maxReceiveCount", 0)) if redrive else 0,
+                visibility_timeout_seconds=int(
+                    queue.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
+                ),
+                batch_size=int(mapping.get("BatchSize", 10)),
+                batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                maximum_concurrency=int(
+                    mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
+                ),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in mapping.get("FunctionResponseTypes", []),
+                function=functions[function_id][0],
+            )
+        raise TemplateError("the template has no SQS event source mapping for the ingest function")
+
+    def _on_failure_queue(self, function_id: str) -> tuple[str | None, int]:
+        """The function's async on-failure destination and its retry count."""
+        for _, config in self.template.of_type("AWS::Lambda::EventInvokeConfig"):
+            if self.template.logical_id_of(config["FunctionName"]) != function_id:
+                continue
+            destination = config.get("DestinationConfig", {}).get("OnFailure", {})
+            queue_url = (
+                self._queue_url_for_arn(self.template.resolve(destination["Destination"]))
+                if destination
+                else None
+            )
+            return queue_url, int(config.get("MaximumRetryAttempts", LAMBDA_DEFAULT_RETRIES))
+        return None, LAMBDA_DEFAULT_RETRIES
+
+    def _topic_sources(
+        self, functions: Mapping[str, tuple[FunctionSpec, Mapping[str, Any]]]
+    ) -> list[TopicSourceSpec]:
+        sqs = self._client("sqs")
+        sns = self._client("sns")
+        sources = []
+        for logical_id, subscription in self.template.of_type("AWS::SNS::Subscription"):
+            if subscription.get("Protocol") != "lambda":
+                continue
+            function_id = self.template.logical_id_of(subscription["Endpoint"])
+            if function_id not in functions:
+                continue
+            topic_arn = self.template.resolve(subscription["TopicArn"])
+            on_failure_queue, retries = self._on_failure_queue(function_id)
+            redrive = self.template.resolve(subscription.get("RedrivePolicy", {}))
+            dead_letter_queue = on_failure_queue or (
+                self._queue_url_for_arn(redrive["deadLetterTargetArn"]) if redrive else None
+            )
+            delivery_queue = sqs.create_queue(
+                QueueName=f"{self.template.stack_name}-{logical_id}-delivery"[:80],
+                Attributes={"VisibilityTimeout": str(functions[function_id][0].timeout_seconds)},
+            )["QueueUrl"]
+            delivery_arn = sqs.get_queue_attributes(
+                QueueUrl=delivery_queue, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=delivery_arn)
+            sources.append(
+                TopicSourceSpec(
+                    topic_arn=topic_arn,
+                    delivery_queue_url=delivery_queue,
+                    dead_letter_queue_url=dead_letter_queue,
+                    max_attempts=1 + retries,
+                    function=functions[function_id][0],
+                )
+            )
+        if not sources:
+            raise TemplateError("the template subscribes no results function to a topic")
+        return sources
+
+    def endpoint_spec(self, model_url: str) -> EndpointSpec:
+        """The async endpoint as its EndpointConfig defines it, served by ``model_url``."""
+        endpoints = list(self.template.of_type("AWS::SageMaker::Endpoint"))
+        if not endpoints:
+            raise TemplateError(
+                "local mode needs endpoint_mode=create: the template defines no endpoint"
+            )
+        endpoint_id, endpoint = endpoints[0]
+        config_id = self.template.logical_id_of(endpoint["EndpointConfigName"])
+        config = self.template.resources[config_id]["Properties"]
+        async_config = self.template.resolve(config["AsyncInferenceConfig"])
+        output = async_config["OutputConfig"]
+        notifications = output.get("NotificationConfig", {})
+        variant = self.template.resolve(config["ProductionVariants"])[0]
+        return EndpointSpec(
+            name=self.template.physical(endpoint_id).attributes["EndpointName"],
+            output_path=output["S3OutputPath"],
+            failure_path=output.get("S3FailurePath", output["S3OutputPath"]),
+            success_topic_arn=notifications.get("SuccessTopic"),
+            error_topic_arn=notifications.get("ErrorTopic"),
+            include_response_body="SUCCESS_NOTIFICATION_TOPIC"
+            in notifications.get("IncludeInferenceResponseIn", []),
+            max_concurrent_invocations_per_instance=int(
+                async_config.get("ClientConfig", {}).get("MaxConcurrentInvocationsPerInstance", 4)
+            ),
+            instance_count=max(1, int(variant.get("InitialInstanceCount", 1))),
+            model_url=model_url,
+        )

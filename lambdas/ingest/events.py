@@ -1,0 +1,160 @@
+"""The events the ingest function accepts, and the object versions parsed from them.
+
+Two deliveries reach the handler:
+
+* an SQS batch (``Records[*].eventSource == "aws:sqs"``) whose message bodies are S3 event
+  notifications, each body holding one or more S3 records, or S3's ``s3:TestEvent``;
+* a direct S3 -> Lambda event (``Records[*].eventSource == "aws:s3"``), or its test event.
+
+The S3 models are deliberately lenient: Powertools' ``S3Model`` requires ``userIdentity``,
+``requestParameters``, ``responseElements`` and the bucket's ``ownerIdentity``, which moto
+(local mode) omits, and the function needs none of them. Only what the function reads is
+required; everything else is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from lambdas.common.records import inference_id_for
+
+INPUT_LOCATION_MAX_LENGTH = 1024
+OBJECT_CREATED_PREFIX = "ObjectCreated:"
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class MalformedEventError(ValueError):
+    """A message or event that is not an S3 notification the function can act on."""
+
+
+class _S3Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class S3BucketEntity(_S3Model):
+    name: str = Field(min_length=1)
+
+
+class S3ObjectEntity(_S3Model):
+    key: str = Field(min_length=1)  # URL-encoded as S3 sends it
+    size: int | None = Field(default=None, ge=0)
+    e_tag: str | None = None
+    version_id: str | None = None
+    sequencer: str | None = None  # absent in moto's notifications
+
+
+class S3Entity(_S3Model):
+    bucket: S3BucketEntity
+    object_: S3ObjectEntity = Field(alias="object")
+
+
+class S3EventRecord(_S3Model):
+    event_source: str = "aws:s3"
+    event_name: str
+    event_time: str | None = None
+    aws_region: str | None = None
+    s3: S3Entity
+
+
+class S3EventNotification(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    records: list[S3EventRecord] = Field(alias="Records", min_length=1)
+
+
+class S3TestEvent(BaseModel):
+    """Sent once when a bucket's notification configuration is saved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: Literal["s3:TestEvent"] = Field(alias="Event")
+    bucket: str | None = Field(default=None, alias="Bucket")
+
+
+def parse_notification(body: str | dict[str, Any]) -> S3EventNotification | S3TestEvent:
+    """Parse an S3 notification (an SQS message body, or a direct S3 event)."""
+    document: Any = body
+    if isinstance(body, str):
+        try:
+            document = json.loads(body)
+        except json.JSONDecodeError as error:
+            raise MalformedEventError(f"not JSON: {error.msg}") from error
+    if isinstance(document, dict) and "Event" in document and "Records" not in document:
+        return _validated(S3TestEvent, document)
+    return _validated(S3EventNotification, document)
+
+
+def _validated(model: type[Model], document: Any) -> Model:
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        details = "; ".join(
+            f"{'.'.join(str(part) for part in detail['loc']) or 'event'}: {detail['msg']}"
+            for detail in error.errors()
+        )
+        raise MalformedEventError(f"not an S3 event notification: {details}") from error
+
+
+class EventKind(StrEnum):
+    SQS_BATCH = "sqs"
+    S3_DIRECT = "s3"
+
+
+def event_kind(event: dict[str, Any]) -> EventKind:
+    """Which delivery an invocation event is. Raises MalformedEventError for anything else."""
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        source = records[0].get("eventSource")
+        if source == "aws:sqs":
+            return EventKind.SQS_BATCH
+        if source == "aws:s3":
+            return EventKind.S3_DIRECT
+    if event.get("Event") == "s3:TestEvent":
+        return EventKind.S3_DIRECT
+    raise MalformedEventError(
+        "the ingest function takes SQS batches of S3 notifications or direct S3 events"
+    )
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One object version named by an S3 record, key decoded."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    size: int | None
+    sequencer: str | None
+
+    @classmethod
+    def from_record(cls, record: S3EventRecord) -> ObjectVersion:
+        entity = record.s3.object_
+        return cls(
+            bucket=record.s3.bucket.name,
+            key=unquote_plus(entity.key),
+            version_id=entity.version_id,
+            etag=entity.e_tag.strip('"') if entity.e_tag else None,
+            size=entity.size,
+            sequencer=entity.sequencer,
+        )
+
+    @property
+    def input_location(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def inference_id(self) -> str:
+        """See ``lambdas.common.records.inference_id_for`` for the formula."""
+        try:
+            return inference_id_for(self.bucket, self.key, self.version_id, self.etag)
+        except ValueError as error:
+            raise MalformedEventError(str(error)) from error

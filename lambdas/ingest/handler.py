@@ -1,0 +1,121 @@
+"""Lambda entry point of the ingest function: ``lambdas.ingest.handler.handler``.
+
+Accepts an SQS batch of S3 notifications (the stack's wiring; answers with Powertools' partial
+batch response) or a direct S3 -> Lambda event (raises after processing every record when any
+needs a retry, so Lambda's asynchronous retries deliver the event again). See
+``lambdas.ingest.logic`` for what happens to each object version and for the inference id.
+
+The container's collaborators (validated config, boto3 clients, the submission thread pool)
+are built on the first invocation and reused: a bad environment fails that invocation with an
+error naming the variable. Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.shared.constants import TRACER_DISABLED_ENV
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
+
+from lambdas.common.store import RecordStore
+from lambdas.ingest.batch import BatchSubmission, process_direct_event, process_sqs_batch
+from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker, create_clients
+from lambdas.ingest.config import IngestConfig, load_config
+from lambdas.ingest.events import EventKind, event_kind
+from lambdas.ingest.logic import Submitter, xray_trace_id
+from lambdas.ingest.telemetry import InvocationTelemetry
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+logger = Logger()
+metrics = Metrics()
+# Every failed message is listed in batchItemFailures, even when all of them failed: the
+# handler itself never fails because of the records it was given.
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What one container keeps between invocations."""
+
+    config: IngestConfig
+    submitter: Submitter
+    executor: Executor
+
+
+@cache
+def runtime() -> Runtime:
+    config = load_config(os.environ)
+    clients = create_clients(
+        boto3.session.Session(), max_pool_connections=config.submit_concurrency
+    )
+    submitter = Submitter(
+        config=config,
+        store=RecordStore(clients.dynamodb, config.table_name),
+        inspector=S3ObjectInspector(clients.s3),
+        invoker=SageMakerAsyncInvoker(clients.sagemaker_runtime),
+        logger=logger,
+    )
+    executor = ThreadPoolExecutor(
+        max_workers=config.submit_concurrency, thread_name_prefix="submit"
+    )
+    return Runtime(config=config, submitter=submitter, executor=executor)
+
+
+def ingest(
+    event: dict[str, Any],
+    context: LambdaContext,
+    runtime: Runtime,
+    telemetry: InvocationTelemetry,
+) -> PartialItemFailureResponse | None:
+    """Process one invocation's event with the given collaborators."""
+    submission = BatchSubmission(
+        config=runtime.config,
+        submitter=runtime.submitter,
+        executor=runtime.executor,
+        telemetry=telemetry,
+        logger=logger,
+        trace_id=xray_trace_id(os.environ.get("_X_AMZN_TRACE_ID")),
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    if event_kind(event) is EventKind.SQS_BATCH:
+        return process_sqs_batch(event, submission, processor, context)
+    process_direct_event(event, submission)
+    return None
+
+
+def traced(function: Handler) -> Handler:
+    """Powertools Tracer's ``capture_lambda_handler``, when tracing is on.
+
+    ``Tracer()`` imports the X-Ray SDK, which takes about as long as importing boto3, even
+    when ``POWERTOOLS_TRACE_DISABLED`` only makes it switch the SDK off; so with tracing off
+    no Tracer is built at all.
+    """
+    if resolve_truthy_env_var_choice(env=os.getenv(TRACER_DISABLED_ENV, "false")):
+        return function
+    return cast("Handler", Tracer().capture_lambda_handler(function))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@traced
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | None:
+    telemetry = InvocationTelemetry()
+    try:
+        return ingest(event, context, runtime(), telemetry)
+    finally:
+        telemetry.publish(metrics)

@@ -1,0 +1,84 @@
+"""Data access for inference outputs in S3: the only module of the results function that reads S3.
+
+Only small objects are ever downloaded: one ranged GET asks for at most ``max_bytes + 1``
+bytes, and the object's total size comes back in ``Content-Range``. That is one request per
+output (no HeadObject first) and never a large transfer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+S3_SCHEME = "s3://"
+# S3's answer to a range request on an empty object.
+INVALID_RANGE = "InvalidRange"
+
+
+class OutputUnavailableError(Exception):
+    """The output object could not be read: missing, access denied, not an S3 location, or S3
+    itself failed. The outcome is still recorded, only without an inline result."""
+
+
+@dataclass(frozen=True)
+class OutputObject:
+    size: int
+    content_type: str | None
+    body: bytes | None  # None when ``size`` is above the requested limit: not downloaded
+
+
+class OutputReader(Protocol):
+    def read_small(self, location: str, max_bytes: int) -> OutputObject:
+        """The object at ``location`` with its body when it is at most ``max_bytes`` long.
+
+        Raises ``OutputUnavailableError`` when it cannot be read.
+        """
+        ...
+
+
+def split_s3_location(location: str) -> tuple[str, str] | None:
+    """``s3://bucket/key`` as ``(bucket, key)``; None for anything else."""
+    if not location.startswith(S3_SCHEME):
+        return None
+    bucket, _, key = location.removeprefix(S3_SCHEME).partition("/")
+    return (bucket, key) if bucket and key else None
+
+
+def _total_size(content_range: str | None, received: int) -> int:
+    """The object size from ``bytes 0-N/TOTAL``; what was received when S3 does not say."""
+    if content_range:
+        total = content_range.rpartition("/")[2]
+        if total.isdigit():
+            return int(total)
+    return received
+
+
+class S3OutputReader:
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def read_small(self, location: str, max_bytes: int) -> OutputObject:
+        parts = split_s3_location(location)
+        if parts is None:
+            raise OutputUnavailableError(f"{location!r} is not an s3://bucket/key location")
+        bucket, key = parts
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+            with response["Body"] as stream:
+                body = stream.read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == INVALID_RANGE:
+                return OutputObject(size=0, content_type=None, body=b"")
+            raise OutputUnavailableError(f"cannot read {location}: {error}") from error
+        except BotoCoreError as error:
+            raise OutputUnavailableError(f"cannot read {location}: {error}") from error
+        size = _total_size(response.get("ContentRange"), len(body))
+        content_type = response.get("ContentType")
+        if size > max_bytes:
+            return OutputObject(size=size, content_type=content_type, body=None)
+        return OutputObject(size=size, content_type=content_type, body=body)

@@ -1,0 +1,555 @@
+"""Every setting of the CDK app, validated from CDK context before anything is synthesized.
+
+Context comes from ``cdk.json`` (which lists every key with its default), from the CDK CLI
+(``-c key=value``, always a string) and from ``python app.py -c key=value``. Strings are
+coerced here: numbers and booleans as pydantic does, lists as JSON (``["a/","b/"]``) or
+comma-separated text (``a/,b/``), mappings as JSON objects, and an empty string means "not
+set". A wrong or missing value becomes a ``ConfigError`` whose message is one line naming the
+key and the values it accepts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
+
+ONE_GIB = 1024**3
+# The results function refuses a larger read limit (lambdas/results/inline.py caps stored results).
+INLINE_RESULT_CAP_BYTES = 64 * 1024
+# Custom attributes travel in one header of at most 1024 visible US-ASCII characters.
+CUSTOM_ATTRIBUTES_MAX_CHARS = 1024
+# The ingest function adds this attribute itself (lambdas/ingest/config.py rejects it).
+RESERVED_ATTRIBUTE = "trace_id"
+# The only values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Context keys of this app are snake_case; CDK's own keys (feature flags such as
+# "@aws-cdk/...", "aws:cdk:..." and CLI keys with dashes) never are.
+_SETTING_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_MAX_SHOWN_INPUT = 80
+
+_ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+_TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+_BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
+_MIME_TYPE = r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class ConfigError(Exception):
+    """The context does not describe a deployable stack; ``str(error)`` is one line."""
+
+
+class EndpointMode(StrEnum):
+    CREATE = "create"
+    IMPORT = "import"
+
+
+class RemovalChoice(StrEnum):
+    RETAIN = "retain"
+    DESTROY = "destroy"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+def setting(default: Any, accepted: str, doc: str, **constraints: Any) -> Any:
+    """A context key: its default, the values it accepts (for errors) and what it does."""
+    return Field(default, description=doc, json_schema_extra={"accepted": accepted}, **constraints)
+
+
+def _invalid(key: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_setting", "{message}", {"key": key, "message": message})
+
+
+class StackConfig(BaseModel):
+    """The validated settings; field names are the context keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    # --- the stack
+    stack_name: str = setting(
+        "AsyncInference",
+        "a CloudFormation stack name (a letter, then letters, digits or dashes; 128 at most)",
+        "Name of the CloudFormation stack.",
+        pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$",
+    )
+    removal_policy: RemovalChoice = setting(
+        RemovalChoice.RETAIN,
+        "retain, destroy",
+        "What `cdk destroy` does with the buckets, the table and the log groups. `destroy` "
+        "deletes them (buckets must be empty first).",
+    )
+    # --- the endpoint
+    endpoint_mode: EndpointMode = setting(
+        EndpointMode.CREATE,
+        "create, import",
+        "`create` deploys a model, endpoint config, async endpoint and autoscaling; `import` "
+        "wires the pipeline to an existing async endpoint and its topics.",
+    )
+    endpoint_name: str | None = setting(
+        None,
+        "a SageMaker endpoint name (letters, digits, dashes; 63 at most)",
+        "create: optional fixed name for the endpoint (default: generated). import: required, "
+        "the existing endpoint.",
+        pattern=_ENDPOINT_NAME,
+    )
+    success_topic_arn: str | None = setting(
+        None,
+        "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+        "import only, required: the endpoint's success notification topic.",
+        pattern=_TOPIC_ARN,
+    )
+    error_topic_arn: str | None = setting(
+        None,
+        "an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+        "import only, required: the endpoint's error notification topic.",
+        pattern=_TOPIC_ARN,
+    )
+    output_bucket_name: str | None = setting(
+        None,
+        "an S3 bucket name",
+        "import only, optional: the bucket of the endpoint's S3OutputPath, so the results "
+        "function may read small outputs into the table.",
+        pattern=_BUCKET_NAME,
+    )
+    model_image_uri: str | None = setting(
+        None,
+        "an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)",
+        "create only: your serving image. Default: the SageMaker scikit-learn 1.2-1 CPU image of "
+        "the stack's region, serving the demo model.",
+    )
+    model_data_url: str | None = setting(
+        None,
+        "an S3 URL of a model archive (s3://bucket/key.tar.gz)",
+        "create only: your model archive. Default: the demo model, packaged from "
+        "asyncinfer/model/ at synth time and uploaded as a CDK asset.",
+    )
+    instance_type: str = setting(
+        "ml.m5.large",
+        "a SageMaker instance type (ml.<family>.<size>)",
+        "create only: the endpoint's instance type.",
+        pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$",
+    )
+    min_instance_count: int = setting(
+        0,
+        "an integer >= 0, at most max_instance_count",
+        "create only: autoscaling minimum; 0 scales the endpoint to zero when idle.",
+        ge=0,
+    )
+    max_instance_count: int = setting(
+        2, "an integer >= 1", "create only: autoscaling maximum.", ge=1
+    )
+    max_concurrent_invocations_per_instance: int = setting(
+        4,
+        "an integer from 1 to 1000",
+        "create only: ClientConfig.MaxConcurrentInvocationsPerInstance.",
+        ge=1,
+        le=1000,
+    )
+    target_backlog_per_instance: float = setting(
+        5.0,
+        "a number > 0",
+        "create only: the ApproximateBacklogSizePerInstance the target tracking policy keeps.",
+        gt=0,
+    )
+    include_inference_response: bool = setting(
+        True,
+        "true, false",
+        "create only: add IncludeInferenceResponseIn=[SUCCESS_NOTIFICATION_TOPIC], so outputs "
+        "up to 128 KB arrive inside the success notification.",
+    )
+    # --- ingest
+    key_prefixes: list[str] = setting(
+        [],
+        "a JSON list or comma-separated list of key prefixes (none a prefix of another)",
+        "Only objects under these prefixes are submitted; [] = every key.",
+    )
+    key_suffixes: list[str] = setting(
+        [],
+        "a JSON list or comma-separated list of key suffixes (none a suffix of another)",
+        "Only objects with these suffixes are submitted; [] = every key.",
+    )
+    batch_size: int = setting(
+        10,
+        "an integer from 1 to 10000 (above 10 needs max_batching_window_seconds >= 1)",
+        "Messages per ingest invocation (event source mapping BatchSize).",
+        ge=1,
+        le=10000,
+    )
+    max_batching_window_seconds: int = setting(
+        0,
+        "an integer from 0 to 300",
+        "How long the event source mapping gathers a batch (MaximumBatchingWindowInSeconds).",
+        ge=0,
+        le=300,
+    )
+    max_concurrency: int = setting(
+        5,
+        "an integer from 2 to 1000",
+        "ScalingConfig.MaximumConcurrency: concurrent ingest invocations, the pipeline's "
+        "backpressure towards the endpoint.",
+        ge=2,
+        le=1000,
+    )
+    max_receive_count: int = setting(
+        5,
+        "an integer from 1 to 1000",
+        "Deliveries of an ingest message before it moves to the ingest dead-letter queue.",
+        ge=1,
+        le=1000,
+    )
+    ingest_timeout_seconds: int = setting(
+        60,
+        "an integer from 1 to 900",
+        "Ingest function timeout; the queue's visibility timeout is 6x this plus the batching "
+        "window (at most 5700 s, within SQS's 12 h limit).",
+        ge=1,
+        le=900,
+    )
+    ingest_memory_mb: int = setting(
+        512, "an integer from 128 to 10240", "Ingest function memory.", ge=128, le=10240
+    )
+    submit_concurrency: int = setting(
+        10,
+        "an integer from 1 to 100",
+        "Parallel InvokeEndpointAsync calls within one ingest batch.",
+        ge=1,
+        le=100,
+    )
+    max_input_bytes: int = setting(
+        ONE_GIB,
+        f"an integer from 1 to {ONE_GIB}",
+        "Larger objects are recorded FAILED at ingest (the async payload limit is 1 GB).",
+        ge=1,
+        le=ONE_GIB,
+    )
+    accept: str = setting(
+        "application/json", "a MIME type", "Accept sent with every invocation.", pattern=_MIME_TYPE
+    )
+    default_content_type: str = setting(
+        "application/octet-stream",
+        "a MIME type",
+        "ContentType when neither the object nor its extension says.",
+        pattern=_MIME_TYPE,
+    )
+    content_type_map: dict[str, str] = setting(
+        {},
+        'a JSON object of extension to MIME type, e.g. {"csv": "text/csv"}',
+        "Extension to ContentType, merged over the built-in defaults.",
+    )
+    custom_attributes: dict[str, str] = setting(
+        {},
+        "a JSON object of visible US-ASCII strings, 1024 characters at most in all",
+        "Static CustomAttributes sent with every invocation (not trace_id, set by the function).",
+    )
+    metadata_attributes: list[str] = setting(
+        [],
+        "a JSON list or comma-separated list of S3 user-metadata keys",
+        "x-amz-meta-* keys of the object copied into CustomAttributes.",
+    )
+    invocation_timeout_seconds: int = setting(
+        900,
+        "an integer from 1 to 3600",
+        "InvocationTimeoutSeconds: how long the model may work on one request.",
+        ge=1,
+        le=3600,
+    )
+    request_ttl_seconds: int = setting(
+        21600,
+        "an integer from 60 to 21600",
+        "RequestTTLSeconds: how long a request may wait in the endpoint's queue.",
+        ge=60,
+        le=21600,
+    )
+    # --- results
+    results_timeout_seconds: int = setting(
+        30, "an integer from 1 to 900", "Results function timeout.", ge=1, le=900
+    )
+    results_memory_mb: int = setting(
+        256, "an integer from 128 to 10240", "Results function memory.", ge=128, le=10240
+    )
+    inline_result_max_bytes: int = setting(
+        16384,
+        f"an integer from 0 to {INLINE_RESULT_CAP_BYTES}",
+        "Outputs up to this size are stored in the record's `result`; 0 = never read S3.",
+        ge=0,
+        le=INLINE_RESULT_CAP_BYTES,
+    )
+    retention_days: int = setting(
+        90,
+        "an integer >= 0",
+        "Records expire (DynamoDB TTL) this many days after their last update; 0 = keep.",
+        ge=0,
+    )
+    # --- storage, logs and monitoring
+    noncurrent_version_expiration_days: int = setting(
+        30,
+        "an integer from 1 to 3650",
+        "Old (noncurrent) object versions in the input and output buckets expire after this.",
+        ge=1,
+        le=3650,
+    )
+    access_log_expiration_days: int = setting(
+        90,
+        "an integer from 1 to 3650",
+        "S3 server access logs expire after this.",
+        ge=1,
+        le=3650,
+    )
+    log_retention_days: int = setting(
+        30,
+        "one of " + ", ".join(str(days) for days in LOG_RETENTION_DAYS),
+        "Retention of the functions' log groups.",
+    )
+    log_level: LogLevel = setting(
+        LogLevel.INFO, "DEBUG, INFO, WARNING, ERROR", "POWERTOOLS_LOG_LEVEL of both functions."
+    )
+    powertools_layer_version: int = setting(
+        27,
+        "an integer >= 1",
+        "Version of the public layer AWSLambdaPowertoolsPythonV3-python313-arm64.",
+        ge=1,
+    )
+    alarm_email: str | None = setting(
+        None,
+        "an email address",
+        "When set: an SNS alarm topic with this email subscribed receives every alarm.",
+        pattern=_EMAIL,
+    )
+    oldest_message_alarm_seconds: int = setting(
+        900,
+        "an integer >= 60",
+        "Alarm when the oldest ingest message is older than this.",
+        ge=60,
+    )
+
+    @field_validator(
+        "endpoint_name",
+        "success_topic_arn",
+        "error_topic_arn",
+        "output_bucket_name",
+        "model_image_uri",
+        "model_data_url",
+        "alarm_email",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("key_prefixes", "key_suffixes", "metadata_attributes", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return _json(text, list)
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+    @field_validator("content_type_map", "custom_attributes", mode="before")
+    @classmethod
+    def _parse_mapping(cls, value: Any) -> Any:
+        return _json(value.strip(), dict) if isinstance(value, str) else value
+
+    @field_validator("key_prefixes", "key_suffixes", "metadata_attributes")
+    @classmethod
+    def _non_empty_items(cls, items: list[str]) -> list[str]:
+        if any(not item for item in items):
+            raise ValueError("an item is empty")
+        return items
+
+    @field_validator("model_image_uri")
+    @classmethod
+    def _ecr_image(cls, uri: str | None) -> str | None:
+        if uri is not None and not _ECR_IMAGE.match(uri):
+            raise ValueError("not an ECR image URI")
+        return uri
+
+    @field_validator("model_data_url")
+    @classmethod
+    def _s3_url(cls, url: str | None) -> str | None:
+        if url is not None and not _S3_URL.match(url):
+            raise ValueError("not an s3://bucket/key URL")
+        return url
+
+    @field_validator("content_type_map")
+    @classmethod
+    def _mime_values(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for extension, mime in mapping.items():
+            if not extension or "/" in extension:
+                raise ValueError(f"{extension!r} is not a file extension")
+            if not re.match(_MIME_TYPE, mime):
+                raise ValueError(f"{mime!r} is not a MIME type")
+        return mapping
+
+    @field_validator("custom_attributes")
+    @classmethod
+    def _visible_ascii(cls, attributes: dict[str, str]) -> dict[str, str]:
+        for text in (*attributes, *attributes.values()):
+            if not text or not all("!" <= character <= "~" for character in text):
+                raise ValueError(f"{text!r} is not visible US-ASCII")
+        if RESERVED_ATTRIBUTE in attributes:
+            raise ValueError(f"{RESERVED_ATTRIBUTE!r} is set by the ingest function")
+        # "k=v" pairs joined by commas: the header the ingest function sends
+        size = sum(len(key) + len(value) + 1 for key, value in attributes.items())
+        if size + max(len(attributes) - 1, 0) > CUSTOM_ATTRIBUTES_MAX_CHARS:
+            raise ValueError(f"longer than {CUSTOM_ATTRIBUTES_MAX_CHARS} characters")
+        return attributes
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _cloudwatch_retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError("CloudWatch Logs does not offer this retention")
+        return days
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.endpoint_mode is EndpointMode.IMPORT:
+            required = {
+                "endpoint_name": self.endpoint_name,
+                "success_topic_arn": self.success_topic_arn,
+                "error_topic_arn": self.error_topic_arn,
+            }
+            for key, value in required.items():
+                if value is None:
+                    raise _invalid(key, "is required when endpoint_mode=import")
+            for key in ("model_image_uri", "model_data_url"):
+                if getattr(self, key) is not None:
+                    raise _invalid(key, "is only used with endpoint_mode=create")
+        else:
+            for key in ("success_topic_arn", "error_topic_arn", "output_bucket_name"):
+                if getattr(self, key) is not None:
+                    raise _invalid(key, "is only used with endpoint_mode=import")
+        if self.min_instance_count > self.max_instance_count:
+            raise _invalid("min_instance_count", "is larger than max_instance_count")
+        if self.batch_size > 10 and self.max_batching_window_seconds < 1:
+            raise _invalid(
+                "max_batching_window_seconds", "must be >= 1 when batch_size is above 10"
+            )
+        _no_overlap("key_prefixes", self.key_prefixes, str.startswith)
+        _no_overlap("key_suffixes", self.key_suffixes, str.endswith)
+        clashes = sorted(set(self.custom_attributes) & set(self.metadata_keys))
+        if clashes:
+            raise _invalid("metadata_attributes", f"{clashes} are also custom_attributes keys")
+        if RESERVED_ATTRIBUTE in self.metadata_keys:
+            raise _invalid("metadata_attributes", f"{RESERVED_ATTRIBUTE!r} is set by the function")
+        return self
+
+    @property
+    def metadata_keys(self) -> list[str]:
+        """User-metadata keys as S3 reports them: lower case, without ``x-amz-meta-``."""
+        return [key.lower().removeprefix("x-amz-meta-") for key in self.metadata_attributes]
+
+    @property
+    def creates_endpoint(self) -> bool:
+        return self.endpoint_mode is EndpointMode.CREATE
+
+    @property
+    def uses_demo_model(self) -> bool:
+        return self.creates_endpoint and self.model_data_url is None
+
+    @property
+    def uses_demo_image(self) -> bool:
+        return self.creates_endpoint and self.model_image_uri is None
+
+    @property
+    def ingest_visibility_timeout_seconds(self) -> int:
+        """AWS's rule for SQS event sources: six times the function timeout, plus the window."""
+        return 6 * self.ingest_timeout_seconds + self.max_batching_window_seconds
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> StackConfig:
+        """Validate this app's keys of a CDK context; raise ConfigError with one line."""
+        settings = {key: value for key, value in context.items() if _SETTING_KEY.match(key)}
+        settings = {key: value for key, value in settings.items() if value is not None}
+        try:
+            return cls.model_validate(settings)
+        except ValidationError as error:
+            raise ConfigError(describe(error)) from None
+
+
+def _json(text: str, expected: type) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg})") from None
+    if not isinstance(value, expected):
+        raise ValueError("a JSON list was expected" if expected is list else "a JSON object")
+    return value
+
+
+def _no_overlap(key: str, items: list[str], covers: Any) -> None:
+    """S3 rejects two notification filters that can match the same key."""
+    for index, item in enumerate(items):
+        for other in items[index + 1 :]:
+            if covers(item, other) or covers(other, item):
+                raise _invalid(key, f"{item!r} and {other!r} overlap; S3 rejects both filters")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN_INPUT else text[: _MAX_SHOWN_INPUT - 3] + "..."
+
+
+def accepted_values(key: str) -> str:
+    extra = StackConfig.model_fields[key].json_schema_extra
+    return str(extra["accepted"]) if isinstance(extra, dict) else ""
+
+
+def describe(error: ValidationError) -> str:
+    """The first problem as one line: the key, what it got, and what it accepts."""
+    problems = error.errors()
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    if first["type"] == "invalid_setting":
+        key = str(first["ctx"]["key"])
+        return (
+            f"context key {key!r} {first['ctx']['message']}: accepted values: "
+            f"{accepted_values(key)}{more}"
+        )
+    key = str(first["loc"][0])
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, StackConfig.model_fields, n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else "accepted keys: " + ", ".join(sorted(StackConfig.model_fields))
+        )
+        return f"context key {key!r} is not a setting of this app: {hint}{more}"
+    detail = first["msg"].removeprefix("Value error, ")
+    return (
+        f"context key {key}={_shown(first['input'])} is not valid ({detail}): accepted values: "
+        f"{accepted_values(key)}{more}"
+    )
+
+
+def check_deploy_region(config: StackConfig, region: str | None) -> None:
+    """Fail early when the CLI's target region has no demo image (unless one is configured)."""
+    if region and config.uses_demo_image and region not in SKLEARN_IMAGE_ACCOUNTS:
+        raise ConfigError(
+            f"context key 'model_image_uri' is required in region {region}: the demo's "
+            "scikit-learn image is mapped for " + ", ".join(sorted(SKLEARN_IMAGE_ACCOUNTS))
+        )

@@ -1,0 +1,134 @@
+"""S3 ObjectCreated -> SQS ingest queue (+DLQ) -> ingest function -> InvokeEndpointAsync."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3_notifications
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import StackConfig
+from stacks.endpoint import EndpointTarget
+from stacks.function import PipelineFunction
+from stacks.nag import acknowledge, objects_of, wildcard_resource
+from stacks.queues import dead_letter_queue, secure_queue
+
+INGEST_QUEUE_RETENTION = Duration.days(4)
+
+
+def notification_filters(
+    prefixes: list[str], suffixes: list[str]
+) -> list[list[s3.NotificationKeyFilter]]:
+    """The filters of each notification: S3 allows one prefix and one suffix per notification,
+    so every prefix x suffix pair gets its own; no prefix and no suffix is one unfiltered one.
+    """
+    any_prefix: list[str | None] = [None]
+    any_suffix: list[str | None] = [None]
+    return [
+        [s3.NotificationKeyFilter(prefix=prefix, suffix=suffix)] if prefix or suffix else []
+        for prefix, suffix in itertools.product(prefixes or any_prefix, suffixes or any_suffix)
+    ]
+
+
+class Ingest(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        input_bucket: s3.Bucket,
+        table: dynamodb.ITable,
+        endpoint: EndpointTarget,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue")
+        self.queue = secure_queue(
+            self,
+            "Queue",
+            visibility_timeout=Duration.seconds(config.ingest_visibility_timeout_seconds),
+            retention_period=INGEST_QUEUE_RETENTION,
+            redrive=sqs.DeadLetterQueue(
+                max_receive_count=config.max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
+        for key_filters in notification_filters(config.key_prefixes, config.key_suffixes):
+            input_bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3_notifications.SqsDestination(self.queue),
+                *key_filters,
+            )
+        self.handler = PipelineFunction(
+            self,
+            "Function",
+            config=config,
+            service="ingest",
+            description="Submits each new input object to the async endpoint",
+            timeout_seconds=config.ingest_timeout_seconds,
+            memory_mb=config.ingest_memory_mb,
+            environment={
+                "TABLE_NAME": table.table_name,
+                "ENDPOINT_NAME": endpoint.name,
+                "INPUT_BUCKET": input_bucket.bucket_name,
+                "KEY_PREFIXES": json.dumps(config.key_prefixes),
+                "KEY_SUFFIXES": json.dumps(config.key_suffixes),
+                "ACCEPT": config.accept,
+                "DEFAULT_CONTENT_TYPE": config.default_content_type,
+                "CONTENT_TYPE_MAP": json.dumps(config.content_type_map, sort_keys=True),
+                "CUSTOM_ATTRIBUTES": json.dumps(config.custom_attributes, sort_keys=True),
+                "METADATA_ATTRIBUTES": json.dumps(config.metadata_attributes),
+                "INVOCATION_TIMEOUT_SECONDS": str(config.invocation_timeout_seconds),
+                "REQUEST_TTL_SECONDS": str(config.request_ttl_seconds),
+                "MAX_INPUT_BYTES": str(config.max_input_bytes),
+                "SUBMIT_CONCURRENCY": str(config.submit_concurrency),
+                "RETENTION_DAYS": str(config.retention_days),
+            },
+        )
+        self.function = self.handler.function
+        self.handler.allow(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [table.table_arn]
+        )
+        # HeadObject (content type, size, user metadata) of the exact version that arrived
+        self.handler.allow(
+            ["s3:GetObject", "s3:GetObjectVersion"], [input_bucket.arn_for_objects("*")]
+        )
+        acknowledge(
+            self.handler.role,
+            wildcard_resource(objects_of(input_bucket, "*")),
+            "The function reads the metadata of whichever object arrives in the input bucket; "
+            "uploaders choose the keys, so the read grant covers the bucket's objects.",
+        )
+        self.handler.allow(["sagemaker:InvokeEndpointAsync"], [endpoint.arn])
+        _acknowledge_notifications_handler(Stack.of(self))
+        self.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue,
+                batch_size=config.batch_size,
+                max_batching_window=(
+                    Duration.seconds(config.max_batching_window_seconds)
+                    if config.max_batching_window_seconds
+                    else None
+                ),
+                report_batch_item_failures=True,
+                max_concurrency=config.max_concurrency,
+            )
+        )
+
+
+def _acknowledge_notifications_handler(stack: Stack) -> None:
+    """CDK's own function that applies the bucket's notification configuration."""
+    for child in stack.node.children:
+        if child.node.id.startswith("BucketNotificationsHandler"):
+            acknowledge(
+                child,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                "CDK's bucket-notifications custom resource handler: the AWS managed policy only "
+                "lets it write its own logs; it runs at deployment, never on user data.",
+            )

@@ -1,0 +1,104 @@
+"""Where data rests: the input and output buckets, their access-log bucket, the results table."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import StackConfig
+from stacks.function import removal_policy
+
+INPUT_LOCATION_INDEX = "by_input_location"
+STATUS_INDEX = "by_status"
+TTL_ATTRIBUTE = "expires_at"
+OUTPUT_PREFIX = "outputs"
+FAILURE_PREFIX = "failures"
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+
+
+class Storage(Construct):
+    """Buckets (versioned, SSE-S3, private, TLS-only, logged) and the on-demand results table.
+
+    The output bucket exists only when the stack creates the endpoint: an imported endpoint
+    writes wherever its own config says.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # the only encryption S3 logging supports
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(config.access_log_expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(
+                        ABORT_INCOMPLETE_UPLOADS_DAYS
+                    ),
+                )
+            ],
+            removal_policy=removal_policy(config),
+        )
+        self.input_bucket = self._data_bucket("InputBucket", "input/")
+        self.output_bucket = (
+            self._data_bucket("OutputBucket", "output/") if config.creates_endpoint else None
+        )
+        self.table = dynamodb.Table(
+            self,
+            "ResultsTable",
+            partition_key=dynamodb.Attribute(
+                name="inference_id", type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            removal_policy=removal_policy(config),
+        )
+        self.table.add_global_secondary_index(
+            index_name=INPUT_LOCATION_INDEX,
+            partition_key=dynamodb.Attribute(
+                name="input_location", type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.table.add_global_secondary_index(
+            index_name=STATUS_INDEX,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="updated_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+
+    def _data_bucket(self, construct_id: str, log_prefix: str) -> s3.Bucket:
+        # Versioned: the inference id derives from the object version, so an overwritten key
+        # is a new inference and the old version stays readable until it expires.
+        return s3.Bucket(
+            self,
+            construct_id,
+            versioned=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix=log_prefix,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(
+                        self._config.noncurrent_version_expiration_days
+                    ),
+                    abort_incomplete_multipart_upload_after=Duration.days(
+                        ABORT_INCOMPLETE_UPLOADS_DAYS
+                    ),
+                )
+            ],
+            removal_policy=removal_policy(self._config),
+        )

@@ -1,0 +1,705 @@
+"""The stack as `cdk deploy` makes it with no context: endpoint created, demo model, defaults."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import StackConfig
+from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
+from tests.infra.assembly import (
+    Synthesized,
+    actions,
+    cfn_lint_errors,
+    iter_statements,
+    literal_text,
+    resources_of,
+    synthesize,
+    target,
+    violations,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_OUTPUTS = {
+    "InputBucketName",
+    "OutputBucketName",
+    "ResultsTableName",
+    "InputLocationIndexName",
+    "StatusIndexName",
+    "IngestQueueUrl",
+    "IngestDeadLetterQueueUrl",
+    "SuccessTopicArn",
+    "ErrorTopicArn",
+    "SuccessDeadLetterQueueUrl",
+    "ErrorDeadLetterQueueUrl",
+    "ResultsFailureQueueUrl",
+    "ResultsFunctionName",
+    "IngestFunctionName",
+    "EndpointName",
+    "OutputPath",
+    "FailurePath",
+}
+# The only actions AWS grants on Resource "*" alone (no resource-level permissions).
+STAR_ONLY_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+}
+DEFAULTS = StackConfig()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize({}, tmp_path_factory.mktemp("create") / "cdk.out")
+
+
+def joined(value: Any) -> list[Any]:
+    """The parts of an ``Fn::Join`` with an empty delimiter."""
+    assert set(value) == {"Fn::Join"}
+    delimiter, parts = value["Fn::Join"]
+    assert delimiter == ""
+    return list(parts)
+
+
+def objects_of(bucket_id: str, pattern: str) -> dict[str, Any]:
+    return {"Fn::Join": ["", [{"Fn::GetAtt": [bucket_id, "Arn"]}, pattern]]}
+
+
+def grants(statements: list[dict[str, Any]]) -> set[tuple[frozenset[str], str]]:
+    """(actions, resource) pairs, one per resource, for exact comparisons of policies."""
+    return {
+        (frozenset(actions(statement)), json.dumps(resource, sort_keys=True))
+        for statement in statements
+        for resource in resources_of(statement)
+    }
+
+
+def grant(action_names: set[str], resource: Any) -> tuple[frozenset[str], str]:
+    return frozenset(action_names), json.dumps(resource, sort_keys=True)
+
+
+@pytest.fixture(scope="module")
+def ids(stack: Synthesized) -> dict[str, str]:
+    """Logical ids of the main resources, found through the stack outputs."""
+    found = {
+        name: stack.output_target(output)
+        for name, output in {
+            "input_bucket": "InputBucketName",
+            "output_bucket": "OutputBucketName",
+            "table": "ResultsTableName",
+            "ingest_queue": "IngestQueueUrl",
+            "ingest_dlq": "IngestDeadLetterQueueUrl",
+            "success_topic": "SuccessTopicArn",
+            "error_topic": "ErrorTopicArn",
+            "success_dlq": "SuccessDeadLetterQueueUrl",
+            "error_dlq": "ErrorDeadLetterQueueUrl",
+            "failure_queue": "ResultsFailureQueueUrl",
+            "ingest_function": "IngestFunctionName",
+            "results_function": "ResultsFunctionName",
+            "endpoint": "EndpointName",
+        }.items()
+    }
+    found["ingest_role"] = stack.role_of_function(found["ingest_function"])
+    found["results_role"] = stack.role_of_function(found["results_function"])
+    (model_id,) = stack.resources("AWS::SageMaker::Model")
+    found["execution_role"] = target(stack.properties(model_id)["ExecutionRoleArn"])
+    found["model"] = model_id
+    (found["endpoint_config"],) = stack.resources("AWS::SageMaker::EndpointConfig")
+    (found["key"],) = stack.resources("AWS::KMS::Key")
+    return found
+
+
+def test_synthesis_passes_cdk_nag_with_no_finding_left(stack: Synthesized) -> None:
+    assert violations(stack) == []
+    assert stack.synth_error is None
+
+
+def test_template_has_no_cfn_lint_error(stack: Synthesized) -> None:
+    assert cfn_lint_errors(stack.outdir / "AsyncInference.template.json") == []
+
+
+def test_outputs_are_the_contract_and_point_at_the_right_resources(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    assert set(stack.template["Outputs"]) == CONTRACT_OUTPUTS
+    assert stack.output("InputLocationIndexName") == "by_input_location"
+    assert stack.output("StatusIndexName") == "by_status"
+    assert stack.resources("AWS::SQS::Queue")[ids["ingest_queue"]]
+    assert stack.output("EndpointName") == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
+    output_path = joined(stack.output("OutputPath"))
+    assert output_path == ["s3://", {"Ref": ids["output_bucket"]}, "/outputs"]
+    assert joined(stack.output("FailurePath")) == [
+        "s3://",
+        {"Ref": ids["output_bucket"]},
+        "/failures",
+    ]
+
+
+def test_ingest_role_may_invoke_only_this_endpoint_and_write_only_the_table(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    function = stack.properties(ids["ingest_function"])
+    log_group = target(function["LoggingConfig"]["LogGroup"])
+    assert grants(stack.statements(ids["ingest_role"])) == {
+        grant({"sagemaker:InvokeEndpointAsync"}, {"Ref": ids["endpoint"]}),
+        grant(
+            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+            {"Fn::GetAtt": [ids["table"], "Arn"]},
+        ),
+        grant({"s3:GetObject", "s3:GetObjectVersion"}, objects_of(ids["input_bucket"], "/*")),
+        grant(
+            {
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueUrl",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            },
+            {"Fn::GetAtt": [ids["ingest_queue"], "Arn"]},
+        ),
+        grant({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": [log_group, "Arn"]}),
+        grant({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*"),
+    }
+
+
+def test_results_role_may_only_update_the_table_and_read_outputs(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    function = stack.properties(ids["results_function"])
+    log_group = target(function["LoggingConfig"]["LogGroup"])
+    assert grants(stack.statements(ids["results_role"])) == {
+        grant({"dynamodb:GetItem", "dynamodb:UpdateItem"}, {"Fn::GetAtt": [ids["table"], "Arn"]}),
+        grant({"s3:GetObject"}, objects_of(ids["output_bucket"], "/outputs/*")),
+        # the on-failure destination
+        grant(
+            {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+            {"Fn::GetAtt": [ids["failure_queue"], "Arn"]},
+        ),
+        grant({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": [log_group, "Arn"]}),
+        grant({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*"),
+    }
+
+
+def test_execution_role_reads_input_writes_outputs_and_publishes_to_its_topics(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    role = stack.properties(ids["execution_role"])
+    principal = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "sagemaker.amazonaws.com"}
+    granted = grants(stack.statements(ids["execution_role"]))
+    assert grant({"s3:GetObject"}, objects_of(ids["input_bucket"], "/*")) in granted
+    for prefix in ("/outputs/*", "/failures/*"):
+        assert (
+            grant(
+                {"s3:PutObject", "s3:AbortMultipartUpload"},
+                objects_of(ids["output_bucket"], prefix),
+            )
+            in granted
+        )
+    for topic in ("success_topic", "error_topic"):
+        assert grant({"sns:Publish"}, {"Ref": ids[topic]}) in granted
+    every_action = {action for action_set, _ in granted for action in action_set}
+    assert not any(action.startswith(("kms:", "sagemaker:", "iam:")) for action in every_action)
+    assert any(
+        action_set
+        == {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"}
+        for action_set, _ in granted
+    )
+
+
+def test_no_identity_policy_uses_an_action_wildcard_or_needless_star_resource(
+    stack: Synthesized,
+) -> None:
+    for role_id, statement in iter_statements(stack):
+        assert statement["Effect"] == "Allow", role_id
+        for action in actions(statement):
+            assert not action.endswith("*"), (role_id, action)
+        if "*" in resources_of(statement):
+            assert actions(statement) <= STAR_ONLY_ACTIONS, (role_id, statement)
+
+
+def test_bucket_events_go_to_the_ingest_queue_and_only_the_input_bucket_may_send(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    (notifications,) = stack.resources("Custom::S3BucketNotifications").values()
+    properties = notifications["Properties"]
+    assert properties["BucketName"] == {"Ref": ids["input_bucket"]}
+    assert properties["NotificationConfiguration"] == {
+        "QueueConfigurations": [
+            {
+                "Events": ["s3:ObjectCreated:*"],
+                "QueueArn": {"Fn::GetAtt": [ids["ingest_queue"], "Arn"]},
+            }
+        ]
+    }
+    (s3_may_send,) = [
+        statement
+        for statement in stack.queue_policy_statements(ids["ingest_queue"])
+        if statement["Effect"] == "Allow"
+    ]
+    assert s3_may_send["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert "sqs:SendMessage" in actions(s3_may_send)
+    assert s3_may_send["Condition"] == {
+        "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": [ids["input_bucket"], "Arn"]}}
+    }
+
+
+def test_queue_feeds_the_ingest_function_in_batches_with_partial_failures(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    (mapping,) = stack.resources("AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": [ids["ingest_queue"], "Arn"]}
+    assert properties["FunctionName"] == {"Ref": ids["ingest_function"]}
+    assert properties["BatchSize"] == DEFAULTS.batch_size
+    assert "MaximumBatchingWindowInSeconds" not in properties  # 0 by default
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["ScalingConfig"] == {"MaximumConcurrency": DEFAULTS.max_concurrency}
+
+
+def test_ingest_queue_visibility_is_six_function_timeouts_and_redrives_to_its_dlq(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    queue = stack.properties(ids["ingest_queue"])
+    timeout = stack.properties(ids["ingest_function"])["Timeout"]
+    assert timeout == DEFAULTS.ingest_timeout_seconds
+    assert queue["VisibilityTimeout"] == 6 * timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [ids["ingest_dlq"], "Arn"]},
+        "maxReceiveCount": DEFAULTS.max_receive_count,
+    }
+
+
+def test_results_function_subscribes_to_both_topics_with_a_dead_letter_queue_each(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    subscriptions = {
+        target(subscription["Properties"]["TopicArn"]): subscription["Properties"]
+        for subscription in stack.resources("AWS::SNS::Subscription").values()
+    }
+    assert set(subscriptions) == {ids["success_topic"], ids["error_topic"]}
+    for topic, dlq in (("success_topic", "success_dlq"), ("error_topic", "error_dlq")):
+        subscription = subscriptions[ids[topic]]
+        assert subscription["Protocol"] == "lambda"
+        assert subscription["Endpoint"] == {"Fn::GetAtt": [ids["results_function"], "Arn"]}
+        assert subscription["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [ids[dlq], "Arn"]}
+        }
+        sns_may_send = [
+            statement
+            for statement in stack.queue_policy_statements(ids[dlq])
+            if statement["Effect"] == "Allow"
+        ]
+        assert sns_may_send == [
+            {
+                "Action": "sqs:SendMessage",
+                "Condition": {"ArnEquals": {"aws:SourceArn": {"Ref": ids[topic]}}},
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Resource": {"Fn::GetAtt": [ids[dlq], "Arn"]},
+            }
+        ]
+
+
+def test_failed_results_invocations_land_on_the_failure_queue_after_two_retries(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    (invoke_config,) = stack.resources("AWS::Lambda::EventInvokeConfig").values()
+    properties = invoke_config["Properties"]
+    assert properties["FunctionName"] == {"Ref": ids["results_function"]}
+    assert properties["MaximumRetryAttempts"] == 2
+    assert properties["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": [ids["failure_queue"], "Arn"]}}
+    }
+
+
+def test_endpoint_config_is_asynchronous_with_both_topics(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    config = stack.properties(ids["endpoint_config"])
+    (variant,) = config["ProductionVariants"]
+    assert variant["InstanceType"] == DEFAULTS.instance_type
+    assert variant["InitialInstanceCount"] == 1
+    assert variant["ModelName"] == {"Fn::GetAtt": [ids["model"], "ModelName"]}
+    async_config = config["AsyncInferenceConfig"]
+    assert async_config["ClientConfig"] == {
+        "MaxConcurrentInvocationsPerInstance": DEFAULTS.max_concurrent_invocations_per_instance
+    }
+    output = async_config["OutputConfig"]
+    assert output["S3OutputPath"] == stack.output("OutputPath")
+    assert output["S3FailurePath"] == stack.output("FailurePath")
+    assert output["NotificationConfig"] == {
+        "SuccessTopic": {"Ref": ids["success_topic"]},
+        "ErrorTopic": {"Ref": ids["error_topic"]},
+        "IncludeInferenceResponseIn": ["SUCCESS_NOTIFICATION_TOPIC"],
+    }
+
+
+def test_endpoint_is_created_only_once_its_role_may_publish(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    endpoint = stack.template["Resources"][ids["endpoint"]]
+    topic_policies = set(stack.resources("AWS::SNS::TopicPolicy"))
+    role_policies = {
+        policy_id
+        for policy_id, policy in stack.resources("AWS::IAM::Policy").items()
+        if {"Ref": ids["execution_role"]} in policy["Properties"]["Roles"]
+    }
+    assert len(topic_policies) == 2
+    assert topic_policies | role_policies | {ids["key"]} <= set(endpoint["DependsOn"])
+    model = stack.template["Resources"][ids["model"]]
+    assert role_policies <= set(model["DependsOn"])
+
+
+def test_demo_model_runs_on_the_regional_scikit_learn_image(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    container = stack.properties(ids["model"])["PrimaryContainer"]
+    template, variables = container["Image"]["Fn::Sub"]
+    assert template == (
+        "${Account}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/sagemaker-scikit-learn:1.2-1-cpu-py3"
+    )
+    mapping_name = variables["Account"]["Fn::FindInMap"][0]
+    assert variables["Account"]["Fn::FindInMap"][1:] == [{"Ref": "AWS::Region"}, "account"]
+    mapping = stack.template["Mappings"][mapping_name]
+    assert mapping["us-east-1"] == {"account": "683313688378"}
+    assert mapping["us-west-2"] == {"account": "246618743249"}
+    assert mapping["eu-west-1"] == {"account": "141502667606"}
+    assert {region: entry["account"] for region, entry in mapping.items()} == SKLEARN_IMAGE_ACCOUNTS
+    assert container["Environment"] == {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    }
+
+
+def test_demo_model_archive_is_the_model_folder_under_code(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    model_data_url = stack.properties(ids["model"])["PrimaryContainer"]["ModelDataUrl"]
+    asset_hash = model_data_url["Fn::Sub"].rsplit("/", 1)[1].split(".")[0]
+    (archive_path,) = stack.outdir.glob(f"asset.{asset_hash}*")
+    with tarfile.open(fileobj=io.BytesIO(archive_path.read_bytes()), mode="r:gz") as archive:
+        members = {member.name: member for member in archive.getmembers()}
+        entry_point = archive.extractfile(members["code/inference.py"])
+        assert entry_point is not None
+        packaged = entry_point.read()
+    model_dir = ROOT / "asyncinfer" / "model"
+    expected = {
+        f"code/{path.name}" for path in model_dir.iterdir() if path.suffix in {".py", ".csv"}
+    }
+    assert set(members) == {"code", *expected}
+    assert packaged == (model_dir / "inference.py").read_bytes()
+    # SageMaker reads the asset with the execution role, and only that object
+    granted = {
+        json.dumps(resource, sort_keys=True)
+        for statement in stack.statements(ids["execution_role"])
+        for resource in resources_of(statement)
+    }
+    assert any(asset_hash in resource for resource in granted)
+
+
+def test_endpoint_scales_to_zero_and_back_out(stack: Synthesized, ids: dict[str, str]) -> None:
+    endpoint_name = {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
+    ((target_id, scalable),) = stack.resources(
+        "AWS::ApplicationAutoScaling::ScalableTarget"
+    ).items()
+    properties = scalable["Properties"]
+    assert properties["MinCapacity"] == 0
+    assert properties["MaxCapacity"] == DEFAULTS.max_instance_count
+    assert properties["ServiceNamespace"] == "sagemaker"
+    assert properties["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert joined(properties["ResourceId"]) == ["endpoint/", endpoint_name, "/variant/AllTraffic"]
+    policies = {
+        policy["Properties"]["PolicyType"]: (policy_id, policy["Properties"])
+        for policy_id, policy in stack.resources(
+            "AWS::ApplicationAutoScaling::ScalingPolicy"
+        ).items()
+    }
+    assert set(policies) == {"TargetTrackingScaling", "StepScaling"}
+    _, tracking = policies["TargetTrackingScaling"]
+    assert tracking["ScalingTargetId"] == {"Ref": target_id}
+    tracking_config = tracking["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking_config["TargetValue"] == DEFAULTS.target_backlog_per_instance
+    assert tracking_config["CustomizedMetricSpecification"] == {
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ApproximateBacklogSizePerInstance",
+        "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}],
+        "Statistic": "Average",
+    }
+    step_id, step = policies["StepScaling"]
+    assert step["ScalingTargetId"] == {"Ref": target_id}
+    assert step["StepScalingPolicyConfiguration"]["AdjustmentType"] == "ChangeInCapacity"
+    assert step["StepScalingPolicyConfiguration"]["StepAdjustments"] == [
+        {"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}
+    ]
+    (trigger,) = [
+        alarm["Properties"]
+        for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
+        if {"Ref": step_id} in alarm["Properties"].get("AlarmActions", [])
+    ]
+    assert trigger["MetricName"] == "HasBacklogWithoutCapacity"
+    assert trigger["Namespace"] == "AWS/SageMaker"
+    assert trigger["Dimensions"] == [{"Name": "EndpointName", "Value": endpoint_name}]
+    assert trigger["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert trigger["Threshold"] == 1
+
+
+def test_every_bucket_is_encrypted_private_tls_only_and_logged(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    buckets = stack.resources("AWS::S3::Bucket")
+    assert len(buckets) == 3
+    policies = {
+        target(policy["Properties"]["Bucket"]): policy["Properties"]["PolicyDocument"]["Statement"]
+        for policy in stack.resources("AWS::S3::BucketPolicy").values()
+    }
+    for bucket_id, bucket in buckets.items():
+        properties = bucket["Properties"]
+        encryption = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert encryption[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert any(
+            statement["Effect"] == "Deny"
+            and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for statement in policies[bucket_id]
+        ), bucket_id
+        assert bucket["DeletionPolicy"] == "Retain"
+    for data_bucket in ("input_bucket", "output_bucket"):
+        properties = stack.properties(ids[data_bucket])
+        assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+        log_bucket = target(properties["LoggingConfiguration"]["DestinationBucketName"])
+        assert log_bucket in set(buckets) - {ids["input_bucket"], ids["output_bucket"]}
+        (log_rule,) = stack.properties(log_bucket)["LifecycleConfiguration"]["Rules"]
+        assert log_rule["ExpirationInDays"] == DEFAULTS.access_log_expiration_days
+        (rule,) = properties["LifecycleConfiguration"]["Rules"]
+        assert rule["NoncurrentVersionExpiration"] == {
+            "NoncurrentDays": DEFAULTS.noncurrent_version_expiration_days
+        }
+        assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
+
+
+def test_every_queue_is_encrypted_and_tls_only(stack: Synthesized) -> None:
+    queues = stack.resources("AWS::SQS::Queue")
+    assert len(queues) == 5
+    for queue_id, queue in queues.items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, queue_id
+        assert {
+            "Action": "sqs:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+        } in stack.queue_policy_statements(queue_id)
+
+
+def test_topics_use_a_rotated_customer_key_and_only_the_endpoint_may_publish(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    key = stack.properties(ids["key"])
+    assert key["EnableKeyRotation"] is True
+    role_arn = {"Fn::GetAtt": [ids["execution_role"], "Arn"]}
+    (role_may_use_key,) = [
+        statement
+        for statement in key["KeyPolicy"]["Statement"]
+        if statement.get("Principal") == {"AWS": role_arn}
+    ]
+    assert actions(role_may_use_key) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert "kms:ViaService" in role_may_use_key["Condition"]["StringEquals"]
+    topic_policies = {
+        target(policy["Properties"]["Topics"][0]): policy["Properties"]["PolicyDocument"][
+            "Statement"
+        ]
+        for policy in stack.resources("AWS::SNS::TopicPolicy").values()
+    }
+    for topic in ("success_topic", "error_topic"):
+        topic_id = ids[topic]
+        assert stack.properties(topic_id)["KmsMasterKeyId"] == {"Fn::GetAtt": [ids["key"], "Arn"]}
+        statements = {statement["Sid"]: statement for statement in topic_policies[topic_id]}
+        assert statements["AllowPublishThroughSSLOnly"]["Condition"] == {
+            "Bool": {"aws:SecureTransport": "false"}
+        }
+        only_endpoint = statements["OnlyTheEndpointPublishes"]
+        assert only_endpoint["Effect"] == "Deny"
+        assert only_endpoint["Principal"] == {"AWS": "*"}
+        allowed = only_endpoint["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        assert allowed[0] == role_arn
+        assert literal_text(allowed[1]).endswith(":root")
+        assert statements["EndpointPublishes"]["Principal"] == {"AWS": role_arn}
+
+
+def test_results_table_follows_the_record_contract(stack: Synthesized, ids: dict[str, str]) -> None:
+    table = stack.template["Resources"][ids["table"]]
+    properties = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert properties["KeySchema"] == [{"AttributeName": "inference_id", "KeyType": "HASH"}]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    indexes = {index["IndexName"]: index for index in properties["GlobalSecondaryIndexes"]}
+    assert indexes["by_input_location"]["KeySchema"] == [
+        {"AttributeName": "input_location", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert indexes["by_status"]["KeySchema"] == [
+        {"AttributeName": "status", "KeyType": "HASH"},
+        {"AttributeName": "updated_at", "KeyType": "RANGE"},
+    ]
+    assert all(index["Projection"] == {"ProjectionType": "ALL"} for index in indexes.values())
+
+
+def test_functions_share_runtime_layer_tracing_and_log_retention(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    for name in ("ingest", "results"):
+        function = stack.properties(ids[f"{name}_function"])
+        assert function["Runtime"] == "python3.13"
+        assert function["Architectures"] == ["arm64"]
+        assert function["Handler"] == f"lambdas.{name}.handler.handler"
+        assert function["TracingConfig"] == {"Mode": "Active"}
+        (layer,) = function["Layers"]
+        assert layer == {
+            "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
+            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{DEFAULTS.powertools_layer_version}"
+        }
+        log_group = stack.properties(target(function["LoggingConfig"]["LogGroup"]))
+        assert log_group["RetentionInDays"] == DEFAULTS.log_retention_days
+        environment = function["Environment"]["Variables"]
+        assert environment["POWERTOOLS_SERVICE_NAME"] == name
+        assert environment["POWERTOOLS_METRICS_NAMESPACE"] == "AsyncInference"
+        assert environment["TABLE_NAME"] == {"Ref": ids["table"]}
+        assert environment["ENDPOINT_NAME"] == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
+
+
+def test_function_environments_follow_the_contract(stack: Synthesized, ids: dict[str, str]) -> None:
+    ingest = stack.properties(ids["ingest_function"])["Environment"]["Variables"]
+    assert ingest["INPUT_BUCKET"] == {"Ref": ids["input_bucket"]}
+    assert {name: value for name, value in ingest.items() if isinstance(value, str)} == {
+        "KEY_PREFIXES": "[]",
+        "KEY_SUFFIXES": "[]",
+        "ACCEPT": "application/json",
+        "DEFAULT_CONTENT_TYPE": "application/octet-stream",
+        "CONTENT_TYPE_MAP": "{}",
+        "CUSTOM_ATTRIBUTES": "{}",
+        "METADATA_ATTRIBUTES": "[]",
+        "INVOCATION_TIMEOUT_SECONDS": "900",
+        "REQUEST_TTL_SECONDS": "21600",
+        "MAX_INPUT_BYTES": "1073741824",
+        "SUBMIT_CONCURRENCY": "10",
+        "RETENTION_DAYS": "90",
+        "POWERTOOLS_SERVICE_NAME": "ingest",
+        "POWERTOOLS_METRICS_NAMESPACE": "AsyncInference",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    results = stack.properties(ids["results_function"])["Environment"]["Variables"]
+    assert results["RETENTION_DAYS"] == "90"
+    assert results["INLINE_RESULT_MAX_BYTES"] == "16384"
+
+
+def test_function_assets_hold_only_their_own_code_and_common(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    for name, other in (("ingest", "results"), ("results", "ingest")):
+        asset_key = stack.properties(ids[f"{name}_function"])["Code"]["S3Key"]
+        staged = stack.outdir / f"asset.{asset_key.removesuffix('.zip')}"
+        files = {
+            path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file()
+        }
+        assert "lambdas/__init__.py" in files
+        assert "lambdas/common/records.py" in files
+        assert "lambdas/common/store.py" in files
+        assert all(
+            file == "lambdas/__init__.py"
+            or file.startswith(("lambdas/common/", f"lambdas/{name}/"))
+            for file in files
+        ), files
+        assert not any(f"lambdas/{other}/" in file or file.endswith(".pyc") for file in files)
+
+
+def test_every_dead_letter_queue_has_an_alarm(stack: Synthesized, ids: dict[str, str]) -> None:
+    alarmed = {
+        target(alarm["Properties"]["Dimensions"][0]["Value"])
+        for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and alarm["Properties"]["Threshold"] == 0
+        and alarm["Properties"]["ComparisonOperator"] == "GreaterThanThreshold"
+    }
+    dead_letter_queues = {
+        target(queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for queue in stack.resources("AWS::SQS::Queue").values()
+        if "RedrivePolicy" in queue["Properties"]
+    }
+    dead_letter_queues |= {
+        target(subscription["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for subscription in stack.resources("AWS::SNS::Subscription").values()
+    }
+    dead_letter_queues |= {
+        target(config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
+        for config in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+    }
+    assert dead_letter_queues == {
+        ids["ingest_dlq"],
+        ids["success_dlq"],
+        ids["error_dlq"],
+        ids["failure_queue"],
+    }
+    assert dead_letter_queues <= alarmed
+
+
+def test_functions_queue_age_and_stuck_endpoint_are_alarmed(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    alarms = [alarm["Properties"] for alarm in stack.resources("AWS::CloudWatch::Alarm").values()]
+    errors = {
+        target(alarm["Dimensions"][0]["Value"])
+        for alarm in alarms
+        if alarm.get("MetricName") == "Errors" and alarm["Namespace"] == "AWS/Lambda"
+    }
+    assert errors == {ids["ingest_function"], ids["results_function"]}
+    (age,) = [
+        alarm for alarm in alarms if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
+    ]
+    assert target(age["Dimensions"][0]["Value"]) == ids["ingest_queue"]
+    assert age["Threshold"] == DEFAULTS.oldest_message_alarm_seconds
+    stuck = [
+        alarm
+        for alarm in alarms
+        if alarm.get("MetricName") == "HasBacklogWithoutCapacity" and not alarm.get("AlarmActions")
+    ]
+    assert len(stuck) == 1
+    assert stuck[0]["EvaluationPeriods"] == 15
+    # no alarm_email: no alarm topic, so the scale-out trigger is the only alarm with an action
+    assert [alarm for alarm in alarms if alarm.get("AlarmActions")] == [
+        alarm
+        for alarm in alarms
+        if alarm.get("MetricName") == "HasBacklogWithoutCapacity"
+        and alarm["EvaluationPeriods"] == 2
+    ]
+
+
+def test_dashboard_shows_flow_backlog_outcomes_and_latency(stack: Synthesized) -> None:
+    (dashboard,) = stack.resources("AWS::CloudWatch::Dashboard").values()
+    body = literal_text(dashboard["Properties"]["DashboardBody"])
+    for expected in (
+        "NumberOfMessagesSent",
+        "sent / PERIOD(sent)",
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "ApproximateBacklogSize",
+        '"AsyncInference","InferencesCompleted"',
+        '"AsyncInference","InferencesFailed"',
+        '"AsyncInference","EndToEndLatency"',
+        '"stat":"p50"',
+        '"stat":"p95"',
+    ):
+        assert expected in body, expected

@@ -1,0 +1,91 @@
+"""The data-access layer against moto, and the clients' retry and endpoint settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.ingest.clients import (
+    INVOKE_CONNECT_TIMEOUT_SECONDS,
+    INVOKE_READ_TIMEOUT_SECONDS,
+    InvocationRequest,
+    ObjectMissingError,
+    S3ObjectInspector,
+    SageMakerAsyncInvoker,
+    create_clients,
+)
+from tests.conftest import REGION
+from tests.unit.ingest.conftest import INPUT_BUCKET, World
+
+
+def test_head_reports_the_current_object(world: World) -> None:
+    world.enable_versioning()
+    written = world.s3.put_object(
+        Bucket=INPUT_BUCKET,
+        Key="dir/a b.json",
+        Body=b"12345",
+        ContentType="application/json",
+        Metadata={"Customer": "acme"},
+    )
+    head = S3ObjectInspector(world.s3).head(INPUT_BUCKET, "dir/a b.json")
+    assert head.etag == written["ETag"].strip('"')
+    assert head.content_length == 5
+    assert head.content_type == "application/json"
+    assert head.version_id == written["VersionId"]
+    assert head.metadata == {"customer": "acme"}
+
+
+def test_head_of_a_missing_object_raises_object_missing(world: World) -> None:
+    with pytest.raises(ObjectMissingError, match=r"s3://input-bucket/nothing\.json"):
+        S3ObjectInspector(world.s3).head(INPUT_BUCKET, "nothing.json")
+
+
+def test_other_s3_errors_propagate(world: World) -> None:
+    with pytest.raises(world.s3.exceptions.ClientError, match="NoSuchBucket"):
+        S3ObjectInspector(world.s3).head("no-such-bucket-here", "a.json")
+
+
+def test_the_invoker_returns_the_locations_sagemaker_answers_with(moto_aws: None) -> None:
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    response = SageMakerAsyncInvoker(client).invoke(
+        InvocationRequest(
+            endpoint_name="demo-endpoint",
+            input_location="s3://input-bucket/été/a b.json",
+            inference_id="f" * 64,
+            content_type="application/json",
+            accept="application/json",
+            custom_attributes="trace_id=1-abc",
+            request_ttl_seconds=60,
+            invocation_timeout_seconds=60,
+        )
+    )
+    assert response.inference_id == "f" * 64
+    assert response.output_location
+    assert response.output_location.startswith("s3://")
+    assert response.failure_location
+
+
+def test_only_the_sagemaker_client_has_botocore_retries_off(aws_credentials: None) -> None:
+    clients = create_clients(boto3.session.Session(region_name=REGION), max_pool_connections=7)
+    runtime_config: Any = clients.sagemaker_runtime.meta.config
+    assert runtime_config.retries == {"total_max_attempts": 1, "mode": "standard"}
+    assert runtime_config.connect_timeout == INVOKE_CONNECT_TIMEOUT_SECONDS
+    assert runtime_config.read_timeout == INVOKE_READ_TIMEOUT_SECONDS
+    configs: list[Any] = [clients.s3.meta.config, clients.dynamodb.meta.config]
+    for config in configs:
+        assert config.retries == {"mode": "standard"}  # botocore's default attempts
+    for config in [*configs, runtime_config]:
+        assert config.max_pool_connections == 7
+
+
+def test_local_mode_endpoints_come_from_the_environment(
+    aws_credentials: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:4567")
+    clients = create_clients(boto3.session.Session(region_name=REGION), max_pool_connections=1)
+    assert clients.dynamodb.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert clients.s3.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert clients.sagemaker_runtime.meta.endpoint_url == "http://127.0.0.1:4567"
