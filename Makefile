@@ -10,14 +10,17 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
-CDK_FLAGS := --no-notices --app "$(abspath $(BIN))/python app.py"
+# Extra CDK context for synth/diff/deploy, e.g. make deploy CONTEXT="-c alarm_email=me@example.org"
+CONTEXT ?=
+CDK_FLAGS := --no-notices --app "$(abspath $(BIN))/python app.py" $(CONTEXT)
 
-.PHONY: help setup test lint typecheck unit infra e2e demo bench synth diff deploy destroy clean
+.PHONY: help setup test lint typecheck unit infra e2e demo bench bootstrap synth diff deploy destroy clean
 
 help:
 	@echo "make demo     run the whole pipeline locally on sample files and print the results"
 	@echo "make test     ruff, mypy and every test (unit, infra, e2e)"
-	@echo "make synth | diff | deploy | destroy   the CDK app against your AWS account"
+	@echo "make bootstrap | synth | diff | deploy | destroy   the CDK app against your AWS account"
+	@echo "             (CONTEXT=\"-c key=value ...\" passes context, e.g. alarm_email)"
 	@echo "make bench    benchmarks (ratios measured side by side)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -57,6 +60,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+bootstrap: $(STAMP) $(NODE_STAMP)
+	$(CDK) bootstrap $(CDK_FLAGS)
 
 synth: $(STAMP) $(NODE_STAMP)
 	$(CDK) synth $(CDK_FLAGS) --quiet

@@ -15,10 +15,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stacks.config import ConfigError, StackConfig, check_deploy_region
 from stacks.demo_model import ModelPackageError
+
+if TYPE_CHECKING:
+    from aws_cdk import App
 
 ROOT = Path(__file__).resolve().parent
 CDK_JSON = ROOT / "cdk.json"
@@ -73,7 +76,7 @@ def build_app(
     outdir: str | None = None,
     model_source_dir: Path = MODEL_SOURCE_DIR,
     deploy_region: str | None = None,
-) -> Any:
+) -> App:
     """Validate the context and compose the app (not synthesized yet).
 
     Raises ConfigError before importing the CDK, so a bad key costs no Node.js start-up.
@@ -95,7 +98,7 @@ def build_app(
         config.stack_name,
         config=config,
         model_source_dir=model_source_dir,
-        # beside the cloud assembly, outside the source tree
+        # beside the cloud assembly (build/ is git-ignored), not in the model source folder
         build_dir=Path(app.outdir).resolve().parent / "build" / config.stack_name,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, Self
 
@@ -43,11 +43,11 @@ _MAX_SHOWN_INPUT = 80
 _ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 _BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-_ECR_IMAGE = re.compile(
+ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
     r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
-_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
+S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
 _MIME_TYPE = r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -299,7 +299,8 @@ class StackConfig(BaseModel):
     retention_days: int = setting(
         90,
         "an integer >= 0",
-        "Records expire (DynamoDB TTL) this many days after their last update; 0 = keep.",
+        "Records expire (DynamoDB TTL on expires_at) this many days after they are written; "
+        "0 = keep.",
         ge=0,
     )
     # --- storage, logs and monitoring
@@ -383,14 +384,14 @@ class StackConfig(BaseModel):
     @field_validator("model_image_uri")
     @classmethod
     def _ecr_image(cls, uri: str | None) -> str | None:
-        if uri is not None and not _ECR_IMAGE.match(uri):
+        if uri is not None and not ECR_IMAGE.match(uri):
             raise ValueError("not an ECR image URI")
         return uri
 
     @field_validator("model_data_url")
     @classmethod
     def _s3_url(cls, url: str | None) -> str | None:
-        if url is not None and not _S3_URL.match(url):
+        if url is not None and not S3_URL.match(url):
             raise ValueError("not an s3://bucket/key URL")
         return url
 
@@ -501,7 +502,7 @@ def _json(text: str, expected: type) -> Any:
     return value
 
 
-def _no_overlap(key: str, items: list[str], covers: Any) -> None:
+def _no_overlap(key: str, items: list[str], covers: Callable[[str, str], bool]) -> None:
     """S3 rejects two notification filters that can match the same key."""
     for index, item in enumerate(items):
         for other in items[index + 1 :]:

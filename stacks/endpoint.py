@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from stacks.config import StackConfig
+from stacks.config import ECR_IMAGE, S3_URL, StackConfig
 from stacks.demo_model import (
     CONTAINER_ENVIRONMENT,
     SKLEARN_IMAGE_ACCOUNTS,
@@ -38,11 +37,6 @@ AUTOSCALING_ROLE = (
     "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
     "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 )
-_ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
-    r"/(?P<repository>[^:@]+)"
-)
-_S3_URL = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
 
 
 @dataclass(frozen=True)
@@ -213,11 +207,11 @@ class AsyncEndpoint(Construct):
             "the endpoint after this role exists, so the log group is matched by prefix.",
         )
         # CloudWatch has no resource-level permissions for PutMetricData; the namespace
-        # condition keeps the role to SageMaker's endpoint metrics.
+        # condition keeps the role to SageMaker's own (/aws/sagemaker/Endpoints) metrics.
         self._allow(
             ["cloudwatch:PutMetricData"],
             ["*"],
-            {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", SAGEMAKER_NAMESPACE]}},
+            {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         )
         acknowledge(
             self.role,
@@ -230,7 +224,7 @@ class AsyncEndpoint(Construct):
         stack = Stack.of(self)
         if config.model_image_uri is not None:
             image = config.model_image_uri
-            parts = _ECR_IMAGE.match(image)
+            parts = ECR_IMAGE.match(image)
             if parts is None:  # StackConfig only accepts ECR URIs
                 raise ValueError(f"not an ECR image URI: {image}")
             account, region = parts["account"], parts["region"]
@@ -271,7 +265,7 @@ class AsyncEndpoint(Construct):
         self, config: StackConfig, model_source_dir: Path, build_dir: Path
     ) -> str | None:
         if config.model_data_url is not None:
-            parts = _S3_URL.match(config.model_data_url)
+            parts = S3_URL.match(config.model_data_url)
             if parts is None:  # StackConfig only accepts s3://bucket/key
                 raise ValueError(f"not an S3 URL: {config.model_data_url}")
             self._allow(

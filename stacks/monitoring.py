@@ -40,7 +40,6 @@ class Monitoring(Construct):
     ) -> None:
         """``dead_letter_queues`` and ``functions`` map a readable name to each resource."""
         super().__init__(scope, construct_id)
-        self.alarms: list[cloudwatch.Alarm] = []
         self.alarm_topic = self._alarm_topic(config.alarm_email) if config.alarm_email else None
 
         for name, queue in dead_letter_queues.items():
@@ -102,7 +101,6 @@ class Monitoring(Construct):
             action = cloudwatch_actions.SnsAction(self.alarm_topic)
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
-        self.alarms.append(alarm)
 
     def _alarm_topic(self, email: str) -> sns.Topic:
         key = kms.Key(

@@ -6,6 +6,7 @@ to ``render``. Every failure becomes one line on stderr (see ``errors``).
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
 import os
@@ -39,8 +40,10 @@ from asyncinfer.cli.listing import Cursor, ListQuery, list_records, parse_status
 from asyncinfer.cli.redrive import QUEUE_NAMES, Redriver, sources_from_outputs
 from asyncinfer.cli.stats import take_snapshot
 from asyncinfer.cli.submit import (
+    FileToSubmit,
     FollowState,
     Submitted,
+    UploadInterrupted,
     check_locations,
     collect_files,
     follow,
@@ -48,7 +51,7 @@ from asyncinfer.cli.submit import (
 )
 from asyncinfer.cli.target import GlobalOptions, local_dir_from_env
 from asyncinfer.cli.timewindow import parse_age, time_window
-from lambdas.common.records import Status
+from lambdas.common.records import InferenceRecord, Status
 
 LOCAL_COMMANDS_MODULE = "asyncinfer.local.commands"
 INFERENCE_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -219,6 +222,54 @@ def submit(
     bucket = context.target.output("InputBucketName")
     check_locations(bucket, files)
 
+    outcomes, aborted = _upload(
+        context,
+        bucket,
+        files,
+        content_type=content_type,
+        metadata=user_metadata,
+        concurrency=concurrency,
+    )
+    uploaded = [outcome for outcome in outcomes if outcome.inference_id]
+    failures = [outcome for outcome in outcomes if outcome.error]
+    if failures and not uploaded and len({outcome.error for outcome in failures}) == 1:
+        raise CliError(failures[0].error or "upload failed")
+    if not json_output:
+        for outcome in uploaded:
+            render.emit(context.stdout, render.submitted_line(outcome))
+    for outcome in failures:
+        render.emit(context.stderr, f"upload failed: {outcome.file.path}: {outcome.error}")
+
+    if aborted:
+        if json_output:
+            documents = [render.submitted_document(outcome, None) for outcome in outcomes]
+            render.emit(context.stdout, render.to_json(documents))
+        render.emit(context.stderr, f"interrupted: {len(uploaded)} of {len(files)} uploaded")
+        raise typer.Exit(130)
+    state: FollowState | None = None
+    if wait and uploaded:
+        state = _follow(
+            context, [o.inference_id for o in uploaded if o.inference_id], timeout, poll_interval
+        )
+    if json_output:
+        documents = [render.submitted_document(outcome, state) for outcome in outcomes]
+        render.emit(context.stdout, render.to_json(documents))
+    if failures or (state is not None and state.failed):
+        raise typer.Exit(ExitCode.FAILED)
+    if state is not None and state.timed_out:
+        raise typer.Exit(ExitCode.TIMED_OUT)
+
+
+def _upload(
+    context: CliContext,
+    bucket: str,
+    files: list[FileToSubmit],
+    *,
+    content_type: str | None,
+    metadata: dict[str, str],
+    concurrency: int,
+) -> tuple[list[Submitted], bool]:
+    """Uploads behind a progress bar (in a terminal); True when Ctrl-C cut them short."""
     total_bytes = sum(item.size for item in files)
     progress = Progress(
         TextColumn("uploading"),
@@ -236,37 +287,19 @@ def submit(
         def advance(outcome: Submitted) -> None:
             progress.advance(task, outcome.file.size if total_bytes else 1)
 
-        outcomes = upload_all(
-            context.objects,
-            bucket,
-            files,
-            content_type=content_type,
-            metadata=user_metadata,
-            concurrency=concurrency,
-            on_done=advance,
-        )
-    uploaded = [outcome for outcome in outcomes if outcome.inference_id]
-    failures = [outcome for outcome in outcomes if outcome.error]
-    if failures and not uploaded and len({outcome.error for outcome in failures}) == 1:
-        raise CliError(failures[0].error or "upload failed")
-    if not json_output:
-        for outcome in uploaded:
-            render.emit(context.stdout, render.submitted_line(outcome))
-    for outcome in failures:
-        render.emit(context.stderr, f"upload failed: {outcome.file.path}: {outcome.error}")
-
-    state: FollowState | None = None
-    if wait and uploaded:
-        state = _follow(
-            context, [o.inference_id for o in uploaded if o.inference_id], timeout, poll_interval
-        )
-    if json_output:
-        documents = [render.submitted_document(outcome, state) for outcome in outcomes]
-        render.emit(context.stdout, render.to_json(documents))
-    if failures or (state is not None and state.failed):
-        raise typer.Exit(ExitCode.FAILED)
-    if state is not None and state.timed_out:
-        raise typer.Exit(ExitCode.TIMED_OUT)
+        try:
+            outcomes = upload_all(
+                context.objects,
+                bucket,
+                files,
+                content_type=content_type,
+                metadata=metadata,
+                concurrency=concurrency,
+                on_done=advance,
+            )
+        except UploadInterrupted as interrupted:
+            return interrupted.finished, True
+    return outcomes, False
 
 
 def _follow(
@@ -283,7 +316,7 @@ def _follow(
 
     def show(state: FollowState) -> None:
         if interactive:
-            live.update(render.follow_view(state), refresh=True)
+            live.update(render.follow_view(state, width=context.stderr.width), refresh=True)
 
     if interactive:
         live.start()
@@ -333,7 +366,7 @@ def status(
         if json_output:
             render.emit(context.stdout, render.to_json(render.record_document(record)))
         else:
-            context.stdout.print(render.record_detail(record))
+            context.stdout.print(render.record_detail(record), soft_wrap=True)
         return
     if reference.startswith("s3://"):
         try:
@@ -349,9 +382,11 @@ def status(
     if json_output:
         render.emit(context.stdout, render.records_json(records))
     elif len(records) == 1:
-        context.stdout.print(render.record_detail(records[0]))
+        context.stdout.print(render.record_detail(records[0]), soft_wrap=True)
     else:
-        context.stdout.print(render.records_table(records, title=location))
+        context.stdout.print(
+            render.records_table(records, width=context.stdout.width, title=location)
+        )
 
 
 # ------------------------------------------------------------------------------- results
@@ -405,7 +440,7 @@ def results(
     elif csv_output:
         render.emit(context.stdout, render.records_csv(records))
     elif records:
-        context.stdout.print(render.records_table(records))
+        context.stdout.print(render.records_table(records, width=context.stdout.width))
     else:
         render.emit(context.stderr, "no inferences match")
     if next_cursor is not None:
@@ -429,6 +464,9 @@ def fetch(
     record = context.table.get(inference_id)
     if record is None:
         raise CliError(f"inference {inference_id} not found")
+    if record.status == Status.COMPLETED and not record.output_location:
+        _write_inline_result(context, record, output)
+        return
     if record.status == Status.COMPLETED and record.output_location:
         location = record.output_location
     elif record.status == Status.FAILED and record.failure_location:
@@ -444,10 +482,31 @@ def fetch(
             f"inference {inference_id} is {record.status}: no output yet", ExitCode.FAILED
         )
     if output is None or str(output) == "-":
-        written = context.objects.download(location, typer.get_binary_stream("stdout"))
-        render.emit(context.stderr, f"{written} bytes from {location}")
+        context.objects.download(location, typer.get_binary_stream("stdout"))
         return
     _download_to_file(context, location, output)
+
+
+def _write_inline_result(context: CliContext, record: InferenceRecord, output: Path | None) -> None:
+    """A COMPLETED record without an output location: the inline result is all there is."""
+    if record.result is None or record.result_encoding not in ("utf-8", "base64"):
+        raise CliError(
+            f"inference {record.inference_id} is COMPLETED but records no output location "
+            "and no inline result",
+            ExitCode.FAILED,
+        )
+    if record.result_encoding == "base64":
+        content = base64.b64decode(record.result)
+    else:
+        content = record.result.encode("utf-8")
+    if output is None or str(output) == "-":
+        typer.get_binary_stream("stdout").write(content)
+        return
+    try:
+        output.write_bytes(content)
+    except OSError as error:
+        raise CliError(f"cannot write {output}: {error.strerror}", ExitCode.FAILED) from error
+    render.emit(context.stderr, f"wrote {len(content)} bytes to {output} from the inline result")
 
 
 def _download_to_file(context: CliContext, location: str, output: Path) -> None:

@@ -96,24 +96,30 @@ def _outcome(record: InferenceRecord, limit: int) -> str:
 # ------------------------------------------------------------------------------ records
 
 
-def record_detail(record: InferenceRecord) -> RenderableType:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
+def record_detail(record: InferenceRecord) -> Text:
+    """One ``name  value`` line per attribute that is set, in the record contract's order."""
     values = record.model_dump(exclude_none=True, mode="json")
+    rows: list[tuple[str, Text]] = []
     for name in RECORD_FIELDS:
         if name not in values:
             continue
-        value = Text(str(values[name]))
         if name == "status":
-            value = status_text(str(values[name]))
+            rows.append((name, status_text(str(values[name]))))
         elif name == "result":
-            value = Text(_result_preview(record, 2000))
-        grid.add_row(name, value)
+            rows.append((name, Text(_result_preview(record, 2000))))
+        else:
+            rows.append((name, Text(str(values[name]))))
     total = end_to_end_ms(record)
     if total is not None:
-        grid.add_row("end_to_end", format_duration_ms(total))
-    return grid
+        rows.append(("end_to_end", Text(format_duration_ms(total))))
+    width = max(len(name) for name, _ in rows)
+    detail = Text()
+    for name, value in rows:
+        detail.append(f"{name:<{width}}  ", style="bold")
+        detail.append_text(value)
+        detail.append("\n")
+    detail.rstrip()
+    return detail
 
 
 def _short_time(timestamp: str | None) -> str:
@@ -121,22 +127,45 @@ def _short_time(timestamp: str | None) -> str:
     return timestamp[:19].replace("T", " ") if timestamp else "-"
 
 
-def records_table(records: Sequence[InferenceRecord], *, title: str | None = None) -> Table:
+ID_WIDTH = 64
+FOLDED_ID_WIDTH = 32
+MIN_TEXT_WIDTH = 12
+
+
+def records_table(
+    records: Sequence[InferenceRecord], *, width: int, title: str | None = None
+) -> Table:
+    """Ids are never cut: whole when the console is wide enough, folded in two otherwise.
+    Column widths are computed here because Rich's own shrinking crops this table."""
+    fixed = {"updated (UTC)": 19, "status": 9, "latency": 7}
+    if width < 110:  # an 80-column terminal: time and latency give way to id, key and outcome
+        fixed = {"status": 9}
+    borders = 3 * (len(fixed) + 3) + 1
+    available = width - borders - sum(fixed.values())
+    id_width = ID_WIDTH if available >= ID_WIDTH + 3 * MIN_TEXT_WIDTH else FOLDED_ID_WIDTH
+    flexible = max(available - id_width, 2 * MIN_TEXT_WIDTH)
+    key_width = max(flexible // 3, MIN_TEXT_WIDTH)
+    outcome_width = max(flexible - key_width, MIN_TEXT_WIDTH)
+
     table = Table(title=Text(title) if title else None, title_justify="left", header_style="bold")
-    table.add_column("updated (UTC)", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("inference id", no_wrap=True, overflow="fold", min_width=16)
-    table.add_column("input", overflow="fold", ratio=1, min_width=16)
-    table.add_column("latency", justify="right", no_wrap=True)
-    table.add_column("outcome", overflow="fold", ratio=1, min_width=16)
+    for name, column_width in fixed.items():
+        table.add_column(
+            name, no_wrap=True, width=column_width, justify="right" if name == "latency" else "left"
+        )
+    table.add_column("inference id", overflow="fold", width=id_width)
+    table.add_column("input key", overflow="fold", width=key_width)
+    table.add_column("outcome", overflow="fold", width=outcome_width)
     for record in records:
+        cells: dict[str, RenderableType] = {
+            "updated (UTC)": _short_time(record.updated_at or record.created_at),
+            "status": status_text(str(record.status)),
+            "latency": record_latency(record),
+        }
         table.add_row(
-            _short_time(record.updated_at or record.created_at),
-            status_text(str(record.status)),
+            *(cells[name] for name in fixed),
             record.inference_id,
-            Text(record.input_location or record.input_key or "-"),
-            record_latency(record),
-            Text(_outcome(record, 80)),
+            Text(record.input_key or record.input_location or "-"),
+            Text(_outcome(record, 100)),
         )
     return table
 
@@ -186,7 +215,7 @@ def submitted_document(outcome: Submitted, state: FollowState | None) -> dict[st
     return document
 
 
-def follow_view(state: FollowState) -> RenderableType:
+def follow_view(state: FollowState, *, width: int) -> RenderableType:
     counts = state.counts()
     line = Text(f"{len(state.inference_ids)} inferences, {state.elapsed_seconds:.0f}s: ")
     order = [NOT_SEEN, *(status.value for status in Status)]
@@ -199,7 +228,7 @@ def follow_view(state: FollowState) -> RenderableType:
     failed = state.failed[-5:]
     if not failed:
         return line
-    return Group(line, records_table(failed, title="failed so far"))
+    return Group(line, records_table(failed, width=width, title="failed so far"))
 
 
 def follow_summary(state: FollowState) -> str:

@@ -8,7 +8,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +122,14 @@ def _submit_one(
     return Submitted(item, uploaded=uploaded, inference_id=inference_id)
 
 
+class UploadInterrupted(Exception):
+    """Ctrl-C during uploads: what did get uploaded, so its ids can still be printed."""
+
+    def __init__(self, finished: list[Submitted]) -> None:
+        super().__init__(f"interrupted after {len(finished)} uploads")
+        self.finished = finished
+
+
 def upload_all(
     objects: Objects,
     bucket: str,
@@ -134,7 +142,9 @@ def upload_all(
 ) -> list[Submitted]:
     """Upload with a bounded pool; results come back in the order of ``files``."""
     outcomes: dict[str, Submitted] = {}
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload")
+    futures: list[Future[Submitted]] = []
+    try:
         futures = [
             pool.submit(_submit_one, objects, bucket, item, content_type, metadata)
             for item in files
@@ -143,6 +153,15 @@ def upload_all(
             outcome = future.result()
             outcomes[outcome.file.key] = outcome
             on_done(outcome)
+    except KeyboardInterrupt:
+        # Uploads not yet started are dropped; the ones in flight finish and are reported.
+        pool.shutdown(wait=True, cancel_futures=True)
+        finished = [
+            future.result() for future in futures if future.done() and not future.cancelled()
+        ]
+        raise UploadInterrupted(finished) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return [outcomes[item.key] for item in files]
 
 

@@ -7,13 +7,12 @@ while it runs (``.local/state.json``, folder overridable with ``ASYNCINFER_LOCAL
 from __future__ import annotations
 
 import http.client
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
@@ -21,6 +20,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.loaders import create_loader
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode
 
@@ -167,48 +167,56 @@ def read_stack_outputs(
     }
 
 
+class LocalState(BaseModel):
+    """The part of local mode's ``state.json`` the CLI relies on."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    region: str = "us-east-1"
+    aws_endpoint_url: str = Field(min_length=1)
+    pid: int
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+
 def local_target(options: GlobalOptions, state_file: Path) -> Target:
-    state = _read_state(state_file)
-    endpoint = options.endpoint_url or _required(state, "aws_endpoint_url", state_file)
-    pid = state.get("pid")
+    state = read_state(state_file)
+    endpoint = options.endpoint_url or state.aws_endpoint_url
     not_running = f"local mode is not running (stale state file {state_file}"
     start_hint = "start it with 'python -m asyncinfer local up', or pass --stack NAME"
-    if not isinstance(pid, int) or not process_alive(pid):
-        raise CliError(f"{not_running}: process {pid} is gone); {start_hint}", ExitCode.ENVIRONMENT)
+    if not process_alive(state.pid):
+        raise CliError(
+            f"{not_running}: process {state.pid} is gone); {start_hint}", ExitCode.ENVIRONMENT
+        )
     if not endpoint_answers(endpoint):
         raise CliError(
             f"{not_running}: {endpoint} does not answer); {start_hint}", ExitCode.ENVIRONMENT
         )
-    outputs = state.get("outputs") or {}
-    if not isinstance(outputs, dict):
-        raise CliError(f"{state_file}: 'outputs' is not an object", ExitCode.ENVIRONMENT)
     return Target(
         kind=TargetKind.LOCAL,
         name=str(state_file),
-        region=str(state.get("region") or "us-east-1"),
-        outputs={str(key): str(value) for key, value in outputs.items()},
+        region=state.region,
+        outputs=state.outputs,
         endpoint_url=endpoint,
         static_credentials=(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY),
     )
 
 
-def _read_state(state_file: Path) -> dict[str, Any]:
+def read_state(state_file: Path) -> LocalState:
     try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        return LocalState.model_validate_json(state_file.read_bytes())
+    except OSError as error:
         raise CliError(
-            f"cannot read local mode state file {state_file}: {error}", ExitCode.ENVIRONMENT
+            f"cannot read local mode state file {state_file}: {error.strerror}",
+            ExitCode.ENVIRONMENT,
         ) from error
-    if not isinstance(state, dict):
-        raise CliError(f"{state_file} is not a JSON object", ExitCode.ENVIRONMENT)
-    return state
-
-
-def _required(state: Mapping[str, Any], key: str, state_file: Path) -> str:
-    value = state.get(key)
-    if not isinstance(value, str) or not value:
-        raise CliError(f"{state_file} has no {key}", ExitCode.ENVIRONMENT)
-    return value
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'file'}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise CliError(
+            f"invalid local mode state file {state_file}: {problems}", ExitCode.ENVIRONMENT
+        ) from error
 
 
 def process_alive(pid: int) -> bool:

@@ -25,7 +25,8 @@ from lambdas.common.store import record_from_item
 SAMPLES = Path(__file__).parent / "samples"
 BATCH_SIZE = 24
 WAIT_TIMEOUT_SECONDS = 120.0
-console = Console()
+# Wide enough for the results table when the output is a file or a CI log, not a terminal.
+console = Console(width=None if Console().is_terminal else 140)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def _latency_ms(record: InferenceRecord) -> str:
 
 def _outcome(record: InferenceRecord) -> str:
     if record.failure_reason:
-        return record.failure_reason[:70]
+        return record.failure_reason[:220]
     if record.result:
         try:
             predictions = json.loads(record.result)["predictions"]

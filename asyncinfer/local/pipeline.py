@@ -13,8 +13,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +23,7 @@ from typing import IO, Any
 from asyncinfer.local.provision import Provisioner
 from asyncinfer.local.runner import EventRunner
 from asyncinfer.local.runtime import LocalRuntime
-from asyncinfer.local.spec import LocalPipelineSpec
+from asyncinfer.local.spec import FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
 from asyncinfer.local.template import Template
 
@@ -55,6 +55,10 @@ class LocalOptions:
     model_url: str | None = None  # the user's own model server instead of the demo model
     context: dict[str, str] = field(default_factory=dict)  # CDK context overrides
     runtime_options: dict[str, Any] = field(default_factory=dict)  # e.g. fault injection
+    runner_options: dict[str, Any] = field(default_factory=dict)  # e.g. duplicate_delivery_rate
+    # per function name ("ingest", "results"): variables set over the template's, e.g.
+    # AWS_ENDPOINT_URL_DYNAMODB to put a fault-injecting proxy in front of one function's table
+    function_environment: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any] | None) -> None:
@@ -67,6 +71,30 @@ def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any]
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)
     raise LocalModeError(f"{url} did not answer within {STARTUP_TIMEOUT_SECONDS:.0f}s")
+
+
+def with_function_environment(
+    spec: LocalPipelineSpec, overrides: Mapping[str, Mapping[str, str]]
+) -> LocalPipelineSpec:
+    """The spec with each named function's environment updated by ``overrides[name]``."""
+    known = {spec.ingest.function.name, *(source.function.name for source in spec.results)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise LocalModeError(f"no function named {', '.join(unknown)} (known: {sorted(known)})")
+
+    def updated(function: FunctionSpec) -> FunctionSpec:
+        extra = overrides.get(function.name)
+        if not extra:
+            return function
+        return replace(function, environment={**function.environment, **extra})
+
+    return replace(
+        spec,
+        ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
+        results=tuple(
+            replace(source, function=updated(source.function)) for source in spec.results
+        ),
+    )
 
 
 class LocalPipeline:
@@ -144,7 +172,10 @@ class LocalPipeline:
             **self.options.runtime_options,
         )
         self.runtime.start()
-        spec = provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url)
+        spec = with_function_environment(
+            provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url),
+            self.options.function_environment,
+        )
         self.spec = spec
         self._progress("starting the event runner (ingest and results functions)")
         self.runner = EventRunner(
@@ -153,6 +184,8 @@ class LocalPipeline:
             region=self.options.region,
             base_environment=self.function_environment(spec),
             log_dir=self.log_dir,
+            failure_destinations=spec.failure_destinations,
+            **self.options.runner_options,
         )
         self.runner.start()
         self.runtime.publish_test_notifications()
@@ -167,7 +200,6 @@ class LocalPipeline:
             "AWS_ENDPOINT_URL": spec.aws_endpoint_url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": spec.runtime_endpoint_url,
             "POWERTOOLS_TRACE_DISABLED": "true",
-            "PYTHONPATH": str(project_root()),
             "PATH": os.environ.get("PATH", ""),
         }
 

@@ -131,6 +131,15 @@ class Provisioner:
         functions = self._functions()
         ingest = self._queue_source(functions)
         results = self._topic_sources(functions)
+        failure_destinations = tuple(
+            sorted(
+                {
+                    queue_url
+                    for function_id in functions
+                    if (queue_url := self._on_failure_queue(function_id)[0]) is not None
+                }
+            )
+        )
         outputs = self.template.outputs()
         for source in results:
             kind = "Success" if source.topic_arn == endpoint.success_topic_arn else "Error"
@@ -143,6 +152,7 @@ class Provisioner:
             ingest=ingest,
             results=tuple(results),
             endpoint=endpoint,
+            failure_destinations=failure_destinations,
         )
 
     def _functions(self) -> dict[str, tuple[FunctionSpec, Mapping[str, Any]]]:

@@ -691,7 +691,9 @@ class _RuntimeRequestHandler(JSONRequestHandler):
             return
         try:
             invocation = self.runtime.invoke_async(
-                unquote(match["endpoint"]), dict(self.headers.items()), body
+                unquote(match["endpoint"]),
+                {name: _utf8_header(value) for name, value in self.headers.items()},
+                body,
             )
         except ApiError as error:
             self._send_error(error)
@@ -720,6 +722,15 @@ class _RuntimeRequestHandler(JSONRequestHandler):
             self.send_json(200, faults.model_dump(mode="json"))
         else:
             self.send_json(404, {"error": f"no admin resource {path}"})
+
+
+def _utf8_header(value: str) -> str:
+    """http.server reads header bytes as Latin-1; botocore sends non-ASCII values (an S3 key
+    such as ``red flower ü.json`` in ``InputLocation``) as UTF-8, which SageMaker honours."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def _unknown_operation(method: str, path: str) -> ApiError:

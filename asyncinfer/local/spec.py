@@ -6,7 +6,7 @@ the local pipeline has the same wiring, limits and environment as the deployed o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -76,4 +76,6 @@ class LocalPipelineSpec:
     ingest: QueueSourceSpec
     results: tuple[TopicSourceSpec, ...]
     endpoint: EndpointSpec
-    extra: dict[str, str] = field(default_factory=dict)
+    # dead-letter queues that are a function's async on-failure destination: they receive
+    # Lambda's invocation records rather than the SNS envelope
+    failure_destinations: tuple[str, ...] = ()

@@ -14,6 +14,7 @@ would copy locks held by other threads, and a fresh interpreter is what a new co
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import io
 import json
@@ -68,6 +69,7 @@ class Invocation:
     response: Any = None
     error_type: str | None = None
     error_message: str | None = None
+    stack_trace: tuple[str, ...] = ()
     worker_lost: bool = False  # the worker died or was killed: the next one is a cold start
 
     @property
@@ -139,7 +141,8 @@ def function_arn(region: str, function_name: str) -> str:
 
 def trace_header() -> str:
     """A fresh X-Ray trace header, as Lambda sets ``_X_AMZN_TRACE_ID`` per invocation."""
-    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    return f"Root={root};Parent={secrets.token_hex(8)};Sampled=0"
 
 
 def lambda_environment(
@@ -203,12 +206,6 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._workers: set[_Worker] = set()
         self._closing = False
-        self._cold_starts = 0
-
-    @property
-    def cold_starts(self) -> int:
-        with self._condition:
-            return self._cold_starts
 
     def invoke(self, event: Mapping[str, Any]) -> Invocation:
         """Run the handler on ``event`` in a warm worker (or a new one); never raises."""
@@ -243,15 +240,16 @@ class WorkerPool:
             worker.shutdown(deadline)
             with self._condition:
                 self._workers.discard(worker)
+        # The invoking threads see their killed workers die and dispose of them.
+        grace_ends = max(deadline, time.monotonic() + _SHUTDOWN_GRACE_SECONDS)
         with self._condition:
-            # The invoking threads see their killed workers die and dispose of them.
-            while self._workers and (remaining := deadline - time.monotonic()) > 0:
+            while self._workers and (remaining := grace_ends - time.monotonic()) > 0:
                 self._condition.wait(remaining)
             stragglers = list(self._workers)
-            self._workers.clear()
         for worker in stragglers:
+            # Its thread is elsewhere: reap the process now, the thread disposes of the rest.
             worker.process.kill()
-            worker.dispose()
+            worker.process.join(_SHUTDOWN_GRACE_SECONDS)
 
     def _acquire(self) -> _Worker | None:
         with self._condition:
@@ -269,7 +267,6 @@ class WorkerPool:
                 if len(self._workers) < self._max_workers:
                     worker = _Worker(self._worker_config())
                     self._workers.add(worker)
-                    self._cold_starts += 1
                     return worker
                 self._condition.wait()
 
@@ -313,24 +310,15 @@ class WorkerPool:
             deadline_epoch_ms=int(time.time() * 1000) + timeout * 1000,
             trace_id=trace_header(),
         )
+        reply: _Reply | _TimedOut | None
         try:
             worker.connection.send(request)
-        except OSError:
-            return self._lost(worker, request_id)
-        reply = worker.receive(timeout)
+            reply = worker.receive(timeout)
+        except OSError:  # it died before taking the request
+            reply = None
         if isinstance(reply, _TimedOut):
-            worker.process.kill()
-            worker.process.join()
-            if self._is_closing():
-                return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
-            message = f"Task timed out after {timeout:.2f} seconds"
-            _append_log(self._log_path, f"{_log_time()} {request_id} {message}")
-            return Invocation(
-                request_id,
-                Outcome.TIMEOUT,
-                error_type="Sandbox.Timedout",
-                error_message=message,
-                worker_lost=True,
+            return self._timed_out(
+                worker, request_id, f"Task timed out after {timeout:.2f} seconds"
             )
         if reply is None:
             return self._lost(worker, request_id)
@@ -342,37 +330,36 @@ class WorkerPool:
     def _initialize(self, worker: _Worker, request_id: str) -> Invocation | None:
         reply = worker.receive(self._init_timeout_seconds)
         if isinstance(reply, _TimedOut):
-            worker.process.kill()
-            worker.process.join()
-            if self._is_closing():
-                return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
             message = f"Init timed out after {self._init_timeout_seconds:.2f} seconds"
-            _append_log(self._log_path, f"{_log_time()} {request_id} {message}")
-            return Invocation(
-                request_id,
-                Outcome.TIMEOUT,
-                error_type="Sandbox.Timedout",
-                error_message=message,
-                worker_lost=True,
-            )
+            return self._timed_out(worker, request_id, message)
         if reply is None:
             return self._lost(worker, request_id)
         kind, payload = reply
         if kind == "ready":
             worker.ready = True
             return None
-        failure = _function_error(request_id, payload)
         worker.process.join(_SHUTDOWN_GRACE_SECONDS)  # it exits after reporting
+        return dataclasses.replace(_function_error(request_id, payload), worker_lost=True)
+
+    def _timed_out(self, worker: _Worker, request_id: str, message: str) -> Invocation:
+        worker.process.kill()
+        worker.process.join()
+        if self._is_closing():
+            return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
+        _append_log(self._log_path, f"{_log_time()} {request_id} {message}")
         return Invocation(
             request_id,
-            failure.outcome,
-            error_type=failure.error_type,
-            error_message=failure.error_message,
+            Outcome.TIMEOUT,
+            error_type="Sandbox.Timedout",
+            error_message=message,
             worker_lost=True,
         )
 
     def _lost(self, worker: _Worker, request_id: str) -> Invocation:
-        worker.process.join()
+        worker.process.join(_SHUTDOWN_GRACE_SECONDS)
+        if worker.process.is_alive():  # it closed its end but lingers: finish it
+            worker.process.kill()
+            worker.process.join()
         if self._is_closing():
             return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
         exit_code = worker.process.exitcode
@@ -418,19 +405,25 @@ class _Worker:
         self.connection = parent_end
         self.ready = False
         self.busy = True
+        self._disposal = threading.Lock()
+        self._disposed = False
 
     def receive(self, timeout: float) -> _Reply | _TimedOut | None:
         """The worker's next reply; ``None`` if it died first, ``_TIMED_OUT`` if none came."""
-        wait([self.connection, self.process.sentinel], timeout)
-        if self.connection.poll():
-            try:
-                reply: _Reply = self.connection.recv()
-            except (EOFError, OSError):
+        ready = wait([self.connection, self.process.sentinel], timeout)
+        if not ready:
+            return _TIMED_OUT
+        if self.connection not in ready:
+            # Exiting: the kernel closes its descriptors one by one, so wait until it is gone
+            # before looking for a reply it may have sent just before.
+            self.process.join()
+            if not self.connection.poll():
                 return None
-            return reply
-        if not self.process.is_alive():
+        try:
+            reply: _Reply = self.connection.recv()
+        except (EOFError, OSError):
             return None
-        return _TIMED_OUT
+        return reply
 
     def shutdown(self, deadline: float) -> None:
         with contextlib.suppress(OSError):
@@ -441,8 +434,13 @@ class _Worker:
         self.dispose()
 
     def dispose(self) -> None:
-        self.process.join()
-        self.connection.close()
+        """Reap the (dead or killed) process and close the pipe, once."""
+        with self._disposal:
+            if self._disposed:
+                return
+            self._disposed = True
+            self.process.join()
+            self.connection.close()
 
 
 def serve(connection: Connection, config: WorkerConfig) -> None:
@@ -453,8 +451,12 @@ def serve(connection: Connection, config: WorkerConfig) -> None:
     os.environ.clear()
     os.environ.update(config.environment)
     time.tzset()
+    # A root logger as the runtime sets it up, whatever importing __main__ again configured.
     logging.basicConfig(
-        stream=sys.stdout, level=logging.WARNING, format="[%(levelname)s]\t%(asctime)s\t%(message)s"
+        stream=sys.stdout,
+        level=logging.WARNING,
+        format="[%(levelname)s]\t%(asctime)s\t%(message)s",
+        force=True,
     )
     _exit_when_orphaned(config.parent_pid)
     init_started = time.monotonic()
@@ -513,29 +515,45 @@ def _invoke(
     print(f"START RequestId: {request.request_id} Version: {FUNCTION_VERSION}", flush=True)
     started = time.monotonic()
     reply: _Reply
+    error_report: dict[str, Any] | None = None
     try:
         result = handler(json.loads(request.event_json), context)
     except Exception as error:
-        reply = ("error", _error_report(error, error_type=type(error).__name__))
+        # The stack trace starts in the handler, as the runtime reports it.
+        error.__traceback__ = error.__traceback__.tb_next if error.__traceback__ else None
+        error_report = _error_report(error, error_type=type(error).__name__)
     else:
         try:
             reply = ("result", json.dumps(result))
         except (TypeError, ValueError) as error:
             # A response that is not JSON fails the invocation, as the runtime's marshalling does.
-            reply = ("error", _error_report(error, error_type="Runtime.MarshalError"))
-    if reply[0] == "error":
-        _print_error(reply[1])
+            error_report = _error_report(error, error_type="Runtime.MarshalError")
+    if error_report is not None:
+        _print_error(error_report)
+        reply = ("error", error_report)
     duration_ms = (time.monotonic() - started) * 1000
-    max_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     report_line = (
         f"REPORT RequestId: {request.request_id}\tDuration: {duration_ms:.2f} ms\t"
         f"Billed Duration: {math.ceil(duration_ms)} ms\tMemory Size: {config.memory_limit_in_mb} MB"
-        f"\tMax Memory Used: {max_memory_mb} MB"
+        f"\tMax Memory Used: {_peak_memory_mb()} MB"
     )
     if init_ms is not None:
         report_line += f"\tInit Duration: {init_ms:.2f} ms"
     print(f"END RequestId: {request.request_id}\n{report_line}", flush=True)
     return reply
+
+
+def _peak_memory_mb() -> int:
+    """Peak resident memory of this process (VmHWM: ru_maxrss would include the parent's,
+    since Linux keeps it across the exec that spawn does)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _error_report(error: BaseException, *, error_type: str) -> dict[str, Any]:
@@ -559,7 +577,7 @@ def _init_error_type(error: Exception) -> str:
 def _print_error(report: Mapping[str, Any]) -> None:
     print(
         f"[ERROR] {report['errorType']}: {report['errorMessage']}\n"
-        + "".join(report["stackTrace"]),
+        "Traceback (most recent call last):\n" + "".join(report["stackTrace"]),
         file=sys.stderr,
         flush=True,
     )
@@ -571,6 +589,7 @@ def _function_error(request_id: str, error: Mapping[str, Any]) -> Invocation:
         Outcome.FUNCTION_ERROR,
         error_type=str(error.get("errorType", "Unhandled")),
         error_message=str(error.get("errorMessage", "")),
+        stack_trace=tuple(str(line) for line in error.get("stackTrace", [])),
     )
 
 

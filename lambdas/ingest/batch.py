@@ -99,14 +99,13 @@ class BatchSubmission:
     async def submit_message(self, record: SQSRecord) -> None:
         """Powertools record handler: raising marks the message as a batch item failure."""
         try:
-            notification = parse_notification(record.body)
+            results = await self.submit_notification(parse_notification(record.body))
         except MalformedEventError as error:
             self._logger.error(
                 "malformed message: not an S3 event notification; it will reach the DLQ",
                 extra={"message_id": record.message_id, "error": str(error), "body": record.body},
             )
             raise
-        results = await self.submit_notification(notification)
         pending = [result for result in results if result.needs_retry]
         if pending:
             retry = RetryLaterError(pending)
@@ -132,7 +131,7 @@ class BatchSubmission:
                 self._ignore(selected)
             else:
                 # Computed before anything starts: a record without version id and ETag makes
-                # the whole message malformed rather than half-processed.
+                # the whole message malformed (MalformedEventError), not half-processed.
                 targets.append((selected.inference_id, selected))
         return list(await asyncio.gather(*(self._submit_once(*target) for target in targets)))
 

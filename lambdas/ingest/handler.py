@@ -13,19 +13,17 @@ error naming the variable. Nothing heavy is imported here.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.shared.constants import TRACER_DISABLED_ENV
-from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 
 from lambdas.common.store import RecordStore
+from lambdas.common.tracing import traced
 from lambdas.ingest.batch import BatchSubmission, process_direct_event, process_sqs_batch
 from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker, create_clients
 from lambdas.ingest.config import IngestConfig, load_config
@@ -38,8 +36,6 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 logger = Logger()
 metrics = Metrics()
@@ -96,18 +92,6 @@ def ingest(
         return process_sqs_batch(event, submission, processor, context)
     process_direct_event(event, submission)
     return None
-
-
-def traced(function: Handler) -> Handler:
-    """Powertools Tracer's ``capture_lambda_handler``, when tracing is on.
-
-    ``Tracer()`` imports the X-Ray SDK, which takes about as long as importing boto3, even
-    when ``POWERTOOLS_TRACE_DISABLED`` only makes it switch the SDK off; so with tracing off
-    no Tracer is built at all.
-    """
-    if resolve_truthy_env_var_choice(env=os.getenv(TRACER_DISABLED_ENV, "false")):
-        return function
-    return cast("Handler", Tracer().capture_lambda_handler(function))
 
 
 @logger.inject_lambda_context(clear_state=True)

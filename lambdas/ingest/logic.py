@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
@@ -78,6 +79,10 @@ CUSTOM_ATTRIBUTES_MAX_LENGTH = 1024
 # Time kept in hand when deciding whether another attempt fits: one attempt at its slowest,
 # plus the DynamoDB write that records it and the metrics flush.
 RESERVE_SECONDS = INVOKE_ATTEMPT_MAX_SECONDS + 3.0
+# A first attempt starts with at least this much time left (a claim, a HeadObject, one call
+# and a write usually take well under a second). Even a short function timeout submits; if
+# the invocation is cut short anyway, the claim's lease expires and the redelivery takes over.
+MINIMUM_START_SECONDS = 2.0
 # A claim's lease outlives the invocation by this much, so clock skew between containers
 # cannot let a second attempt take over a claim whose owner is still running. The ingest
 # queue's visibility timeout (6x the function timeout) is far longer, so a redelivery always
@@ -229,9 +234,6 @@ def decode_metadata_value(value: str) -> str:
     """S3 returns non-ASCII user metadata as RFC 2047 encoded words (``=?UTF-8?B?...?=``)."""
     if "=?" not in value:
         return value
-    # Imported here: most objects have no such values, and the handler's import stays lean.
-    from email.header import decode_header, make_header
-
     try:
         return str(make_header(decode_header(value)))
     except (ValueError, LookupError):
@@ -379,7 +381,6 @@ class Submitter:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         backoff: Backoff | None = None,
-        reserve_seconds: float = RESERVE_SECONDS,
     ) -> None:
         self._config = config
         self._store = store
@@ -389,7 +390,6 @@ class Submitter:
         self._clock = clock
         self._sleep = sleep
         self._backoff = backoff or Backoff()
-        self._reserve_seconds = reserve_seconds
         self._extensions = extension_map(config)
 
     def submit(
@@ -402,7 +402,7 @@ class Submitter:
         propagate (the caller leaves the message for a retry).
         """
         inference_id = target.inference_id
-        if remaining_seconds() < self._reserve_seconds:
+        if remaining_seconds() < MINIMUM_START_SECONDS:
             return SubmitResult(
                 Outcome.DEFERRED, inference_id, reason="too little time left in this invocation"
             )
@@ -526,7 +526,7 @@ class Submitter:
                 if kind is None:
                     raise
                 delay = self._backoff.delay(retries)
-                if remaining_seconds() - delay < self._reserve_seconds:
+                if remaining_seconds() - delay < RESERVE_SECONDS:
                     self._logger.warning(
                         "not submitted in this invocation; the message will be retried",
                         extra={"retries": retries, "error": error_message(error)},

@@ -12,11 +12,12 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 from botocore.config import Config
 
 from lambdas.common.store import RecordStore
+from lambdas.common.tracing import traced
 from lambdas.results.config import ResultsConfig
 from lambdas.results.logic import NotificationProcessor
 from lambdas.results.notification import SageMakerSnsEvent
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 # Reading an inline result is optional: fail fast instead of holding the invocation up.
@@ -53,7 +53,7 @@ def processor() -> NotificationProcessor:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics
 @event_parser(model=SageMakerSnsEvent)
 def handler(event: SageMakerSnsEvent, context: LambdaContext) -> None:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
@@ -48,7 +48,6 @@ from lambdas.results.notification import (
 from lambdas.results.outputs import OutputReader, OutputUnavailableError, split_s3_location
 
 logger = Logger()
-tracer = Tracer()
 
 ENDPOINT_DIMENSION = "EndpointName"
 
@@ -201,7 +200,6 @@ class NotificationProcessor:
             raise UnprocessedNotificationsError(failures, len(records)) from failures[0][1]
         return dispositions
 
-    @tracer.capture_method(capture_response=False)
     def process_message(self, message: str) -> Disposition:
         """Parses one SNS ``Message`` and applies it."""
         try:

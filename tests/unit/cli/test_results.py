@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from asyncinfer.cli.render import RECORD_FIELDS
-from lambdas.common.records import FailureStage, Status
+from lambdas.common.records import FailureStage, Status, inference_id_for
 from tests.unit.cli.conftest import Invoke, Pipeline, at, one_line_error, stored
 
 # (id, status, key, updated offset in seconds)
@@ -161,3 +162,32 @@ def test_a_token_only_continues_its_own_listing(cli: Invoke, populated: Pipeline
 
     assert result.exit_code == 252
     assert "--next-token belongs to a listing with other" in one_line_error(result)
+
+
+@pytest.mark.parametrize("width", [80, 120, 160, 220])
+def test_the_table_fits_the_terminal_and_never_cuts_an_id(width: int) -> None:
+    from rich.console import Console
+
+    from asyncinfer.cli.render import records_table
+    from lambdas.common.records import InferenceRecord
+
+    inference_id = inference_id_for("input-bucket", "a.json", "v1", None)
+    record = InferenceRecord(
+        inference_id=inference_id,
+        status=Status.FAILED,
+        input_key="a/very/long/key/" * 6 + "input.json",
+        updated_at=at(0),
+        failure_reason="x " * 200,
+        failure_stage=FailureStage.INFERENCE,
+    )
+    console = Console(width=width, record=True)
+
+    console.print(records_table([record], width=width))
+
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    whole = any(inference_id in line for line in lines)
+    folded = any(
+        inference_id[:32] in line and inference_id[32:] in below for line, below in pairwise(lines)
+    )
+    assert whole or folded

@@ -182,3 +182,37 @@ def test_fetch_when_the_output_object_is_gone(
         "object s3://output-bucket/outputs/gone.out not found (NoSuchKey)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_user_text_is_shown_literally_not_as_markup(cli: Invoke, pipeline: Pipeline) -> None:
+    stored(
+        pipeline.store,
+        FIRST,
+        Status.FAILED,
+        key="in/[bold]x.json",
+        completed=1,
+        failure_reason="features must be [4] numbers",
+        failure_stage=FailureStage.INFERENCE,
+    )
+
+    detail = cli("status", FIRST)
+    listing = cli("results")
+
+    assert "features must be [4] numbers" in detail.stdout
+    assert "s3://input-bucket/in/[bold]x.json" in detail.stdout
+    assert "[inference] features must be [4] numbers" in listing.stdout
+
+
+def test_fetch_falls_back_to_the_inline_result(cli: Invoke, pipeline: Pipeline) -> None:
+    stored(pipeline.store, FIRST, Status.COMPLETED, completed=1, result='{"label": 0}')
+    pipeline.dynamodb.update_item(
+        TableName="results",
+        Key={"inference_id": {"S": FIRST}},
+        UpdateExpression="SET result_encoding = :encoding",
+        ExpressionAttributeValues={":encoding": {"S": "utf-8"}},
+    )
+
+    result = cli("fetch", FIRST)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b'{"label": 0}'

@@ -11,7 +11,7 @@ import pytest
 
 from asyncinfer.cli.aws import Objects
 from asyncinfer.cli.errors import CliError
-from asyncinfer.cli.submit import collect_files
+from asyncinfer.cli.submit import Submitted, UploadInterrupted, collect_files, upload_all
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from tests.unit.cli.conftest import Invoke, Pipeline, at, one_line_error
 
@@ -152,6 +152,28 @@ def test_large_files_go_up_in_parts_with_the_id_of_the_completed_upload(
     assert uploaded.etag == head["ETag"]
     assert head["ETag"].strip('"').endswith("-2")
     assert head["ContentLength"] == big.stat().st_size
+
+
+def test_ctrl_c_keeps_the_finished_uploads(pipeline: Pipeline, many_files: Path) -> None:
+    files = collect_files([many_files])
+
+    def interrupt(_: Submitted) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(UploadInterrupted) as interrupted:
+        upload_all(
+            Objects(pipeline.s3),
+            pipeline.bucket,
+            files,
+            content_type=None,
+            metadata={},
+            concurrency=1,
+            on_done=interrupt,
+        )
+
+    finished = interrupted.value.finished
+    assert 1 <= len(finished) < len(files)
+    assert ids_from_s3(pipeline) == {item.file.key: item.inference_id for item in finished}
 
 
 def test_collect_files_rejects_two_files_with_one_key(tmp_path: Path) -> None:

@@ -234,3 +234,15 @@ def test_error_mapping() -> None:
     assert 'Could not connect to the endpoint URL: "http://127.0.0.1:9"' in down.format_message()
     with pytest.raises(TypeError):
         cli_error_for(ValueError("not botocore"))
+
+
+def test_an_unreadable_state_file(aws_credentials: None, isolated: Path) -> None:
+    (isolated / ".local").mkdir()
+    (isolated / ".local" / "state.json").write_text('{"region": "us-east-1"}')
+
+    result = CliRunner().invoke(app, ["results"])
+
+    assert result.exit_code == 253
+    assert one_line_error(result).endswith(
+        "state.json: aws_endpoint_url: Field required; pid: Field required"
+    )

@@ -83,8 +83,7 @@ class World:
         """Write an object; return the version its notification names."""
         return version_of(self.put(key, body, **options))
 
-    def submitter(self, *, reserve_seconds: float | None = None, **config: Any) -> Submitter:
-        options = {} if reserve_seconds is None else {"reserve_seconds": reserve_seconds}
+    def submitter(self, **config: Any) -> Submitter:
         return Submitter(
             config=make_config(**config),
             store=self.store,
@@ -94,7 +93,6 @@ class World:
             clock=self.clock.now,
             sleep=self.clock.sleep,
             backoff=Backoff(rng=random.Random(7)),
-            **options,
         )
 
     def runtime(self, **config: Any) -> handler.Runtime:

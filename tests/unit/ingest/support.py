@@ -59,10 +59,6 @@ class ManualClock:
             self.sleeps.append(seconds)
             self.elapsed += seconds
 
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.elapsed += seconds
-
     def next_invocation(self, after_seconds: float) -> None:
         """Time passes, and a new invocation starts with a full budget."""
         with self._lock:
@@ -89,7 +85,7 @@ class FakeLambdaContext:
         return int(self.clock.remaining() * 1000)
 
 
-Outcome = Exception | Callable[[InvocationRequest], None]
+Scripted = Exception | Callable[[InvocationRequest], None]
 
 
 class FakeInvoker:
@@ -103,11 +99,11 @@ class FakeInvoker:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.calls: list[InvocationRequest] = []
-        self._scripts: dict[str, deque[Outcome]] = {}
+        self._scripts: dict[str, deque[Scripted]] = {}
         self._always: dict[str, Exception] = {}
         self.before_each: Callable[[InvocationRequest], None] | None = None
 
-    def script(self, key: str, *outcomes: Outcome) -> None:
+    def script(self, key: str, *outcomes: Scripted) -> None:
         self._scripts.setdefault(key, deque()).extend(outcomes)
 
     def always(self, key: str, error: Exception) -> None:
@@ -137,9 +133,6 @@ class FakeInvoker:
             output_location=f"s3://output-bucket/results/{name}.out",
             failure_location=f"s3://output-bucket/failures/{name}-error.out",
         )
-
-    def calls_for(self, key: str) -> list[InvocationRequest]:
-        return [call for call in self.calls if call.input_location.split("/", 3)[3] == key]
 
 
 def encode_key(key: str) -> str:

@@ -369,3 +369,15 @@ def test_an_unexpected_error_fails_only_its_message(world: World, logs: Logs) ->
     assert logged["level"] == "ERROR"
     assert "AccessDeniedException" in logged["exception"]
     assert logged["input_location"] == f"s3://{INPUT_BUCKET}/denied.json"
+
+
+def test_a_record_naming_no_version_makes_its_message_malformed(world: World, logs: Logs) -> None:
+    nameless = s3_record(INPUT_BUCKET, "a.json", etag=None)
+    message = sqs_record(notification(world.put("b.json"), nameless))
+
+    response, _ = world.invoke(sqs_event(message))
+
+    assert failed_ids(response) == {message["messageId"]}
+    assert world.invoker.calls == []  # nothing of the message was half-done
+    [logged] = [line for line in logs() if line["message"].startswith("malformed message")]
+    assert "neither a version id nor an ETag" in logged["error"]

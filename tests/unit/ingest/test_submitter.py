@@ -17,7 +17,13 @@ from lambdas.common.records import (
 )
 from lambdas.ingest.clients import InvocationRequest
 from lambdas.ingest.events import ObjectVersion
-from lambdas.ingest.logic import RESERVE_SECONDS, Outcome, SubmitResult, Submitter
+from lambdas.ingest.logic import (
+    MINIMUM_START_SECONDS,
+    RESERVE_SECONDS,
+    Outcome,
+    SubmitResult,
+    Submitter,
+)
 from tests.conftest import TABLE_NAME
 from tests.unit.ingest.conftest import ENDPOINT, INPUT_BUCKET, JSON_BODY, World
 from tests.unit.ingest.support import START, client_error, throttling
@@ -342,11 +348,22 @@ def test_throttling_until_time_runs_out_leaves_the_claim_pending(world: World) -
 
 
 def test_too_little_time_left_defers_without_claiming(world: World) -> None:
-    world.clock.budget_seconds = RESERVE_SECONDS - 1
+    world.clock.budget_seconds = MINIMUM_START_SECONDS - 0.5
     target = world.upload("a.json")
     assert submit(world, target).outcome is Outcome.DEFERRED
     assert world.store.get(target.inference_id) is None
     assert world.invoker.calls == []
+
+
+def test_a_short_budget_still_makes_one_attempt_but_no_retries(world: World) -> None:
+    world.clock.budget_seconds = RESERVE_SECONDS - 1
+    submitted, throttled = world.upload("a.json"), world.upload("b.json")
+    world.invoker.always("b.json", throttling())
+    assert submit(world, submitted).outcome is Outcome.SUBMITTED
+    assert submit(world, throttled) == SubmitResult(
+        Outcome.DEFERRED, throttled.inference_id, 0, "ThrottlingException: Rate exceeded"
+    )
+    assert world.clock.sleeps == []
 
 
 def test_an_unexpected_error_propagates_for_the_message_retry(world: World) -> None:

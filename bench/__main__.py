@@ -1,0 +1,67 @@
+"""``make bench``: run every benchmark, print one line per figure, write ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import coldstart, micro, throughput
+from bench.report import Context, Report, cost_table_text, render
+from bench.settings import FULL, Settings
+from bench.stack import BenchStack
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run(settings: Settings) -> Report:
+    """Every benchmark, one after the other (each alone on the machine, as far as this run
+    goes). Cold imports first: they start no server."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    context = Context.now()
+    progress(f"cold imports: {settings.import_runs} runs of 6 imports")
+    cold = coldstart.measure(settings.work_dir, settings.import_runs)
+    progress("handler benchmarks: starting the local servers")
+    with BenchStack(settings) as stack:
+        ingest, results = micro.run_children(stack, settings)
+        ingest_memory = stack.spec.ingest.function.memory_mb
+        results_memory = stack.spec.results[0].function.memory_mb
+    progress(
+        f"whole pipeline: {settings.e2e_warmup_files} + {settings.e2e_small_files} + "
+        f"{settings.e2e_files} files"
+    )
+    e2e = throughput.measure(
+        settings.work_dir,
+        small_files=settings.e2e_small_files,
+        large_files=settings.e2e_files,
+        warmup_files=settings.e2e_warmup_files,
+        timeout_seconds=settings.e2e_timeout_seconds,
+        context=settings.context,
+    )
+    context.finish()
+    return Report(
+        settings=settings,
+        context=context,
+        cold=cold,
+        ingest=ingest,
+        results=results,
+        e2e=e2e,
+        ingest_memory_mb=ingest_memory,
+        results_memory_mb=results_memory,
+    )
+
+
+def main(settings: Settings = FULL) -> Report:
+    report = run(settings)
+    for figure in report.figures():
+        print(figure.line)
+    print()
+    print("cost per million files (USD, us-east-1 list prices; assumptions in RESULTS.md):")
+    print(cost_table_text(report.cost_rows()))
+    settings.results_path.write_text(render(report))
+    print(f"\nwritten: {settings.results_path}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Figure 6: dollars per million files, for this pipeline and for the naive per-file design.
+
+Quantities per file come from the benchmark run (handler durations, log bytes, the stored
+items' sizes) and from the stack's configuration (memory, batch size); prices are public list
+prices. SageMaker (instances, and the S3 reads and writes it makes itself) and S3 storage are
+excluded; so are fixed monthly costs that do not grow with files (the event source mapping's
+empty long polls, alarms, dashboards).
+
+The naive design is the one public samples show: S3 invokes an ingest function once per file
+(asynchronous invocation, no queue), which makes HeadObject, InvokeEndpointAsync and one
+unconditional PutItem in sequence; the results side is the same as this pipeline's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PRICES_TAKEN = "2026-11-21"
+PRICE_SOURCES = (
+    "aws.amazon.com/lambda/pricing (Arm, first tier), aws.amazon.com/sqs/pricing (standard), "
+    "aws.amazon.com/sns/pricing (standard topics), aws.amazon.com/dynamodb/pricing/on-demand "
+    "(after the November 2024 reduction), aws.amazon.com/s3/pricing (S3 Standard requests), "
+    "aws.amazon.com/cloudwatch/pricing (Logs standard ingestion); us-east-1"
+)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US East (N. Virginia) list prices in dollars."""
+
+    lambda_arm_gb_second: float = 0.0000133334
+    lambda_request: float = 0.20 / 1e6
+    sqs_request: float = 0.40 / 1e6  # per 64 KB chunk of a request
+    sns_publish: float = 0.50 / 1e6  # per 64 KB chunk
+    sns_lambda_delivery: float = 0.0  # deliveries to Lambda (and SQS) carry no charge
+    dynamodb_write_unit: float = 0.625 / 1e6  # on-demand WRU (1 KB)
+    s3_get_class_request: float = 0.0004 / 1000  # HeadObject is a GET-class request
+    logs_ingested_gb: float = 0.50
+
+
+PRICES = Prices()
+# Lambda adds START, END and REPORT lines to the function's log for every invocation.
+PLATFORM_LOG_BYTES_PER_INVOCATION = 300
+# DynamoDB sizes an index entry as the projected attributes plus 100 bytes of overhead.
+INDEX_ENTRY_OVERHEAD_BYTES = 100
+KB = 1024
+
+
+def attribute_value_size(value: Mapping[str, Any]) -> int:
+    """DynamoDB's size of one attribute value (DynamoDB JSON), without its name."""
+    if "S" in value:
+        return len(value["S"].encode("utf-8"))
+    if "N" in value:
+        digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
+        return 1 + math.ceil(len(digits) / 2)
+    if "BOOL" in value or "NULL" in value:
+        return 1
+    raise ValueError(f"unsupported attribute value {value!r}")
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """Bytes DynamoDB counts for an item: names (UTF-8) plus values."""
+    return sum(len(name.encode("utf-8")) + attribute_value_size(v) for name, v in item.items())
+
+
+def units(size_bytes: int) -> int:
+    """Write request units for one write of ``size_bytes`` (1 per started KB, at least 1)."""
+    return max(1, math.ceil(size_bytes / KB))
+
+
+def index_units(size_bytes: int) -> int:
+    return units(size_bytes + INDEX_ENTRY_OVERHEAD_BYTES)
+
+
+def write_units(before: int | None, after: int, *, status_changes: bool) -> int:
+    """WRUs of one write to the results table and its two ALL-projection indexes.
+
+    ``before`` is the item's size before the write (None for a new item). The table write
+    counts the larger of the two images. ``by_input_location`` (input_location, created_at):
+    a put of the new entry, or an update of it (its key never changes). ``by_status``
+    (status, updated_at): a put of the new entry, or, as every write here changes
+    ``updated_at``, a delete of the old entry plus a put of the new one.
+    """
+    if before is None:
+        return units(after) + index_units(after) + index_units(after)
+    table = units(max(before, after))
+    by_input_location = index_units(after)
+    by_status = index_units(before) + index_units(after) if status_changes else index_units(after)
+    return table + by_input_location + by_status
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one file costs in each priced unit."""
+
+    lambda_gb_seconds: float
+    lambda_requests: float
+    sqs_requests: float
+    sns_publishes: float
+    sns_deliveries: float
+    dynamodb_write_units: float
+    s3_head_requests: float
+    log_bytes: float
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Measured and configured quantities the model starts from."""
+
+    batch_size: int
+    ingest_memory_mb: int
+    results_memory_mb: int
+    ingest_batch_ms: float  # one invocation with a full batch
+    naive_file_ms: float  # the naive handler, one file
+    results_invocation_ms: float
+    ingest_log_bytes_per_file: float
+    results_log_bytes_per_invocation: float
+    pending_item_bytes: int
+    submitted_item_bytes: int
+    completed_item_bytes: int
+    naive_item_bytes: int
+
+
+def gb_seconds(milliseconds: float, memory_mb: int) -> float:
+    """Billed duration (rounded up to 1 ms) times the configured memory."""
+    return math.ceil(milliseconds) / 1000 * memory_mb / 1024
+
+
+def ours(inputs: Inputs) -> Usage:
+    invocations = 1 / inputs.batch_size  # ingest invocations per file with full batches
+    results_writes = write_units(
+        inputs.submitted_item_bytes, inputs.completed_item_bytes, status_changes=True
+    )
+    writes = (
+        write_units(None, inputs.pending_item_bytes, status_changes=True)
+        + write_units(inputs.pending_item_bytes, inputs.submitted_item_bytes, status_changes=True)
+        + results_writes
+    )
+    return Usage(
+        lambda_gb_seconds=invocations * gb_seconds(inputs.ingest_batch_ms, inputs.ingest_memory_mb)
+        + gb_seconds(inputs.results_invocation_ms, inputs.results_memory_mb),
+        lambda_requests=invocations + 1,
+        # S3's SendMessage, then the event source mapping's ReceiveMessage and
+        # DeleteMessageBatch, each for a whole batch
+        sqs_requests=1 + 2 * invocations,
+        sns_publishes=1,
+        sns_deliveries=1,
+        dynamodb_write_units=writes,
+        s3_head_requests=1,
+        log_bytes=inputs.ingest_log_bytes_per_file
+        + inputs.results_log_bytes_per_invocation
+        + PLATFORM_LOG_BYTES_PER_INVOCATION * (invocations + 1),
+    )
+
+
+def naive(inputs: Inputs) -> Usage:
+    results_writes = write_units(
+        inputs.naive_item_bytes, inputs.completed_item_bytes, status_changes=True
+    )
+    return Usage(
+        lambda_gb_seconds=gb_seconds(inputs.naive_file_ms, inputs.ingest_memory_mb)
+        + gb_seconds(inputs.results_invocation_ms, inputs.results_memory_mb),
+        lambda_requests=2,
+        sqs_requests=0,
+        sns_publishes=1,
+        sns_deliveries=1,
+        dynamodb_write_units=write_units(None, inputs.naive_item_bytes, status_changes=True)
+        + results_writes,
+        s3_head_requests=1,
+        log_bytes=inputs.results_log_bytes_per_invocation + PLATFORM_LOG_BYTES_PER_INVOCATION * 2,
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    component: str
+    unit: str
+    ours_per_file: float
+    naive_per_file: float
+    ours_dollars: float  # per million files
+    naive_dollars: float
+
+
+def table(inputs: Inputs, prices: Prices = PRICES) -> list[Row]:
+    mine, theirs = ours(inputs), naive(inputs)
+    million = 1e6
+    lines = [
+        ("Lambda duration", "GB-s", "lambda_gb_seconds", prices.lambda_arm_gb_second),
+        ("Lambda requests", "requests", "lambda_requests", prices.lambda_request),
+        ("SQS requests", "requests", "sqs_requests", prices.sqs_request),
+        ("SNS publishes (by SageMaker)", "publishes", "sns_publishes", prices.sns_publish),
+        ("SNS deliveries to Lambda", "deliveries", "sns_deliveries", prices.sns_lambda_delivery),
+        ("DynamoDB writes", "WRU", "dynamodb_write_units", prices.dynamodb_write_unit),
+        ("S3 HeadObject", "requests", "s3_head_requests", prices.s3_get_class_request),
+        ("CloudWatch Logs ingestion", "bytes", "log_bytes", prices.logs_ingested_gb / 1e9),
+    ]
+    rows = []
+    for component, unit, name, price in lines:
+        ours_quantity, naive_quantity = getattr(mine, name), getattr(theirs, name)
+        rows.append(
+            Row(
+                component,
+                unit,
+                ours_quantity,
+                naive_quantity,
+                ours_quantity * price * million,
+                naive_quantity * price * million,
+            )
+        )
+    return rows
+
+
+def totals(rows: list[Row]) -> tuple[float, float]:
+    return sum(row.ours_dollars for row in rows), sum(row.naive_dollars for row in rows)
+
+
+def naive_item(submitted_item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The naive handler's item (id, status, input and output locations, two timestamps),
+    with the values this pipeline stored for the same file, so sizes compare like for like."""
+    kept = (
+        "inference_id",
+        "status",
+        "input_location",
+        "output_location",
+        "created_at",
+        "updated_at",
+    )
+    return {name: dict(submitted_item[name]) for name in kept if name in submitted_item}

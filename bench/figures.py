@@ -1,0 +1,58 @@
+"""A measured figure, its goal, and the one line ``make bench`` prints for it."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """``goal`` is None for context figures (printed with ``(info)`` instead of a goal)."""
+
+    name: str
+    value: float
+    goal: float | None = None
+    op: str = "<="
+    unit: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPERATORS:
+            raise ValueError(f"unknown goal operator {self.op!r}")
+
+    @property
+    def well_formed(self) -> bool:
+        return math.isfinite(self.value) and self.value >= 0
+
+    @property
+    def met(self) -> bool | None:
+        """None for a context figure; else whether the value meets its goal."""
+        if self.goal is None:
+            return None
+        return _OPERATORS[self.op](self.value, self.goal)
+
+    @property
+    def shown_value(self) -> str:
+        return format_value(self.value) + self.unit
+
+    @property
+    def line(self) -> str:
+        if self.goal is None:
+            return f"bench: {self.name}={self.shown_value} (info)"
+        return f"bench: {self.name}={self.shown_value} (goal {self.op} {format_value(self.goal)})"
+
+
+def format_value(value: float) -> str:
+    """Three significant digits, no exponent for the magnitudes benchmarks produce."""
+    if value == 0 or not math.isfinite(value):
+        return str(value)
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:.{digits}f}"

@@ -1,0 +1,184 @@
+"""The servers the handler benchmarks call, built from the synthesized template.
+
+A moto server (S3, SQS, SNS, DynamoDB) with the template's resources, the demo model server,
+and the local SageMaker async runtime, each in its own process (so the handler being timed
+shares its interpreter with none of them). Unlike ``LocalPipeline`` there is no event runner:
+the benchmarks deliver the queue's and topic's messages to the handlers themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from asyncinfer.local.pipeline import LOCAL_CREDENTIALS, LocalModeError, wait_until_answers
+from asyncinfer.local.provision import Provisioner
+from asyncinfer.local.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
+from asyncinfer.local.synth import synthesize
+from asyncinfer.local.template import Template
+from asyncinfer.local.workers import lambda_environment
+from bench.settings import REPO_ROOT, Settings
+
+REGION = "us-east-1"
+STARTUP_TIMEOUT_SECONDS = 120.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def runtime_arguments(endpoint: EndpointSpec, aws_endpoint_url: str, latency_ms: int) -> list[str]:
+    """The command line of ``asyncinfer.local.runtime`` for the template's endpoint."""
+    arguments = [
+        "--aws-endpoint-url",
+        aws_endpoint_url,
+        "--region",
+        REGION,
+        "--endpoint-name",
+        endpoint.name,
+        "--output-path",
+        endpoint.output_path,
+        "--failure-path",
+        endpoint.failure_path,
+        "--max-concurrent-invocations-per-instance",
+        str(endpoint.max_concurrent_invocations_per_instance),
+        "--instance-count",
+        str(endpoint.instance_count),
+        "--model-url",
+        endpoint.model_url,
+        "--faults",
+        json.dumps({"added_latency_ms": latency_ms}),
+    ]
+    for option, topic in (
+        ("--success-topic-arn", endpoint.success_topic_arn),
+        ("--error-topic-arn", endpoint.error_topic_arn),
+    ):
+        if topic:
+            arguments += [option, topic]
+    if endpoint.include_response_body:
+        arguments.append("--include-response-body")
+    return arguments
+
+
+class BenchStack:
+    """Use as a context manager; ``spec`` describes the running stack."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log_dir = settings.work_dir / "logs"
+        self._processes: list[subprocess.Popen[str]] = []
+        self._logs: list[IO[Any]] = []
+        self._spec: LocalPipelineSpec | None = None
+
+    @property
+    def spec(self) -> LocalPipelineSpec:
+        if self._spec is None:
+            raise LocalModeError("the benchmark stack is not running")
+        return self._spec
+
+    @property
+    def admin_url(self) -> str:
+        return self.spec.runtime_endpoint_url + "/_local"
+
+    def __enter__(self) -> BenchStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        error_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        synthesized = synthesize(
+            REPO_ROOT, self.settings.work_dir / "cdk.out", self.settings.context
+        )
+        aws_url = self._server("aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline)
+        template = Template.load(
+            synthesized.template_path,
+            stack_name=synthesized.stack_name,
+            region=REGION,
+            aws_endpoint_url=aws_url,
+        )
+        os.environ.update(LOCAL_CREDENTIALS | {"AWS_DEFAULT_REGION": REGION})
+        os.environ.pop("AWS_PROFILE", None)
+        provisioner = Provisioner(template, aws_endpoint_url=aws_url, region=REGION)
+        provisioner.create_resources()
+        model_url = self._server("model", "asyncinfer.local.model_server", [], "/ping", deadline)
+        endpoint = provisioner.endpoint_spec(model_url)
+        runtime_url = self._server(
+            "runtime",
+            "asyncinfer.local.runtime",
+            runtime_arguments(endpoint, aws_url, self.settings.added_latency_ms),
+            "/_local/stats",
+            deadline,
+        )
+        self._spec = provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=runtime_url)
+
+    def function_environment(self, function: FunctionSpec) -> dict[str, str]:
+        """What the function's Lambda container would have, pointed at the local servers."""
+        spec = self.spec
+        base = LOCAL_CREDENTIALS | {
+            "AWS_ENDPOINT_URL": spec.aws_endpoint_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": spec.runtime_endpoint_url,
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        return lambda_environment(function, base, REGION)
+
+    def _server(
+        self, name: str, module: str, arguments: list[str], health_path: str, deadline: float
+    ) -> str:
+        """Starts one of local mode's servers; it prints ``READY <port>`` once it answers."""
+        log = (self.log_dir / f"{name}.log").open("w")
+        self._logs.append(log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", "0", *arguments],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        self._processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise LocalModeError(f"the {name} server did not start (see {log.name})")
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        wait_until_answers(url + health_path, deadline, process)
+        return url
+
+    def stop(self) -> None:
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

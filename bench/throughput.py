@@ -1,0 +1,213 @@
+"""Figure 5: the whole pipeline in local mode, from upload to terminal record.
+
+``LocalPipeline`` runs everything (moto server, model server, SageMaker runtime, event runner
+with the real handlers in worker processes); this process uploads small files and waits until
+every file's record is terminal. A run's window opens before the first upload and closes when
+the last record is terminal; its CPU time is that of every process of the tree (this one,
+whose threads are the runtime, the runner and the uploads; the servers; the handler workers)
+between the two ends of the window, read from ``getrusage`` and ``/proc``.
+
+A warm-up run comes first (workers imported, pollers scaled, connections open), then a small
+and a large run in the same pipeline; per-file cost must not grow with the number of files.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
+from bench.measure import CpuSnapshot, cpu_between, cpu_snapshot
+from bench.micro import OBJECT_BODY, OBJECT_CONTENT_TYPE
+from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
+from lambdas.common.store import decode_item
+
+UPLOAD_THREADS = 8
+POLL_SECONDS = 0.25
+COUNTER_POLL_SECONDS = 0.05
+BATCH_GET_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Run:
+    files: int
+    seconds: float
+    cpu_seconds: float
+    statuses: dict[str, int]
+    cpu_by_process: dict[str, float]
+
+    @property
+    def files_per_second(self) -> float:
+        return self.files / self.seconds
+
+    @property
+    def cpu_per_file(self) -> float:
+        return self.cpu_seconds / self.files
+
+
+@dataclass
+class Throughput:
+    small: Run
+    large: Run
+    context: dict[str, str] = field(default_factory=dict)
+    ingest_concurrency: int = 0
+    results_concurrency: int = 0
+    runtime_workers: int = 0
+
+    @property
+    def cost_scaling(self) -> float:
+        """CPU per file of the large run over that of the small run (flat = 1)."""
+        return self.large.cpu_per_file / self.small.cpu_per_file
+
+    @property
+    def time_scaling(self) -> float:
+        """Wall time per file of the large run over that of the small run."""
+        return (self.large.seconds / self.large.files) / (self.small.seconds / self.small.files)
+
+
+def _process_label(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "exited during the run"
+    if "asyncinfer.local.aws_server" in command:
+        return "moto server (S3, SQS, SNS, DynamoDB)"
+    if "asyncinfer.local.model_server" in command:
+        return "model server"
+    if "spawn_main" in command:
+        return "handler workers (ingest and results)"
+    return "other"
+
+
+def cpu_by_process(start: CpuSnapshot, end: CpuSnapshot) -> dict[str, float]:
+    """The window's CPU seconds per kind of process."""
+    shares: dict[str, float] = defaultdict(float)
+    shares["bench process (runtime, runner, uploads, polling)"] = end.own - start.own
+    shares["exited processes"] = end.reaped - start.reaped
+    for pid, seconds in end.live.items():
+        shares[_process_label(pid)] += seconds - start.live.get(pid, 0.0)
+    return {label: seconds for label, seconds in shares.items() if seconds > 0}
+
+
+class _Driver:
+    def __init__(self, pipeline: LocalPipeline, timeout: float) -> None:
+        spec = pipeline.spec
+        assert spec is not None
+        self._pipeline = pipeline
+        session = boto3.session.Session(region_name=spec.region)
+        self._s3 = session.client("s3", endpoint_url=spec.aws_endpoint_url)
+        self._dynamodb = session.client("dynamodb", endpoint_url=spec.aws_endpoint_url)
+        self._bucket = spec.outputs["InputBucketName"]
+        self._table = spec.outputs["ResultsTableName"]
+        self._timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="upload")
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def _upload(self, key: str) -> str:
+        response = self._s3.put_object(
+            Bucket=self._bucket, Key=key, Body=OBJECT_BODY, ContentType=OBJECT_CONTENT_TYPE
+        )
+        return inference_id_for(self._bucket, key, response.get("VersionId"), response["ETag"])
+
+    def _results_delivered(self) -> int:
+        """Notifications the results function is done with (the runner's own counters)."""
+        assert self._pipeline.runner is not None
+        return sum(
+            stats.succeeded
+            for stats in self._pipeline.runner.stats().values()
+            if stats.function_name == "results"
+        )
+
+    def run(self, name: str, files: int) -> Run:
+        keys = [f"e2e/{name}/{number:05d}.json" for number in range(files)]
+        delivered_before = self._results_delivered()
+        start = cpu_snapshot()
+        started = time.perf_counter()
+        deadline = started + self._timeout
+        ids = list(self._pool.map(self._upload, keys))
+        # Watching the runner's counters costs nothing; the table is read once they say done.
+        while self._results_delivered() - delivered_before < files:
+            if time.perf_counter() > deadline:
+                break
+            time.sleep(COUNTER_POLL_SECONDS)
+        statuses = self._wait_terminal(ids, deadline)
+        seconds = time.perf_counter() - started
+        end = cpu_snapshot()
+        return Run(
+            files=files,
+            seconds=seconds,
+            cpu_seconds=cpu_between(start, end),
+            statuses=dict(statuses),
+            cpu_by_process=cpu_by_process(start, end),
+        )
+
+    def _wait_terminal(self, ids: list[str], deadline: float) -> Counter[str]:
+        """Reads the records, oldest upload first, until every one is terminal; returns the
+        count per terminal status."""
+        pending = list(ids)
+        done: Counter[str] = Counter()
+        while pending:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{len(pending)} of {len(ids)} records not terminal in time")
+            batch = pending[:BATCH_GET_LIMIT]
+            terminal = {
+                inference_id: status
+                for inference_id, status in self._statuses(batch)
+                if status in TERMINAL_STATUSES
+            }
+            done.update(terminal.values())
+            pending = [inference_id for inference_id in pending if inference_id not in terminal]
+            if len(terminal) < len(batch):
+                time.sleep(POLL_SECONDS)
+        return done
+
+    def _statuses(self, ids: list[str]) -> list[tuple[str, str]]:
+        response: Any = self._dynamodb.batch_get_item(
+            RequestItems={
+                self._table: {
+                    "Keys": [{"inference_id": {"S": inference_id}} for inference_id in ids],
+                    "ProjectionExpression": "inference_id, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
+        )
+        items = response["Responses"].get(self._table, [])
+        return [(item["inference_id"], item["status"]) for item in map(decode_item, items)]
+
+
+def measure(
+    work_dir: Path,
+    *,
+    small_files: int,
+    large_files: int,
+    warmup_files: int,
+    timeout_seconds: float,
+    context: dict[str, str],
+) -> Throughput:
+    options = LocalOptions(state_dir=work_dir / "e2e", context=dict(context))
+    with LocalPipeline(options) as pipeline:
+        assert pipeline.spec is not None
+        assert pipeline.runtime is not None
+        driver = _Driver(pipeline, timeout_seconds)
+        try:
+            driver.run("warmup", warmup_files)
+            small = driver.run("small", small_files)
+            large = driver.run("large", large_files)
+        finally:
+            driver.close()
+        return Throughput(
+            small=small,
+            large=large,
+            context=dict(context),
+            ingest_concurrency=pipeline.spec.ingest.maximum_concurrency,
+            results_concurrency=len(pipeline.spec.results),
+            runtime_workers=pipeline.runtime.worker_count,
+        )

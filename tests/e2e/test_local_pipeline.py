@@ -1,0 +1,209 @@
+"""The whole pipeline in local mode: real processes on loopback, the handlers' real code."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
+from asyncinfer.local.spec import LocalPipelineSpec
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
+from lambdas.common.store import RecordStore
+
+pytestmark = pytest.mark.e2e
+WAIT_SECONDS = 60.0
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
+    state_dir = tmp_path_factory.mktemp("local")
+    with LocalPipeline(LocalOptions(state_dir=state_dir)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def spec(pipeline: LocalPipeline) -> LocalPipelineSpec:
+    assert pipeline.spec is not None
+    return pipeline.spec
+
+
+@pytest.fixture(scope="module")
+def clients(spec: LocalPipelineSpec) -> dict[str, Any]:
+    session = boto3.session.Session(
+        region_name=spec.region, aws_access_key_id="local", aws_secret_access_key="local"
+    )
+    return {
+        name: session.client(name, endpoint_url=spec.aws_endpoint_url)  # type: ignore[call-overload]
+        for name in ("s3", "sqs", "dynamodb")
+    }
+
+
+def put(clients: dict[str, Any], spec: LocalPipelineSpec, key: str, body: bytes) -> str:
+    bucket = spec.outputs["InputBucketName"]
+    response = clients["s3"].put_object(Bucket=bucket, Key=key, Body=body)
+    return inference_id_for(bucket, key, response.get("VersionId"), response["ETag"])
+
+
+def wait_terminal(
+    clients: dict[str, Any], spec: LocalPipelineSpec, ids: list[str]
+) -> dict[str, InferenceRecord]:
+    store = RecordStore(clients["dynamodb"], spec.outputs["ResultsTableName"])
+    deadline = time.monotonic() + WAIT_SECONDS
+    records: dict[str, InferenceRecord] = {}
+    while time.monotonic() < deadline:
+        for inference_id in ids:
+            if inference_id not in records or records[inference_id].status not in TERMINAL_STATUSES:
+                record = store.get(inference_id)
+                if record is not None:
+                    records[inference_id] = record
+        if len(records) == len(ids) and all(
+            record.status in TERMINAL_STATUSES for record in records.values()
+        ):
+            return records
+        time.sleep(0.2)
+    unfinished = {i: r.status for i, r in records.items() if r.status not in TERMINAL_STATUSES}
+    pytest.fail(
+        f"not terminal after {WAIT_SECONDS}s: {len(ids) - len(records)} missing, {unfinished}"
+    )
+
+
+def read_s3(clients: dict[str, Any], location: str) -> bytes:
+    bucket, key = location.removeprefix("s3://").split("/", 1)
+    body: bytes = clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def test_state_file_points_clients_at_local_mode(pipeline: LocalPipeline) -> None:
+    state = json.loads(pipeline.state_file.read_text())
+    assert state["pid"] == os.getpid()
+    assert state["outputs"]["InputBucketName"]
+    with urllib.request.urlopen(f"{state['runtime_endpoint_url']}/_local/stats") as response:
+        assert response.status == 200
+
+
+def test_every_file_becomes_one_complete_record(
+    clients: dict[str, Any], spec: LocalPipelineSpec
+) -> None:
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.4, 1.4], [7.7, 3.8, 6.7, 2.2]]
+    uploads = {
+        put(
+            clients, spec, f"e2e/batch/flower {n} ü.json", json.dumps({"instances": [row]}).encode()
+        ): row
+        for n, row in enumerate(rows * 4)
+    }
+    records = wait_terminal(clients, spec, list(uploads))
+    for inference_id, record in records.items():
+        assert record.status == "COMPLETED", record.failure_reason
+        assert record.endpoint_name == spec.endpoint.name
+        assert record.input_location == f"s3://{spec.outputs['InputBucketName']}/{record.input_key}"
+        assert record.input_key is not None
+        assert record.input_key.startswith("e2e/batch/flower ")
+        assert record.input_version
+        assert record.content_type == "application/json"
+        assert record.submitted_at
+        assert record.completed_at
+        assert record.latency_ms is not None
+        assert record.latency_ms >= 0
+        assert record.output_location is not None
+        assert record.output_location.startswith(spec.endpoint.output_path + "/")
+        output = json.loads(read_s3(clients, record.output_location))
+        assert record.result is not None
+        assert json.loads(record.result) == output
+        assert len(output["predictions"]) == 1
+        assert inference_id == record.inference_id
+
+
+def test_a_rejected_input_is_failed_at_inference_with_the_reason(
+    clients: dict[str, Any], spec: LocalPipelineSpec
+) -> None:
+    inference_id = put(clients, spec, "e2e/not-a-flower.csv", b"this is not,a flower\n1,2\n")
+    record = wait_terminal(clients, spec, [inference_id])[inference_id]
+    assert record.status == "FAILED"
+    assert record.failure_stage == "inference"
+    assert record.failure_reason
+    assert record.failure_location is not None
+    assert read_s3(clients, record.failure_location)
+
+
+def test_a_duplicated_s3_event_changes_nothing(
+    clients: dict[str, Any], spec: LocalPipelineSpec, pipeline: LocalPipeline
+) -> None:
+    inference_id = put(clients, spec, "e2e/duplicate.csv", b"5.0,3.6,1.4,0.2\n")
+    first = wait_terminal(clients, spec, [inference_id])[inference_id]
+    bucket = spec.outputs["InputBucketName"]
+    version = first.input_version
+    event = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": spec.region,
+                "eventTime": "2026-01-01T00:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {
+                        "key": "e2e/duplicate.csv",
+                        "size": first.input_size,
+                        "versionId": version,
+                        "sequencer": "00",
+                    },
+                },
+            }
+        ]
+    }
+    for _ in range(2):
+        clients["sqs"].send_message(QueueUrl=spec.ingest.queue_url, MessageBody=json.dumps(event))
+    assert pipeline.runtime is not None
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        depth = clients["sqs"].get_queue_attributes(
+            QueueUrl=spec.ingest.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if depth == {
+            "ApproximateNumberOfMessages": "0",
+            "ApproximateNumberOfMessagesNotVisible": "0",
+        }:
+            break
+        time.sleep(0.2)
+    stats = pipeline.runtime.stats()
+    assert stats["accepted_per_inference_id"][inference_id] == 1
+    after = RecordStore(clients["dynamodb"], spec.outputs["ResultsTableName"]).get(inference_id)
+    assert after == first
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                children.append(int(entry.name))
+    return children
+
+
+def test_clean_shutdown_leaves_no_process_or_port_behind(tmp_path: Path) -> None:
+    pipeline = LocalPipeline(LocalOptions(state_dir=tmp_path))
+    before = set(_children(os.getpid()))
+    spec = pipeline.start()
+    assert set(_children(os.getpid())) - before
+    pipeline.stop()
+    assert not pipeline.state_file.exists()
+    assert set(_children(os.getpid())) <= before
+    for url in (spec.aws_endpoint_url, spec.runtime_endpoint_url):
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(url, timeout=2)
