@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -207,3 +209,51 @@ def test_clean_shutdown_leaves_no_process_or_port_behind(tmp_path: Path) -> None
     for url in (spec.aws_endpoint_url, spec.runtime_endpoint_url):
         with pytest.raises(urllib.error.URLError):
             urllib.request.urlopen(url, timeout=2)
+
+
+def run_cli(
+    pipeline: LocalPipeline, *arguments: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("AWS_")
+    } | {"ASYNCINFER_LOCAL_DIR": str(pipeline.options.state_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "asyncinfer", *arguments],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS + 30,
+        check=False,
+    )
+
+
+def test_the_cli_submits_follows_and_reads_results_in_local_mode(
+    pipeline: LocalPipeline, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "cli-inputs"
+    inputs.mkdir()
+    (inputs / "good flower.csv").write_text("5.1,3.5,1.4,0.2\n")
+    (inputs / "bad.csv").write_text("not,a,flower\n")
+
+    submitted = run_cli(
+        pipeline, "submit", "cli-inputs", "--prefix", "cli/", "--wait", cwd=tmp_path
+    )
+    assert submitted.returncode == 1, submitted.stderr  # one inference failed, as it should
+    assert "local mode" in submitted.stderr.splitlines()[0]
+    lines = [line.split(maxsplit=1) for line in submitted.stdout.splitlines()]
+    ids = {location.rsplit("/", 1)[1]: inference_id for inference_id, location in lines}
+    assert set(ids) == {"bad.csv", "good flower.csv"}
+
+    good_id = next(value for key, value in ids.items() if key != "bad.csv")
+    status = run_cli(pipeline, "status", good_id, "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["status"] == "COMPLETED"
+
+    failed = run_cli(pipeline, "results", "--status", "FAILED", "--json", cwd=tmp_path)
+    assert failed.returncode == 0, failed.stderr
+    assert ids["bad.csv"] in {record["inference_id"] for record in json.loads(failed.stdout)}
+
+    fetched = run_cli(pipeline, "fetch", good_id, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    assert json.loads(fetched.stdout)["predictions"][0]["label"] == "setosa"
