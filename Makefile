@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov pins boto3, networkx and packaging below this project's pins: it gets its own venv
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
@@ -14,11 +17,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 CONTEXT ?=
 CDK_FLAGS := --no-notices --app "$(abspath $(BIN))/python app.py" $(CONTEXT)
 
-.PHONY: help setup test lint typecheck unit infra e2e demo bench bootstrap synth diff deploy destroy clean
+.PHONY: help setup test lint typecheck unit infra e2e reliability demo bench bootstrap synth diff deploy destroy clean
 
 help:
 	@echo "make demo     run the whole pipeline locally on sample files and print the results"
-	@echo "make test     ruff, mypy and every test (unit, infra, e2e)"
+	@echo "make test     ruff, mypy and every test (unit, infra incl. checkov, e2e, reliability)"
 	@echo "make bootstrap | synth | diff | deploy | destroy   the CDK app against your AWS account"
 	@echo "             (CONTEXT=\"-c key=value ...\" passes context, e.g. alarm_email)"
 	@echo "make bench    benchmarks (ratios measured side by side)"
@@ -28,6 +31,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install -qq --upgrade pip
 	$(BIN)/python -m pip install -qq -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install -qq --no-deps -e .
+	touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -qq --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -qq -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -43,17 +52,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-infra: $(STAMP)
+infra: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q tests/infra
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
+
+reliability: $(STAMP)
+	$(BIN)/python -m pytest -q tests/reliability
 
 demo: $(STAMP)
 	$(BIN)/python -m asyncinfer demo
@@ -77,4 +89,4 @@ destroy: $(STAMP) $(NODE_STAMP)
 	$(CDK) destroy $(CDK_FLAGS)
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdk.out .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,7 +6,7 @@ import sys
 
 from bench import coldstart, micro, throughput
 from bench.report import Context, Report, cost_table_text, render
-from bench.settings import FULL, Settings
+from bench.settings import FULL, Settings, local_dir
 from bench.stack import BenchStack
 
 
@@ -19,7 +19,8 @@ def run(settings: Settings) -> Report:
     goes). Cold imports first: they start no server."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     context = Context.now()
-    progress(f"cold imports: {settings.import_runs} runs of 6 imports")
+    imports = len(coldstart.MODES) * len(coldstart.MODULES)
+    progress(f"cold imports: {settings.import_runs} runs of {imports} imports")
     cold = coldstart.measure(settings.work_dir, settings.import_runs)
     progress("handler benchmarks: starting the local servers")
     with BenchStack(settings) as stack:
@@ -28,10 +29,10 @@ def run(settings: Settings) -> Report:
         results_memory = stack.spec.results[0].function.memory_mb
     progress(
         f"whole pipeline: {settings.e2e_warmup_files} + {settings.e2e_small_files} + "
-        f"{settings.e2e_files} files"
+        f"{settings.e2e_files} + {settings.e2e_small_files} files"
     )
     e2e = throughput.measure(
-        settings.work_dir,
+        local_dir(settings),
         small_files=settings.e2e_small_files,
         large_files=settings.e2e_files,
         warmup_files=settings.e2e_warmup_files,

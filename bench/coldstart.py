@@ -7,21 +7,32 @@ starts in, and is imported with ``-B``: like Lambda, which cannot write ``__pyca
 ``/var/task``, every cold start compiles the function's own sources, while the libraries
 (boto3; Powertools and pydantic from the layer) come precompiled.
 
-The time is taken inside the fresh interpreter, around the import statement alone
-(``time.perf_counter`` before and after), so interpreter start-up is excluded on both sides.
-Runs alternate between the three imports and the two tracing modes, and each figure is the
-median of its runs. The modes:
+The time is taken inside the fresh interpreter, around the import statement alone, so
+interpreter start-up is excluded on both sides. It is the process's CPU time
+(``time.process_time``): an import is CPU-bound (its files are in the page cache), and on a
+shared machine the CPU time does not count the moments another process held the core, which
+the wall time does. The wall time is recorded too, for context. Every run times each import in
+each mode once, in an order shuffled per run, and each figure is the median of its runs. The
+modes:
 
 * ``tracing on`` (as deployed: the functions have active tracing, so Powertools' Tracer is
   built and imports the X-Ray SDK; ``LAMBDA_TASK_ROOT`` is set, so the SDK and Powertools
   behave as in Lambda) - the goal's figure;
-* ``tracing off`` (``POWERTOOLS_TRACE_DISABLED=true``, as local mode runs the handlers).
+* ``tracing off`` (``POWERTOOLS_TRACE_DISABLED=true``, as local mode runs the handlers);
+* ``tracing on, no GC`` (context, not a goal): as deployed, with the garbage collector paused
+  during the import (``gc.disable()`` before, ``gc.freeze()`` and ``gc.enable()`` after), to
+  show how much of an import is collection passes over the objects imports allocate.
+
+Besides boto3 and the two handlers, ``botocore`` (its session, config and exceptions: all the
+handlers use of the SDK) is timed for context: the difference is what boto3's own layer
+(resources, s3transfer) costs the handlers without being used by them.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -35,20 +46,26 @@ from pathlib import Path
 from bench.settings import REPO_ROOT
 
 FUNCTIONS = ("ingest", "results")
-MODES = {
-    "tracing on": {"LAMBDA_TASK_ROOT": "{asset}"},
-    "tracing off": {"POWERTOOLS_TRACE_DISABLED": "true"},
+TRACING_ON = {"LAMBDA_TASK_ROOT": "{asset}"}
+# mode -> (environment, whether the collector is paused during the import)
+MODES: dict[str, tuple[dict[str, str], bool]] = {
+    "tracing on": (TRACING_ON, False),
+    "tracing off": ({"POWERTOOLS_TRACE_DISABLED": "true"}, False),
+    "tracing on, no GC": (TRACING_ON, True),
 }
 GOAL_MODE = "tracing on"
+PROFILED_MODES = ("tracing on", "tracing off")
 MODULES = {
     "boto3": "boto3",
+    "botocore": "botocore.session, botocore.config, botocore.exceptions",
     "ingest": "lambdas.ingest.handler",
     "results": "lambdas.results.handler",
 }
 _PROBE = (
-    "import time; started = time.perf_counter(); import {module}; "
-    "elapsed = time.perf_counter() - started; import lambdas, sys; "
-    "print(elapsed, lambdas.__file__ if {check} else '-')"
+    "import gc, time; cpu, wall = time.process_time(), time.perf_counter(); "
+    "{pause}import {module}; {resume}"
+    "cpu, wall = time.process_time() - cpu, time.perf_counter() - wall; import lambdas; "
+    "print(cpu, wall, lambdas.__file__ if {check} else '-')"
 )
 
 
@@ -101,16 +118,24 @@ def _environment(function: str, mode: str, asset: Path) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "AsyncInference",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
-    environment.update({name: value.format(asset=asset) for name, value in MODES[mode].items()})
+    variables, _ = MODES[mode]
+    environment.update({name: value.format(asset=asset) for name, value in variables.items()})
     return environment
 
 
-def import_seconds(module: str, function: str, mode: str, asset: Path) -> float:
-    """One fresh interpreter's time to import ``module`` (checking where ``lambdas`` came
-    from: the asset folder, not the repository)."""
-    check = module != "boto3"
+def import_seconds(module: str, function: str, mode: str, asset: Path) -> tuple[float, float]:
+    """One fresh interpreter's CPU and wall time to import ``module`` (checking where
+    ``lambdas`` came from: the asset folder, not the repository)."""
+    check = module.startswith("lambdas")
+    _, pause_gc = MODES[mode]
+    probe = _PROBE.format(
+        module=module,
+        check=check,
+        pause="gc.disable(); " if pause_gc else "",
+        resume="gc.freeze(); gc.enable(); " if pause_gc else "",
+    )
     completed = subprocess.run(
-        [sys.executable, "-B", "-c", _PROBE.format(module=module, check=check)],
+        [sys.executable, "-B", "-c", probe],
         cwd=asset,
         env=_environment(function, mode, asset),
         capture_output=True,
@@ -118,10 +143,10 @@ def import_seconds(module: str, function: str, mode: str, asset: Path) -> float:
         timeout=120,
         check=True,
     )
-    elapsed, origin = completed.stdout.split()
+    cpu, wall, origin = completed.stdout.split()
     if check and not Path(origin).is_relative_to(asset):
         raise RuntimeError(f"{module} was imported from {origin}, not from the asset {asset}")
-    return float(elapsed)
+    return float(cpu), float(wall)
 
 
 def import_profile(module: str, function: str, mode: str, asset: Path) -> dict[str, float]:
@@ -156,7 +181,9 @@ def _group(module: str) -> str:
 @dataclass
 class ColdStart:
     runs: int
-    seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # (mode, module)
+    # (mode, module) -> CPU seconds of each run, and wall seconds
+    seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    wall_seconds: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     asset_bytes: dict[str, int] = field(default_factory=dict)
     compile_seconds: dict[str, float] = field(default_factory=dict)
     # (mode, function) -> [(package, own seconds beyond what importing boto3 loads)]
@@ -164,6 +191,9 @@ class ColdStart:
 
     def median(self, mode: str, module: str) -> float:
         return statistics.median(self.seconds[(mode, module)])
+
+    def median_wall(self, mode: str, module: str) -> float:
+        return statistics.median(self.wall_seconds[(mode, module)])
 
     def ratio(self, mode: str, function: str) -> float:
         return self.median(mode, function) / self.median(mode, "boto3")
@@ -175,17 +205,19 @@ def measure(work_dir: Path, runs: int, profile_runs: int = 3) -> ColdStart:
     for function, folder in assets.items():
         result.asset_bytes[function] = build_asset(function, folder)
         result.compile_seconds[function] = compile_seconds(function)
-    # boto3 is timed from the ingest asset's folder: no module of the asset is involved.
+    # The SDK is timed from the ingest asset's folder: no module of the asset is involved.
     jobs = [
-        (mode, name, MODULES[name], "ingest" if name == "boto3" else name)
+        (mode, name, MODULES[name], name if name in FUNCTIONS else "ingest")
         for mode in MODES
         for name in MODULES
     ]
     for run in range(runs):
-        for mode, name, module, function in jobs if run % 2 == 0 else jobs[::-1]:
-            seconds = import_seconds(module, function, mode, assets[function])
-            result.seconds.setdefault((mode, name), []).append(seconds)
-    for mode in MODES:
+        random.Random(run).shuffle(jobs)
+        for mode, name, module, function in jobs:
+            cpu, wall = import_seconds(module, function, mode, assets[function])
+            result.seconds.setdefault((mode, name), []).append(cpu)
+            result.wall_seconds.setdefault((mode, name), []).append(wall)
+    for mode in PROFILED_MODES:
         baseline = _median_profile(
             [import_profile("boto3", "ingest", mode, assets["ingest"]) for _ in range(profile_runs)]
         )

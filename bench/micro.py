@@ -1,5 +1,5 @@
 """The handler benchmarks (figures 1-3), each run in a child process with its function's
-environment: ``python -m bench.micro {ingest|results} PLAN_JSON OUT_JSON``.
+environment: ``python -m bench.micro PLAN_JSON OUT_JSON`` (the plan names the function).
 
 The child imports the real handler, feeds it real events (SQS messages that S3 sent for real
 objects; SNS envelopes of the notifications the local runtime published) and times it against
@@ -8,6 +8,10 @@ handler's log output (stdout) goes to a file, as it goes to CloudWatch Logs on A
 
 Between two timed runs the child waits until the local runtime has processed every accepted
 request, so no run competes with the background work another run started.
+
+The handler modules (and ``bench.naive``, which builds its clients at import) are imported
+inside the measuring functions: the parent imports this module too, without a function's
+environment.
 
 Bare calls: the reference of the overhead figures is the exact list of calls the handler's
 own logic makes for one record, recorded once through recording clients (``RecordingClient``)
@@ -37,6 +41,7 @@ from urllib.parse import unquote_plus
 import boto3
 from pydantic import BaseModel, Field
 
+from bench.measure import interleaved, profile_by_package, timed
 from bench.settings import REPO_ROOT
 from bench.stack import log_tail
 
@@ -391,8 +396,6 @@ class IngestBench:
 
     def bare_batch(self, batch: list[Upload]) -> float:
         """A batch's calls on a pool as large as the handler's, each record's in sequence."""
-        from bench.measure import timed
-
         runs = [self.bare_calls(upload) for upload in batch]
 
         def run_all() -> None:
@@ -402,8 +405,6 @@ class IngestBench:
         return timed(run_all)
 
     def handler_run(self, batch: list[Upload]) -> float:
-        from bench.measure import timed
-
         event = self.objects.event(batch)
         context = lambda_context(self.plan)
         seconds = timed(lambda: self.ingest.handler(event, context))
@@ -411,15 +412,11 @@ class IngestBench:
         return seconds
 
     def naive_run(self, batch: list[Upload]) -> float:
-        from bench.measure import timed
-
         event = self.objects.event(batch)
         context = lambda_context(self.plan)
         return timed(lambda: self.naive.handler(event, context))
 
     def invoke_once(self) -> float:
-        from bench.measure import timed
-
         arguments = dict(self.recorded[2][1], InferenceId=uuid.uuid4().hex)
         return timed(lambda: self.clients.sagemaker_runtime.invoke_endpoint_async(**arguments))
 
@@ -427,8 +424,6 @@ class IngestBench:
 
     def batch_latency(self) -> dict[str, list[float]]:
         """Figure 1: the runtime adds a fixed latency to every InvokeEndpointAsync."""
-        from bench.measure import interleaved
-
         progress(f"batch latency: {self.rounds} rounds, {self.plan.added_latency_ms} ms added")
         self.admin.set_added_latency(self.plan.added_latency_ms)
         invokes: list[float] = []
@@ -454,8 +449,6 @@ class IngestBench:
     def overhead(self) -> tuple[dict[str, list[float]], float]:
         """Figure 2, without added latency: only the handler around the calls differs.
         Also returns the handler's log bytes per record."""
-        from bench.measure import interleaved
-
         progress(f"ingest overhead: {self.rounds} rounds, no added latency")
         self.admin.set_added_latency(0)
         log_bytes = [0]
@@ -471,7 +464,7 @@ class IngestBench:
                 "handler": lambda r: logged_handler_run(batches["overhead-real"][r]),
                 "bare": lambda r: self.bare_batch(batches["overhead-bare"][r]),
                 "single-handler": lambda r: self.handler_run(batches["single-real"][r]),
-                "single-bare": lambda r: timed_call(self.bare_calls(batches["single-bare"][r][0])),
+                "single-bare": lambda r: timed(self.bare_calls(batches["single-bare"][r][0])),
             },
             self.admin.wait_idle,
         )
@@ -484,15 +477,13 @@ class IngestBench:
             {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": self.plan.input_bucket}
         )
         return [
-            timed_call(lambda: self.ingest.handler(event, lambda_context(self.plan)))
+            timed(lambda: self.ingest.handler(event, lambda_context(self.plan)))
             for _ in range(self.rounds)
         ]
 
     def profiles(self) -> tuple[Profile, Profile]:
         """Where the handler's thread spends its time over whole batches, and where one
         record's work (``Submitter.submit``, on the pool in the handler) spends it."""
-        from bench.measure import profile_by_package
-
         progress("profiles")
         batches = iter(self.batches["profile-handler"])
         handler_profile = profile_by_package(
@@ -523,12 +514,6 @@ class IngestBench:
             Key={"inference_id": {"S": self.template.inference_id}},
         )["Item"]
         return {"PENDING": self.recorded[0][1]["Item"], "SUBMITTED": dict(submitted)}
-
-
-def timed_call(action: Callable[[], Any]) -> float:
-    from bench.measure import timed
-
-    return timed(action)
 
 
 def measure_ingest(plan: Plan) -> IngestMeasurements:
@@ -590,7 +575,6 @@ def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, A
 def measure_results(plan: Plan) -> ResultsMeasurements:
     from aws_lambda_powertools import Metrics
 
-    from bench.measure import interleaved, profile_by_package, timed
     from lambdas.common.store import RecordStore
     from lambdas.results import handler as results
     from lambdas.results.config import ResultsConfig

@@ -37,6 +37,12 @@ class Settings:
 FULL = Settings()
 
 
+def local_dir(settings: Settings) -> Path:
+    """Local mode's state folder for the benchmarks; its ``cdk.out`` (the synthesized template,
+    reused while the sources are unchanged) serves the handler benchmarks too."""
+    return settings.work_dir / "local"
+
+
 def smoke(work_dir: Path) -> Settings:
     """A tiny run that exercises every benchmark in a test (figures computed, not judged)."""
     return Settings(

@@ -23,7 +23,7 @@ from asyncinfer.local.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
 from asyncinfer.local.template import Template
 from asyncinfer.local.workers import lambda_environment
-from bench.settings import REPO_ROOT, Settings
+from bench.settings import REPO_ROOT, Settings, local_dir
 
 REGION = "us-east-1"
 STARTUP_TIMEOUT_SECONDS = 120.0
@@ -103,7 +103,7 @@ class BenchStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         synthesized = synthesize(
-            REPO_ROOT, self.settings.work_dir / "cdk.out", self.settings.context
+            REPO_ROOT, local_dir(self.settings) / "cdk.out", self.settings.context
         )
         aws_url = self._server("aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline)
         template = Template.load(

@@ -7,15 +7,20 @@ the last record is terminal; its CPU time is that of every process of the tree (
 whose threads are the runtime, the runner and the uploads; the servers; the handler workers)
 between the two ends of the window, read from ``getrusage`` and ``/proc``.
 
-A warm-up run comes first (workers imported, pollers scaled, connections open), then a small
-and a large run in the same pipeline; per-file cost must not grow with the number of files.
+Uploads are paced: at most ``IN_FLIGHT_LIMIT`` files are uploaded and not yet terminal, so
+the runs measure the pipeline at its sustained rate rather than a moto queue thousands of
+messages long. A warm-up run comes first (workers imported, pollers scaled, connections
+open), then a small run, a large run and the small run again, in the same pipeline: per-file
+cost must not grow with the number of files, and comparing the large run with the mean of the
+small runs around it cancels a drift in the machine's load (other work on the shared cores
+slows everything, CPU time per unit of work included).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,11 @@ from lambdas.common.store import decode_item
 
 UPLOAD_THREADS = 8
 POLL_SECONDS = 0.25
-COUNTER_POLL_SECONDS = 0.05
+COUNTER_POLL_SECONDS = 0.02
+# Files uploaded and not yet terminal, at most: enough to keep every ingest poller's batches
+# full, few enough that moto's queues stay short (its SQS scans a queue's whole message list
+# on every receive and delete, so a backlog of thousands makes each message cost more).
+IN_FLIGHT_LIMIT = 100
 BATCH_GET_LIMIT = 100
 
 
@@ -55,6 +64,7 @@ class Run:
 class Throughput:
     small: Run
     large: Run
+    small_after: Run
     context: dict[str, str] = field(default_factory=dict)
     ingest_concurrency: int = 0
     results_concurrency: int = 0
@@ -62,13 +72,15 @@ class Throughput:
 
     @property
     def cost_scaling(self) -> float:
-        """CPU per file of the large run over that of the small run (flat = 1)."""
-        return self.large.cpu_per_file / self.small.cpu_per_file
+        """CPU per file of the large run over that of the small runs around it (flat = 1)."""
+        small = (self.small.cpu_per_file + self.small_after.cpu_per_file) / 2
+        return self.large.cpu_per_file / small
 
     @property
     def time_scaling(self) -> float:
-        """Wall time per file of the large run over that of the small run."""
-        return (self.large.seconds / self.large.files) / (self.small.seconds / self.small.files)
+        """Wall time per file of the large run over that of the small runs around it."""
+        small = (1 / self.small.files_per_second + 1 / self.small_after.files_per_second) / 2
+        return (1 / self.large.files_per_second) / small
 
 
 def _process_label(pid: int) -> str:
@@ -132,7 +144,17 @@ class _Driver:
         start = cpu_snapshot()
         started = time.perf_counter()
         deadline = started + self._timeout
-        ids = list(self._pool.map(self._upload, keys))
+        uploads: list[Future[str]] = []
+        while len(uploads) < files and time.perf_counter() < deadline:
+            done = self._results_delivered() - delivered_before
+            room = min(IN_FLIGHT_LIMIT - (len(uploads) - done), files - len(uploads))
+            if room <= 0:
+                time.sleep(COUNTER_POLL_SECONDS)
+                continue
+            uploads += [self._pool.submit(self._upload, key) for key in keys[len(uploads) :][:room]]
+        if len(uploads) < files:
+            raise TimeoutError(f"{files - len(uploads)} files not even uploaded in time")
+        ids = [upload.result() for upload in uploads]
         # Watching the runner's counters costs nothing; the table is read once they say done.
         while self._results_delivered() - delivered_before < files:
             if time.perf_counter() > deadline:
@@ -184,7 +206,7 @@ class _Driver:
 
 
 def measure(
-    work_dir: Path,
+    state_dir: Path,
     *,
     small_files: int,
     large_files: int,
@@ -192,7 +214,7 @@ def measure(
     timeout_seconds: float,
     context: dict[str, str],
 ) -> Throughput:
-    options = LocalOptions(state_dir=work_dir / "e2e", context=dict(context))
+    options = LocalOptions(state_dir=state_dir, context=dict(context))
     with LocalPipeline(options) as pipeline:
         assert pipeline.spec is not None
         assert pipeline.runtime is not None
@@ -201,11 +223,13 @@ def measure(
             driver.run("warmup", warmup_files)
             small = driver.run("small", small_files)
             large = driver.run("large", large_files)
+            small_after = driver.run("small-after", small_files)
         finally:
             driver.close()
         return Throughput(
             small=small,
             large=large,
+            small_after=small_after,
             context=dict(context),
             ingest_concurrency=pipeline.spec.ingest.maximum_concurrency,
             results_concurrency=len(pipeline.spec.results),

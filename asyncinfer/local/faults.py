@@ -33,11 +33,14 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"
 class DynamoDBFaultProxy:
     """An HTTP proxy on loopback in front of one DynamoDB endpoint (the moto server)."""
 
-    def __init__(self, upstream_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        parts = urlsplit(upstream_url)
-        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
-            raise ValueError(f"upstream must be http://host:port, got {upstream_url!r}")
-        self._upstream = (parts.hostname, parts.port)
+    def __init__(
+        self, upstream_url: str | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        """``upstream_url`` may come later (``connect``): the proxy's own URL must be known
+        before local mode starts, the moto server's only after; until then it answers 503."""
+        self._upstream: tuple[str, int] | None = None
+        if upstream_url is not None:
+            self.connect(upstream_url)
         self._lock = threading.Lock()
         self._rejecting = False
         self._rejected = 0
@@ -70,6 +73,12 @@ class DynamoDBFaultProxy:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def connect(self, upstream_url: str) -> None:
+        parts = urlsplit(upstream_url)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            raise ValueError(f"upstream must be http://host:port, got {upstream_url!r}")
+        self._upstream = (parts.hostname, parts.port)
+
     def reject_writes(self, rejecting: bool) -> None:
         with self._lock:
             self._rejecting = rejecting
@@ -91,6 +100,13 @@ class DynamoDBFaultProxy:
     def _forward(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if self._upstream is None:
+            unavailable = {"__type": "ServiceUnavailable", "message": "not connected yet"}
+            return (
+                503,
+                [("Content-Type", "application/x-amz-json-1.0")],
+                json.dumps(unavailable).encode(),
+            )
         connection = http.client.HTTPConnection(*self._upstream, timeout=30)
         try:
             connection.request(method, path, body=body, headers=headers)

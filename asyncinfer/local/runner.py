@@ -290,7 +290,7 @@ def _receive_count(message: MessageTypeDef) -> int:
     return int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
 
 
-class _Duplicator:
+class DuplicateDelivery:
     """The at-least-once fault knob: sends a copy of a received message back to its queue.
 
     Only a message's first receive is considered, and copies are never copied again, so each
@@ -308,12 +308,13 @@ class _Duplicator:
         self._lock = threading.Lock()
         self._copies: set[str] = set()
 
-    def maybe_duplicate(self, queue_url: str, message: MessageTypeDef, counters: _Counters) -> None:
+    def maybe_duplicate(self, queue_url: str, message: MessageTypeDef) -> bool:
+        """Sends a copy of a first-received original at the configured rate; True if it did."""
         if self._rate <= 0 or _receive_count(message) > 1:
-            return
+            return False
         with self._lock:
             if message["MessageId"] in self._copies or self._random.random() >= self._rate:
-                return
+                return False
         attributes = {
             name: _sendable_attribute(value)
             for name, value in message.get("MessageAttributes", {}).items()
@@ -324,10 +325,10 @@ class _Duplicator:
             )
         except (BotoCoreError, ClientError):
             logger.exception("sending a duplicate to %s failed", queue_url)
-            return
+            return False
         with self._lock:
             self._copies.add(copy["MessageId"])
-        counters.add(duplicated=1)
+        return True
 
 
 class EventRunner:
@@ -402,7 +403,7 @@ class EventRunner:
         )
         self._sqs: SQSClient = session.client("sqs", endpoint_url=aws_endpoint_url, config=config)
         self._sns: SNSClient = session.client("sns", endpoint_url=aws_endpoint_url, config=config)
-        self._duplicator = _Duplicator(self._sqs, duplicate_delivery_rate, seed)
+        self._duplicator = DuplicateDelivery(self._sqs, duplicate_delivery_rate, seed)
 
     def start(self) -> None:
         """Check the wiring (queues exist, topics deliver to them) and start polling."""
@@ -541,7 +542,7 @@ class _QueueSource:
         stopping: threading.Event,
         region: str,
         poll_wait_seconds: int,
-        duplicator: _Duplicator,
+        duplicator: DuplicateDelivery,
     ) -> None:
         self.spec = spec
         self.key = spec.queue_url
@@ -666,8 +667,10 @@ class _QueueSource:
             # Not invoked yet: give nothing to a runner that is going away.
             self.counters.add(abandoned=len(messages))
             return
-        for message in messages:
-            self._duplicator.maybe_duplicate(self.spec.queue_url, message, self.counters)
+        duplicated = sum(
+            self._duplicator.maybe_duplicate(self.spec.queue_url, message) for message in messages
+        )
+        self.counters.add(duplicated=duplicated)
         event = {"Records": [sqs_record(m, self._queue_arn, self._region) for m in messages]}
         self.counters.add(
             batches=1,
@@ -784,7 +787,7 @@ class _TopicSource:
         failure_destination: bool,
         poll_wait_seconds: int,
         init_timeout_seconds: float,
-        duplicator: _Duplicator,
+        duplicator: DuplicateDelivery,
     ) -> None:
         self.spec = spec
         self.key = spec.topic_arn
@@ -884,7 +887,8 @@ class _TopicSource:
             self._slots.release()
 
     def _deliver(self, message: MessageTypeDef) -> None:
-        self._duplicator.maybe_duplicate(self.spec.delivery_queue_url, message, self.counters)
+        if self._duplicator.maybe_duplicate(self.spec.delivery_queue_url, message):
+            self.counters.add(duplicated=1)
         try:
             envelope = parse_sns_envelope(message["Body"])
         except ValueError as error:

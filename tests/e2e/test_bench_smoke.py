@@ -60,6 +60,7 @@ def test_the_runs_measured_what_they_were_asked_to(report: Report) -> None:
         assert len(samples) == settings.import_runs, mode_and_module
     assert report.e2e.small.files == settings.e2e_small_files
     assert report.e2e.large.files == settings.e2e_files
+    assert report.e2e.small_after.files == settings.e2e_small_files
     assert sum(report.e2e.large.statuses.values()) == settings.e2e_files
     assert report.e2e.large.statuses.get("COMPLETED") == settings.e2e_files
     assert set(report.ingest.items) == {"PENDING", "SUBMITTED"}

@@ -2,7 +2,8 @@
 
 checkov conflicts with this project's pins (it pins boto3 1.35, networkx < 2.7, packaging 23),
 so it runs from its own virtual environment, ``.venv-checkov`` (``make`` creates it from
-``requirements-checkov.txt``). Skipped checks live in ``.checkov.yaml``, each justified.
+``requirements-checkov.txt`` and ``constraints-checkov.txt``). Skipped checks live in
+``.checkov.yaml``, each justified.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def test_checkov_passes_on_the_synthesized_template(synthesized: Synthesized) ->
         pytest.skip(
             f"CHECKOV NOT INSTALLED: {CHECKOV} is missing; create it with "
             "`python3 -m venv .venv-checkov && .venv-checkov/bin/pip install "
-            "-r requirements-checkov.txt` (checkov conflicts with the project's pins)"
+            "-r requirements-checkov.txt -c constraints-checkov.txt` (checkov conflicts with "
+            "the project's pins)"
         )
     template = synthesized.outdir / f"{STACK_NAME}.template.json"
     completed = subprocess.run(

@@ -114,6 +114,8 @@ def test_cold_imports_are_measured_from_the_packaged_assets(tmp_path: Path) -> N
             assert measured.median(mode, module) > 0
         for function in coldstart.FUNCTIONS:
             assert measured.ratio(mode, function) > 0
+    for mode in coldstart.PROFILED_MODES:
+        for function in coldstart.FUNCTIONS:
             packages = dict(measured.profiles[(mode, function)])
             assert "pydantic" in packages  # imported by the handler, not by boto3
             assert "boto3" not in packages

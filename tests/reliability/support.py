@@ -1,0 +1,314 @@
+"""What the reliability tests share: a running local pipeline, AWS clients, waits, the summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
+from asyncinfer.local.runtime import FaultSettings
+from asyncinfer.local.spec import LocalPipelineSpec
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
+from lambdas.common.store import RecordStore
+
+ROOT = Path(__file__).resolve().parents[2]
+DEAD_LETTER_OUTPUTS = (
+    "IngestDeadLetterQueueUrl",
+    "SuccessDeadLetterQueueUrl",
+    "ErrorDeadLetterQueueUrl",
+    "ResultsFailureQueueUrl",
+)
+# The runtime's answers that are injected faults (not the caller's mistakes).
+FAULT_ERROR_CODES = frozenset(
+    {"ThrottlingException", "ServiceUnavailable", "InternalFailure", "ModelNotReadyException"}
+)
+# Small timeouts so that a failed batch comes back within seconds: the ingest queue's
+# visibility timeout is 6x ingest_timeout_seconds (18 s here).
+FAST_CONTEXT = {
+    "ingest_timeout_seconds": "3",
+    "results_timeout_seconds": "5",
+    "max_receive_count": "5",
+    "max_concurrency": "4",
+    "batch_size": "10",
+    "max_concurrent_invocations_per_instance": "8",
+}
+IRIS_ROWS = (
+    (5.1, 3.5, 1.4, 0.2),
+    (6.7, 3.1, 4.4, 1.4),
+    (7.7, 3.8, 6.7, 2.2),
+    (5.0, 3.6, 1.4, 0.2),
+    (6.3, 2.5, 5.0, 1.9),
+)
+# The demo model rejects this (not four numbers): the inference fails, deterministically.
+MODEL_REJECTED_BODY = b"this is not,a flower\n1,2\n"
+
+
+@dataclass
+class Summary:
+    """The totals the suite prints at the end (see conftest.py)."""
+
+    files: int = 0
+    terminal: int = 0
+    lost: int = 0
+    duplicate_invocations: int = 0
+    dlq_left: int = 0
+    faults_injected: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def line(self) -> str:
+        return (
+            f"reliability: files={self.files} terminal={self.terminal} lost={self.lost} "
+            f"duplicate_invocations={self.duplicate_invocations} dlq_left={self.dlq_left} "
+            f"faults_injected={self.faults_injected}"
+        )
+
+
+SUMMARY = Summary()
+
+
+@dataclass
+class Harness:
+    pipeline: LocalPipeline
+    spec: LocalPipelineSpec
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+
+    @property
+    def bucket(self) -> str:
+        return self.spec.outputs["InputBucketName"]
+
+    @property
+    def table(self) -> str:
+        return self.spec.outputs["ResultsTableName"]
+
+    @property
+    def store(self) -> RecordStore:
+        return RecordStore(self.dynamodb, self.table)
+
+    @property
+    def runtime_stats(self) -> dict[str, Any]:
+        assert self.pipeline.runtime is not None
+        return self.pipeline.runtime.stats()
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Uploads one object; returns its inference id."""
+        extra: dict[str, Any] = {}
+        if metadata is not None:
+            extra["Metadata"] = dict(metadata)
+        if content_type is not None:
+            extra["ContentType"] = content_type
+        response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+        return inference_id_for(self.bucket, key, response.get("VersionId"), response["ETag"])
+
+    def dead_letter_queues(self) -> dict[str, str]:
+        return {name: self.spec.outputs[name] for name in DEAD_LETTER_OUTPUTS}
+
+    def queue_depth(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def dead_letter_depths(self) -> dict[str, int]:
+        return {name: self.queue_depth(url) for name, url in self.dead_letter_queues().items()}
+
+    def work_queues(self) -> list[str]:
+        return [
+            self.spec.ingest.queue_url,
+            *(source.delivery_queue_url for source in self.spec.results),
+        ]
+
+    def records(self, inference_ids: Iterable[str]) -> dict[str, InferenceRecord | None]:
+        store = self.store
+        return {inference_id: store.get(inference_id) for inference_id in inference_ids}
+
+    def scan_items(self) -> list[dict[str, Any]]:
+        """Every item of the table (the attributes that identify it), as plain values."""
+        items: list[dict[str, Any]] = []
+        paginator = self.dynamodb.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self.table,
+            ProjectionExpression="inference_id, input_location, input_version, #s",
+            ExpressionAttributeNames={"#s": "status"},
+        ):
+            items.extend(
+                {name: next(iter(value.values())) for name, value in item.items()}
+                for item in page["Items"]
+            )
+        return items
+
+    def redrive(self) -> dict[str, int]:
+        """Runs the user's ``redrive`` command against local mode, as a user would; returns
+        the number of messages moved per dead-letter queue URL."""
+        environment = {**os.environ, **self.pipeline.client_environment()}
+        completed = subprocess.run(
+            [sys.executable, "-m", "asyncinfer", "redrive", "--json"],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+        return {report["queue_url"]: report["moved"] for report in json.loads(completed.stdout)}
+
+    def function_log(self, function_name: str) -> str:
+        return (self.pipeline.log_dir / f"{function_name}.log").read_text(errors="replace")
+
+    def runner_total(self, counter: str) -> int:
+        assert self.pipeline.runner is not None
+        return sum(getattr(stats, counter) for stats in self.pipeline.runner.stats().values())
+
+
+@contextmanager
+def running_pipeline(
+    state_dir: Path,
+    *,
+    context: Mapping[str, str] | None = None,
+    faults: FaultSettings | None = None,
+    runner_options: Mapping[str, Any] | None = None,
+    function_environment: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[Harness]:
+    options = LocalOptions(
+        state_dir=state_dir,
+        context={**FAST_CONTEXT, **(context or {})},
+        runtime_options={"faults": faults} if faults is not None else {},
+        runner_options=dict(runner_options or {}),
+        function_environment={
+            name: dict(env) for name, env in (function_environment or {}).items()
+        },
+    )
+    with LocalPipeline(options) as pipeline:
+        assert pipeline.spec is not None
+        spec = pipeline.spec
+        session = boto3.session.Session(
+            region_name=spec.region, aws_access_key_id="local", aws_secret_access_key="local"
+        )
+        config = Config(max_pool_connections=32, retries={"mode": "standard", "max_attempts": 5})
+        clients = {
+            name: session.client(name, endpoint_url=spec.aws_endpoint_url, config=config)
+            for name in ("s3", "sqs", "dynamodb")
+        }
+        yield Harness(pipeline, spec, clients["s3"], clients["sqs"], clients["dynamodb"])
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def wait_terminal(
+    harness: Harness, inference_ids: Iterable[str], timeout: float
+) -> dict[str, InferenceRecord]:
+    """Polls until every id has a terminal record; fails naming what is missing."""
+    waiting = set(inference_ids)
+    done: dict[str, InferenceRecord] = {}
+    store = harness.store
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for inference_id in sorted(waiting):
+            record = store.get(inference_id)
+            if record is not None and record.status in TERMINAL_STATUSES:
+                done[inference_id] = record
+                waiting.discard(inference_id)
+        if waiting:
+            time.sleep(0.5)
+    if waiting:
+        statuses = {i: getattr(store.get(i), "status", None) for i in sorted(waiting)[:10]}
+        pytest.fail(
+            f"{len(waiting)} inferences not terminal after {timeout:.0f}s "
+            f"(dead letters: {harness.dead_letter_depths()}); first: {statuses}"
+        )
+    return done
+
+
+def wait_quiet(harness: Harness, timeout: float) -> None:
+    """Until the ingest and delivery queues are empty (in flight included) and the runtime
+    idle."""
+
+    def quiet() -> bool:
+        stats = harness.runtime_stats
+        if stats["in_flight"] or stats["queue_depth"]:
+            return False
+        return all(harness.queue_depth(url) == 0 for url in harness.work_queues())
+
+    wait_until(quiet, timeout, "the queues to drain and the runtime to be idle")
+
+
+def iris_csv(row: tuple[float, ...]) -> bytes:
+    return (",".join(str(value) for value in row) + "\n").encode()
+
+
+def iris_json(row: tuple[float, ...]) -> bytes:
+    return json.dumps({"instances": [list(row)]}).encode()
+
+
+def s3_event(
+    bucket: str, key_in_event: str, *, size: int, version_id: str | None, region: str
+) -> dict[str, Any]:
+    """An S3 ObjectCreated notification as S3 sends it to SQS (the key URL-encoded)."""
+    obj: dict[str, Any] = {"key": key_in_event, "size": size, "sequencer": "0A1B2C3D4E5F678901"}
+    if version_id is not None:
+        obj["versionId"] = version_id
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": "2026-11-21T00:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:LOCAL"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "LOCAL", "x-amz-id-2": "LOCAL"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "reliability",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "LOCAL"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": obj,
+                },
+            }
+        ]
+    }
