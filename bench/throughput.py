@@ -18,6 +18,7 @@ slows everything, CPU time per unit of work included).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +41,7 @@ COUNTER_POLL_SECONDS = 0.02
 # full, few enough that moto's queues stay short (its SQS scans a queue's whole message list
 # on every receive and delete, so a backlog of thousands makes each message cost more).
 IN_FLIGHT_LIMIT = 100
+MODEL_SERVER = "model server"
 BATCH_GET_LIMIT = 100
 
 
@@ -50,6 +52,12 @@ class Run:
     cpu_seconds: float
     statuses: dict[str, int]
     cpu_by_process: dict[str, float]
+    # CPU per file while the 10th to 20th and the 80th to 90th percent of the files finished:
+    # two stretches of the same sustained run, one early, one late
+    early_cpu_per_file: float
+    late_cpu_per_file: float
+    early_by_process: dict[str, float]  # CPU seconds per file, by kind of process
+    late_by_process: dict[str, float]
 
     @property
     def files_per_second(self) -> float:
@@ -77,6 +85,13 @@ class Throughput:
         return self.large.cpu_per_file / small
 
     @property
+    def steady_state_scaling(self) -> float:
+        """CPU per file late in the large run over early in it: growth with the files already
+        processed, at the same load (the run is paced, so both stretches are sustained)."""
+        early, late = self.large.early_cpu_per_file, self.large.late_cpu_per_file
+        return late / early if early > 0 else math.nan
+
+    @property
     def time_scaling(self) -> float:
         """Wall time per file of the large run over that of the small runs around it."""
         small = (1 / self.small.files_per_second + 1 / self.small_after.files_per_second) / 2
@@ -91,7 +106,7 @@ def _process_label(pid: int) -> str:
     if "asyncinfer.local.aws_server" in command:
         return "moto server (S3, SQS, SNS, DynamoDB)"
     if "asyncinfer.local.model_server" in command:
-        return "model server"
+        return MODEL_SERVER
     if "spawn_main" in command:
         return "handler workers (ingest and results)"
     return "other"
@@ -105,6 +120,42 @@ def cpu_by_process(start: CpuSnapshot, end: CpuSnapshot) -> dict[str, float]:
     for pid, seconds in end.live.items():
         shares[_process_label(pid)] += seconds - start.live.get(pid, 0.0)
     return {label: seconds for label, seconds in shares.items() if seconds > 0}
+
+
+class _Milestones:
+    """CPU snapshots taken as the count of finished files crosses 10%, 20%, 80% and 90%."""
+
+    def __init__(self, files: int) -> None:
+        self._counts = [files // 10, files // 5, files * 4 // 5, files * 9 // 10]
+        self._snapshots: list[tuple[int, CpuSnapshot]] = []
+
+    def reached(self, done: int) -> None:
+        while (
+            len(self._snapshots) < len(self._counts) and done >= self._counts[len(self._snapshots)]
+        ):
+            self._snapshots.append((done, cpu_snapshot()))
+
+    def _stretch(self, stretch: int) -> tuple[int, CpuSnapshot, CpuSnapshot] | None:
+        """Files finished and the snapshots at both ends of the early (0) or late (1) stretch;
+        None when the run was too small to observe it (both ends seen at once)."""
+        if len(self._snapshots) < 2 * stretch + 2:
+            return None
+        (first, start), (last, end) = self._snapshots[2 * stretch : 2 * stretch + 2]
+        return (last - first, start, end) if last > first else None
+
+    def cpu_per_file(self, stretch: int) -> float:
+        observed = self._stretch(stretch)
+        if observed is None:
+            return math.nan
+        files, start, end = observed
+        return cpu_between(start, end) / files
+
+    def by_process(self, stretch: int) -> dict[str, float]:
+        observed = self._stretch(stretch)
+        if observed is None:
+            return {}
+        files, start, end = observed
+        return {label: cpu / files for label, cpu in cpu_by_process(start, end).items()}
 
 
 class _Driver:
@@ -144,9 +195,11 @@ class _Driver:
         start = cpu_snapshot()
         started = time.perf_counter()
         deadline = started + self._timeout
+        milestones = _Milestones(files)
         uploads: list[Future[str]] = []
         while len(uploads) < files and time.perf_counter() < deadline:
             done = self._results_delivered() - delivered_before
+            milestones.reached(done)
             room = min(IN_FLIGHT_LIMIT - (len(uploads) - done), files - len(uploads))
             if room <= 0:
                 time.sleep(COUNTER_POLL_SECONDS)
@@ -156,7 +209,8 @@ class _Driver:
             raise TimeoutError(f"{files - len(uploads)} files not even uploaded in time")
         ids = [upload.result() for upload in uploads]
         # Watching the runner's counters costs nothing; the table is read once they say done.
-        while self._results_delivered() - delivered_before < files:
+        while (done := self._results_delivered() - delivered_before) < files:
+            milestones.reached(done)
             if time.perf_counter() > deadline:
                 break
             time.sleep(COUNTER_POLL_SECONDS)
@@ -169,6 +223,10 @@ class _Driver:
             cpu_seconds=cpu_between(start, end),
             statuses=dict(statuses),
             cpu_by_process=cpu_by_process(start, end),
+            early_cpu_per_file=milestones.cpu_per_file(0),
+            late_cpu_per_file=milestones.cpu_per_file(1),
+            early_by_process=milestones.by_process(0),
+            late_by_process=milestones.by_process(1),
         )
 
     def _wait_terminal(self, ids: list[str], deadline: float) -> Counter[str]:
