@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
 
-from asyncinfer.local.pipeline import LOCAL_CREDENTIALS, LocalModeError, wait_until_answers
+from asyncinfer.local.pipeline import LOCAL_CREDENTIALS, LocalModeError, ServerProcesses
 from asyncinfer.local.provision import Provisioner
 from asyncinfer.local.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
@@ -27,7 +24,6 @@ from bench.settings import REPO_ROOT, Settings, local_dir
 
 REGION = "us-east-1"
 STARTUP_TIMEOUT_SECONDS = 120.0
-STOP_TIMEOUT_SECONDS = 10.0
 
 
 def runtime_arguments(endpoint: EndpointSpec, aws_endpoint_url: str, latency_ms: int) -> list[str]:
@@ -69,8 +65,7 @@ class BenchStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.log_dir = settings.work_dir / "logs"
-        self._processes: list[subprocess.Popen[str]] = []
-        self._logs: list[IO[Any]] = []
+        self._servers = ServerProcesses(self.log_dir, log_mode="w")
         self._spec: LocalPipelineSpec | None = None
 
     @property
@@ -105,7 +100,9 @@ class BenchStack:
         synthesized = synthesize(
             REPO_ROOT, local_dir(self.settings) / "cdk.out", self.settings.context
         )
-        aws_url = self._server("aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline)
+        aws_url = self._servers.start(
+            "aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline
+        )
         template = Template.load(
             synthesized.template_path,
             stack_name=synthesized.stack_name,
@@ -116,9 +113,11 @@ class BenchStack:
         os.environ.pop("AWS_PROFILE", None)
         provisioner = Provisioner(template, aws_endpoint_url=aws_url, region=REGION)
         provisioner.create_resources()
-        model_url = self._server("model", "asyncinfer.local.model_server", [], "/ping", deadline)
+        model_url = self._servers.start(
+            "model", "asyncinfer.local.model_server", [], "/ping", deadline
+        )
         endpoint = provisioner.endpoint_spec(model_url)
-        runtime_url = self._server(
+        runtime_url = self._servers.start(
             "runtime",
             "asyncinfer.local.runtime",
             runtime_arguments(endpoint, aws_url, self.settings.added_latency_ms),
@@ -138,44 +137,8 @@ class BenchStack:
         }
         return lambda_environment(function, base, REGION)
 
-    def _server(
-        self, name: str, module: str, arguments: list[str], health_path: str, deadline: float
-    ) -> str:
-        """Starts one of local mode's servers; it prints ``READY <port>`` once it answers."""
-        log = (self.log_dir / f"{name}.log").open("w")
-        self._logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", module, "--port", "0", *arguments],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=REPO_ROOT,
-        )
-        self._processes.append(process)
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("READY "):
-            raise LocalModeError(f"the {name} server did not start (see {log.name})")
-        url = f"http://127.0.0.1:{line.split()[1]}"
-        wait_until_answers(url + health_path, deadline, process)
-        return url
-
     def stop(self) -> None:
-        for process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in self._processes:
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-        self._processes.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+        self._servers.stop()
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

@@ -97,6 +97,56 @@ def with_function_environment(
     )
 
 
+class ServerProcesses:
+    """Our servers as child processes: started on free ports, stopped together."""
+
+    def __init__(self, log_dir: Path, log_mode: str = "a") -> None:
+        self.log_dir = log_dir
+        self._log_mode = log_mode
+        self._processes: list[subprocess.Popen[str]] = []
+        self._logs: list[IO[Any]] = []
+
+    def start(
+        self, name: str, module: str, arguments: list[str], health_path: str, deadline: float
+    ) -> str:
+        """Starts ``python -m module --port 0``; it prints ``READY <port>`` once bound."""
+        log = (self.log_dir / f"{name}.log").open(self._log_mode)
+        self._logs.append(log)
+        process = subprocess.Popen(  # noqa: S603 - this interpreter running our own modules
+            [sys.executable, "-m", module, "--port", "0", *arguments],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=project_root(),
+        )
+        self._processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise LocalModeError(f"the {name} server did not start (see {log.name})")
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        wait_until_answers(f"{url}{health_path}", deadline, process)
+        return url
+
+    def stop(self) -> None:
+        """Terminates every server, newest first (killed if it does not exit in time)."""
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+
 class LocalPipeline:
     """The pipeline on one machine. Use as a context manager, or ``start()`` and ``stop()``."""
 
@@ -105,8 +155,7 @@ class LocalPipeline:
     ) -> None:
         self.options = options
         self._progress = progress
-        self._processes: list[subprocess.Popen[Any]] = []
-        self._logs: list[IO[Any]] = []
+        self._servers = ServerProcesses(self.log_dir)
         self.runtime: LocalRuntime | None = None
         self.runner: EventRunner | None = None
         self.spec: LocalPipelineSpec | None = None
@@ -214,36 +263,12 @@ class LocalPipeline:
             STATE_DIR_VARIABLE: str(self.options.state_dir),
         }
 
-    def _spawn(self, name: str, arguments: list[str]) -> subprocess.Popen[str]:
-        log = (self.log_dir / f"{name}.log").open("a")
-        self._logs.append(log)
-        process = subprocess.Popen(  # noqa: S603 - this interpreter running our own modules
-            [sys.executable, "-m", *arguments],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            cwd=project_root(),
-        )
-        self._processes.append(process)
-        return process
-
-    def _start_server(self, name: str, module: str, health_path: str, deadline: float) -> str:
-        """Starts one of our servers on a free port; it prints ``READY <port>`` when bound."""
-        process = self._spawn(name, [module, "--port", "0"])
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("READY "):
-            raise LocalModeError(f"the {name} server did not start (see {self.log_dir}/{name}.log)")
-        url = f"http://127.0.0.1:{line.split()[1]}"
-        wait_until_answers(f"{url}{health_path}", deadline, process)
-        return url
-
     def _start_aws_server(self, deadline: float) -> str:
-        return self._start_server("aws", "asyncinfer.local.aws_server", "/moto-api/", deadline)
+        return self._servers.start("aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline)
 
     def _start_model_server(self, deadline: float) -> str:
         self._progress("starting the demo model server")
-        return self._start_server("model", "asyncinfer.local.model_server", "/ping", deadline)
+        return self._servers.start("model", "asyncinfer.local.model_server", [], "/ping", deadline)
 
     def _write_state(self, spec: LocalPipelineSpec) -> None:
         assert self.runtime is not None
@@ -270,18 +295,4 @@ class LocalPipeline:
         if self.runtime is not None:
             self.runtime.stop()
             self.runtime = None
-        for process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in self._processes:
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
-        self._processes.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
+        self._servers.stop()
