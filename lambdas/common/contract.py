@@ -1,0 +1,96 @@
+"""The contract between the stack and its functions: one place for every shared name and limit.
+
+``stacks/`` writes these names into the template (function environments, stack outputs, table
+schema); ``lambdas/`` reads them back; the CLI and local mode find resources by them. A name
+changed here changes on both sides at once, and ``tests/infra`` checks that each function's
+environment in the synthesized template is exactly what its config model reads.
+
+This module ships in every function's asset (``lambdas/common``): it imports nothing beyond
+the standard library, so it costs nothing at cold start.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# --- limits of the InvokeEndpointAsync API (sagemaker-runtime service model) -----------------
+ONE_GIB = 1024**3
+MAX_INPUT_BYTES = ONE_GIB  # "payload size of up to 1 GB" (asynchronous inference overview)
+# CustomAttributes travel in one header: at most 1024 visible US-ASCII characters.
+CUSTOM_ATTRIBUTES_MAX_CHARS = 1024
+REQUEST_TTL_SECONDS_MIN = 60
+REQUEST_TTL_SECONDS_MAX = 21_600
+REQUEST_TTL_SECONDS_DEFAULT = 21_600
+INVOCATION_TIMEOUT_SECONDS_MIN = 1
+INVOCATION_TIMEOUT_SECONDS_MAX = 3_600
+INVOCATION_TIMEOUT_SECONDS_DEFAULT = 900
+
+# --- this project's own rules shared by stack and functions ------------------------------------
+# The results function stores at most this much of an output in the record (DynamoDB items are
+# capped at 400 KB, and a record is copied into indexes); a larger read limit is refused.
+INLINE_RESULT_CAP_BYTES = 64 * 1024
+# The custom attribute the ingest function adds itself; configuration may not set it.
+TRACE_ID_ATTRIBUTE = "trace_id"
+# S3 reports user-metadata keys in lower case without this prefix.
+USER_METADATA_PREFIX = "x-amz-meta-"
+
+# --- the results table ----------------------------------------------------------------------------
+PARTITION_KEY = "inference_id"
+INPUT_LOCATION_INDEX = "by_input_location"
+STATUS_INDEX = "by_status"
+TTL_ATTRIBUTE = "expires_at"
+
+# --- metrics ----------------------------------------------------------------------------------------
+METRICS_NAMESPACE = "AsyncInference"
+
+
+class Service(StrEnum):
+    """Each function's Powertools service name: its metrics' ``service`` dimension and log key."""
+
+    INGEST = "ingest"
+    RESULTS = "results"
+
+
+class Env(StrEnum):
+    """Environment variable names the stack sets and the functions' config models read."""
+
+    TABLE_NAME = "TABLE_NAME"
+    ENDPOINT_NAME = "ENDPOINT_NAME"
+    RETENTION_DAYS = "RETENTION_DAYS"
+    # ingest
+    INPUT_BUCKET = "INPUT_BUCKET"
+    KEY_PREFIXES = "KEY_PREFIXES"
+    KEY_SUFFIXES = "KEY_SUFFIXES"
+    ACCEPT = "ACCEPT"
+    DEFAULT_CONTENT_TYPE = "DEFAULT_CONTENT_TYPE"
+    CONTENT_TYPE_MAP = "CONTENT_TYPE_MAP"
+    CUSTOM_ATTRIBUTES = "CUSTOM_ATTRIBUTES"
+    METADATA_ATTRIBUTES = "METADATA_ATTRIBUTES"
+    INVOCATION_TIMEOUT_SECONDS = "INVOCATION_TIMEOUT_SECONDS"
+    REQUEST_TTL_SECONDS = "REQUEST_TTL_SECONDS"
+    MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
+    SUBMIT_CONCURRENCY = "SUBMIT_CONCURRENCY"
+    # results
+    INLINE_RESULT_MAX_BYTES = "INLINE_RESULT_MAX_BYTES"
+
+
+class StackOutput(StrEnum):
+    """The stack's CloudFormation outputs: how the CLI, local mode and tests find resources."""
+
+    INPUT_BUCKET_NAME = "InputBucketName"
+    OUTPUT_BUCKET_NAME = "OutputBucketName"
+    RESULTS_TABLE_NAME = "ResultsTableName"
+    INPUT_LOCATION_INDEX_NAME = "InputLocationIndexName"
+    STATUS_INDEX_NAME = "StatusIndexName"
+    INGEST_QUEUE_URL = "IngestQueueUrl"
+    INGEST_DEAD_LETTER_QUEUE_URL = "IngestDeadLetterQueueUrl"
+    SUCCESS_TOPIC_ARN = "SuccessTopicArn"
+    ERROR_TOPIC_ARN = "ErrorTopicArn"
+    SUCCESS_DEAD_LETTER_QUEUE_URL = "SuccessDeadLetterQueueUrl"
+    ERROR_DEAD_LETTER_QUEUE_URL = "ErrorDeadLetterQueueUrl"
+    RESULTS_FAILURE_QUEUE_URL = "ResultsFailureQueueUrl"
+    RESULTS_FUNCTION_NAME = "ResultsFunctionName"
+    INGEST_FUNCTION_NAME = "IngestFunctionName"
+    ENDPOINT_NAME = "EndpointName"
+    OUTPUT_PATH = "OutputPath"
+    FAILURE_PATH = "FailurePath"
