@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from asyncinfer.local import async_api
-from asyncinfer.local.async_api import ApiError, InvocationRequest
+from asyncinfer.local.runtime import async_api
+from asyncinfer.local.runtime.async_api import ApiError, InvocationRequest
 
 RECEIVED = datetime(2026, 11, 21, 10, 0, 0, 455000, tzinfo=UTC)
 FINISHED = datetime(2026, 11, 21, 10, 0, 1, 608000, tzinfo=UTC)
