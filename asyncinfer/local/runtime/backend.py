@@ -19,7 +19,7 @@ from botocore.config import Config
 from asyncinfer.local.constants import ACCOUNT_ID, Clock, system_clock
 from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.http_service import LoopbackHTTPService
-from asyncinfer.local.runtime import async_api
+from asyncinfer.local.runtime import async_api, notifications
 from asyncinfer.local.runtime.async_api import AcceptedInvocation, ApiError
 from asyncinfer.local.runtime.inference import Abandoned, InferenceProcessor, Outcome
 from asyncinfer.local.runtime.model_client import ModelClient
@@ -83,23 +83,13 @@ class LocalRuntime:
         self._queue: queue.Queue[AcceptedInvocation | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
         self._model = ModelClient(endpoint.model_url)
-        config = Config(
+        self._s3, self._sns = _aws_clients(
+            aws_endpoint_url,
+            region,
+            aws_access_key_id,
+            aws_secret_access_key,
             max_pool_connections=self.worker_count + 4,
-            connect_timeout=5,
-            read_timeout=60,
-            retries={"mode": "standard", "max_attempts": 3},
         )
-        options: dict[str, Any] = {
-            "endpoint_url": aws_endpoint_url,
-            "region_name": region,
-            "aws_access_key_id": aws_access_key_id,
-            "aws_secret_access_key": aws_secret_access_key,
-            "config": config,
-        }
-        with _SESSION_LOCK:
-            session = _shared_session()
-            self._s3: S3Client = session.client("s3", **options)
-            self._sns: SNSClient = session.client("sns", **options)
         self._http = LoopbackHTTPService(RuntimeRequestHandler, self, host, port, THREAD_PREFIX)
         self.account_id = _account_of(endpoint.success_topic_arn or endpoint.error_topic_arn)
         self._inference = InferenceProcessor(
@@ -289,7 +279,7 @@ class LocalRuntime:
     def publish_test_notifications(self) -> None:
         """Publishes ``TestNotification`` to both topics, as SageMaker does after creating the
         endpoint."""
-        message = async_api.endpoint_test_notification()
+        message = notifications.endpoint_test_notification()
         for topic_arn in {self.endpoint.success_topic_arn, self.endpoint.error_topic_arn}:
             if topic_arn:
                 self._inference.publish(topic_arn, message)
@@ -349,6 +339,34 @@ _SESSION_LOCK = threading.Lock()
 def _shared_session() -> boto3.session.Session:
     """One session per process: its loader parses the S3 and SNS models once, not per runtime."""
     return boto3.session.Session()
+
+
+def _aws_clients(
+    aws_endpoint_url: str,
+    region: str,
+    aws_access_key_id: str,
+    aws_secret_access_key: str,
+    *,
+    max_pool_connections: int,
+) -> tuple[S3Client, SNSClient]:
+    config = Config(
+        max_pool_connections=max_pool_connections,
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    options: dict[str, Any] = {
+        "endpoint_url": aws_endpoint_url,
+        "region_name": region,
+        "aws_access_key_id": aws_access_key_id,
+        "aws_secret_access_key": aws_secret_access_key,
+        "config": config,
+    }
+    with _SESSION_LOCK:
+        session = _shared_session()
+        s3: S3Client = session.client("s3", **options)
+        sns: SNSClient = session.client("sns", **options)
+    return s3, sns
 
 
 def _account_of(topic_arn: str | None) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from asyncinfer.local.constants import Clock
-from asyncinfer.local.runtime import async_api
+from asyncinfer.local.runtime import async_api, notifications
 from asyncinfer.local.runtime.async_api import AcceptedInvocation
 from asyncinfer.local.runtime.model_client import ModelCallError, ModelClient, ModelResponse
 from asyncinfer.local.spec import EndpointSpec
@@ -149,7 +149,7 @@ class InferenceProcessor:
             )
             return "failed"
         body = response.body if self.endpoint.include_response_body else None
-        notification = async_api.success_notification(
+        notification = notifications.success_notification(
             invocation,
             region=self.region,
             event_time=self._clock(),
@@ -175,7 +175,7 @@ class InferenceProcessor:
             except (ClientError, BotoCoreError):
                 logger.exception("could not write %s", invocation.failure_location)
         logger.info("inference %s failed: %s", invocation.inference_id, reason)
-        notification = async_api.failure_notification(
+        notification = notifications.failure_notification(
             invocation,
             region=self.region,
             event_time=self._clock(),
