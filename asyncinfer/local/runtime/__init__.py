@@ -24,5 +24,6 @@ through the admin API: ``GET|POST /_local/faults``, ``GET /_local/stats``,
 
 Modules: ``backend`` (``LocalRuntime``: queue, workers, faults and counters), ``inference``
 (steps 1 to 4 for one request), ``model_client`` (the calls to the model server), ``routes``
-(the HTTP front end and the admin API), ``async_api`` (the wire format) and ``__main__``.
+(the HTTP front end and the admin API), ``async_api`` and ``notifications`` (the wire format)
+and ``__main__`` (the command line).
 """
