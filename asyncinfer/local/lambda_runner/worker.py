@@ -50,6 +50,8 @@ class WorkerConfig:
 
 @dataclass(frozen=True)
 class Request:
+    """One invocation, as the pool sends it down the pipe."""
+
     request_id: str
     event_json: str
     deadline_epoch_ms: int
