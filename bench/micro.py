@@ -188,7 +188,7 @@ def counting_stdout_bytes(total: list[int]) -> Iterator[None]:
 
 
 def lambda_context(plan: Plan) -> Any:
-    from asyncinfer.local.workers import LambdaContext, function_arn
+    from asyncinfer.local.lambda_runner.context import LambdaContext, function_arn
 
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", plan.function)
     return LambdaContext(
@@ -267,7 +267,7 @@ class InputObjects:
 
     def event(self, uploads: list[Upload]) -> dict[str, Any]:
         """The Lambda SQS event the event source mapping would send for these messages."""
-        from asyncinfer.local.runner import sqs_record
+        from asyncinfer.local.lambda_runner.events import sqs_record
 
         return {
             "Records": [
@@ -549,7 +549,7 @@ def measure_ingest(plan: Plan) -> IngestMeasurements:
 def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, Any]]:
     """SNS events for ``count`` notifications of ``wanted`` inference ids, from the success
     topic's delivery queue (the runtime published them while the ingest benchmark ran)."""
-    from asyncinfer.local.runner import parse_sns_envelope, sns_event
+    from asyncinfer.local.lambda_runner.events import parse_sns_envelope, sns_event
 
     sqs = boto3.client("sqs")
     events: list[dict[str, Any]] = []

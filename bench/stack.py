@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from asyncinfer.local.lambda_runner.context import lambda_environment
 from asyncinfer.local.pipeline import LOCAL_CREDENTIALS, LocalModeError, ServerProcesses
 from asyncinfer.local.provision import Provisioner
 from asyncinfer.local.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
 from asyncinfer.local.template import Template
-from asyncinfer.local.workers import lambda_environment
 from bench.settings import REPO_ROOT, Settings, local_dir
 
 REGION = "us-east-1"

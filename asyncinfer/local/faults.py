@@ -1,21 +1,113 @@
-"""A fault-injecting DynamoDB front: forwards to the moto server, or answers throttling errors.
+"""Every fault knob of local mode, for tests, the reliability suite and the benchmarks.
 
-Point one function at it with ``AWS_ENDPOINT_URL_DYNAMODB`` in that function's environment
-(``LocalOptions.function_environment``); botocore then sends that function's DynamoDB calls here
-and every other service still goes to ``AWS_ENDPOINT_URL``. While writes are rejected
-(``reject_writes``), every write operation (PutItem, UpdateItem, DeleteItem, BatchWriteItem,
-TransactWriteItems) is answered as DynamoDB answers an overloaded table, alternating
-``ProvisionedThroughputExceededException`` and ``ThrottlingException`` (HTTP 400, the JSON 1.0
-error shape); reads pass through, so the function sees a table that reads but cannot write.
+* ``FaultSettings``: what the SageMaker runtime injects into ``InvokeEndpointAsync`` calls and
+  into inferences (set at construction or through its admin API, ``/_local/faults``).
+* ``DuplicateDelivery``: the event runner's at-least-once knob (``duplicate_delivery_rate``).
+* ``DynamoDBFaultProxy``: a DynamoDB front that throttles one function's writes.
+
+The proxy: point one function at it with ``AWS_ENDPOINT_URL_DYNAMODB`` in that function's
+environment (``LocalOptions.function_environment``); botocore then sends that function's
+DynamoDB calls here and every other service still goes to ``AWS_ENDPOINT_URL``. While writes
+are rejected (``reject_writes``), every write operation (PutItem, UpdateItem, DeleteItem,
+BatchWriteItem, TransactWriteItems) is answered as DynamoDB answers an overloaded table,
+alternating ``ProvisionedThroughputExceededException`` and ``ThrottlingException`` (HTTP 400,
+the JSON 1.0 error shape); reads pass through, so the function sees a table that reads but
+cannot write.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
+import random
 import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from asyncinfer.local.lambda_runner.events import receive_count, sendable_attribute
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+logger = logging.getLogger(__name__)
+
+
+class FaultSettings(BaseModel):
+    """Faults the runtime injects into ``InvokeEndpointAsync`` calls and into inferences.
+
+    Rates are fractions of calls (0 to 1). While ``down_until`` is in the future every call is
+    answered ``down_error``. ``seed`` makes the random draws reproducible.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    added_latency_ms: int = Field(default=0, ge=0, le=600_000)
+    throttle_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    down_until: AwareDatetime | None = None
+    down_error: Literal["ServiceUnavailable", "ModelNotReadyException"] = "ServiceUnavailable"
+    model_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    seed: int | None = None
+
+    def updated(self, changes: Mapping[str, Any], now: datetime) -> FaultSettings:
+        """Applies an admin update; ``down_for_seconds`` sets ``down_until`` relative to now."""
+        values = {**self.model_dump(), **changes}
+        down_for = values.pop("down_for_seconds", None)
+        if down_for is not None:
+            if not isinstance(down_for, int | float) or isinstance(down_for, bool) or down_for < 0:
+                raise ValueError("down_for_seconds must be a number of seconds >= 0")
+            values["down_until"] = now + timedelta(seconds=down_for)
+        return FaultSettings.model_validate(values)
+
+
+class DuplicateDelivery:
+    """The at-least-once fault knob: sends a copy of a received message back to its queue.
+
+    Only a message's first receive is considered, and copies are never copied again, so each
+    original is delivered at most twice by this knob (plus any redelivery after a failure).
+    For a topic's delivery queue the copy carries the same SNS envelope (same ``MessageId``),
+    which is what a duplicate SNS delivery looks like.
+    """
+
+    def __init__(self, sqs: SQSClient, rate: float, seed: int | None) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"duplicate_delivery_rate must be 0-1, got {rate}")
+        self._sqs = sqs
+        self._rate = rate
+        self._random = random.Random(seed)  # noqa: S311 (fault draws, not secrets)
+        self._lock = threading.Lock()
+        self._copies: set[str] = set()
+
+    def maybe_duplicate(self, queue_url: str, message: MessageTypeDef) -> bool:
+        """Sends a copy of a first-received original at the configured rate; True if it did."""
+        if self._rate <= 0 or receive_count(message) > 1:
+            return False
+        with self._lock:
+            if message["MessageId"] in self._copies or self._random.random() >= self._rate:
+                return False
+        attributes = {
+            name: sendable_attribute(value)
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+        try:
+            copy = self._sqs.send_message(
+                QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes
+            )
+        except (BotoCoreError, ClientError):
+            logger.exception("sending a duplicate to %s failed", queue_url)
+            return False
+        with self._lock:
+            self._copies.add(copy["MessageId"])
+        return True
+
 
 WRITE_OPERATIONS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}

@@ -15,14 +15,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from asyncinfer.local.constants import system_clock
+from asyncinfer.local.lambda_runner.runner import EventRunner
 from asyncinfer.local.provision import Provisioner
-from asyncinfer.local.runner import EventRunner
-from asyncinfer.local.runtime import LocalRuntime
+from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
 from asyncinfer.local.template import Template
@@ -280,7 +280,7 @@ class LocalPipeline:
             "admin_url": f"{spec.runtime_endpoint_url}/_local",
             "outputs": spec.outputs,
             "pid": os.getpid(),
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started_at": system_clock().isoformat(timespec="seconds"),
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2))

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
+from asyncinfer.local.constants import ACCOUNT_ID
+
 PARTITION = "aws"
 
 
@@ -50,7 +51,7 @@ def physical_resource(
     stack: str, logical_id: str, resource_type: str, region: str, aws_endpoint_url: str
 ) -> PhysicalResource:
     """The local name, ARN and attributes a resource of this type gets in local mode."""
-    arn_prefix = f"arn:{PARTITION}:{{service}}:{region}:{LOCAL_ACCOUNT_ID}"
+    arn_prefix = f"arn:{PARTITION}:{{service}}:{region}:{ACCOUNT_ID}"
 
     def arn(service: str, resource: str) -> str:
         return f"{arn_prefix.format(service=service)}:{resource}"
@@ -68,7 +69,7 @@ def physical_resource(
 
     def queue() -> PhysicalResource:
         name = _short_name(stack, logical_id, 80)
-        url = f"{aws_endpoint_url}/{LOCAL_ACCOUNT_ID}/{name}"
+        url = f"{aws_endpoint_url}/{ACCOUNT_ID}/{name}"
         return PhysicalResource(url, {"Arn": arn("sqs", name), "QueueName": name, "QueueUrl": url})
 
     def topic() -> PhysicalResource:
@@ -91,7 +92,7 @@ def physical_resource(
 
     def role() -> PhysicalResource:
         name = _short_name(stack, logical_id, 64)
-        role_arn = f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:role/{name}"
+        role_arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role/{name}"
         return PhysicalResource(name, {"Arn": role_arn, "RoleId": name})
 
     def key() -> PhysicalResource:
@@ -138,19 +139,19 @@ class Template:
             # functions may receive the name as a literal, so a given name is kept as it is
             if isinstance(properties.get("EndpointName"), str):
                 name = properties["EndpointName"]
-                endpoint_arn = f"arn:{PARTITION}:sagemaker:{region}:{LOCAL_ACCOUNT_ID}:endpoint/"
+                endpoint_arn = f"arn:{PARTITION}:sagemaker:{region}:{ACCOUNT_ID}:endpoint/"
                 self._physical[logical_id] = PhysicalResource(
                     endpoint_arn + name.lower(),
                     {"EndpointName": name, "Arn": endpoint_arn + name.lower()},
                 )
         self._pseudo = {
             "AWS::Region": region,
-            "AWS::AccountId": LOCAL_ACCOUNT_ID,
+            "AWS::AccountId": ACCOUNT_ID,
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": stack_name,
             "AWS::StackId": (
-                f"arn:{PARTITION}:cloudformation:{region}:{LOCAL_ACCOUNT_ID}:stack/{stack_name}/local"
+                f"arn:{PARTITION}:cloudformation:{region}:{ACCOUNT_ID}:stack/{stack_name}/local"
             ),
             "AWS::NoValue": None,
         }

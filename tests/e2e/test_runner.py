@@ -25,7 +25,8 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SnsModel, SqsModel
 from moto.server import ThreadedMotoServer
 
-from asyncinfer.local.runner import EventRunner, SourceSpec, failed_item_ids
+from asyncinfer.local.lambda_runner.events import failed_item_ids
+from asyncinfer.local.lambda_runner.runner import EventRunner, SourceSpec
 from asyncinfer.local.spec import FunctionSpec, QueueSourceSpec, TopicSourceSpec
 
 if TYPE_CHECKING:

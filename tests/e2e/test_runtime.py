@@ -29,8 +29,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from asyncinfer.local.constants import system_clock
+from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.model_server import ModelServer
-from asyncinfer.local.runtime import FaultSettings, LocalRuntime, system_clock
+from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import EndpointSpec
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
-from asyncinfer.local.runtime import FaultSettings
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
 from lambdas.common.store import RecordStore

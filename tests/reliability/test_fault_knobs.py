@@ -12,9 +12,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from asyncinfer.local.faults import DynamoDBFaultProxy
+from asyncinfer.local.faults import DuplicateDelivery, DynamoDBFaultProxy
 from asyncinfer.local.pipeline import LocalModeError, with_function_environment
-from asyncinfer.local.runner import DuplicateDelivery
 from asyncinfer.local.spec import (
     EndpointSpec,
     FunctionSpec,

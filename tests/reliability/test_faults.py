@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncinfer.local.runtime import FaultSettings
+from asyncinfer.local.faults import FaultSettings
 from tests.reliability.support import (
     FAULT_ERROR_CODES,
     IRIS_ROWS,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from asyncinfer.local import async_api
-from asyncinfer.local.async_api import ApiError, InvocationRequest
+from asyncinfer.local.runtime import async_api, notifications
+from asyncinfer.local.runtime.async_api import ApiError, InvocationRequest
 
 RECEIVED = datetime(2026, 11, 21, 10, 0, 0, 455000, tzinfo=UTC)
 FINISHED = datetime(2026, 11, 21, 10, 0, 1, 608000, tzinfo=UTC)
@@ -226,7 +226,7 @@ def test_success_notification_has_sagemakers_exact_shape() -> None:
         }
     )
 
-    notification = async_api.success_notification(
+    notification = notifications.success_notification(
         invocation,
         region="us-east-1",
         event_time=FINISHED,
@@ -278,7 +278,7 @@ def test_success_notification_has_sagemakers_exact_shape() -> None:
 def test_optional_request_parameters_are_left_out() -> None:
     invocation = accepted_invocation()
 
-    notification = async_api.success_notification(
+    notification = notifications.success_notification(
         invocation, region="eu-west-1", event_time=FINISHED, response_content_type="text/plain"
     )
 
@@ -293,14 +293,14 @@ def test_response_body_is_included_up_to_128_kb() -> None:
     invocation = accepted_invocation()
     small = b'{"predictions": []}'
 
-    with_body = async_api.success_notification(
+    with_body = notifications.success_notification(
         invocation,
         region="us-east-1",
         event_time=FINISHED,
         response_content_type="application/json",
         response_body=small,
     )
-    too_large = async_api.success_notification(
+    too_large = notifications.success_notification(
         invocation,
         region="us-east-1",
         event_time=FINISHED,
@@ -319,14 +319,14 @@ def test_response_body_is_included_up_to_128_kb() -> None:
 def test_failure_notification_names_the_failure_object_when_there_is_one() -> None:
     invocation = accepted_invocation(**{async_api.INFERENCE_ID_HEADER: "id-2"})
 
-    with_object = async_api.failure_notification(
+    with_object = notifications.failure_notification(
         invocation,
         region="us-east-1",
         event_time=FINISHED,
         failure_reason="ClientError: Received client error (400) from model",
         failure_location=invocation.failure_location,
     )
-    without_object = async_api.failure_notification(
+    without_object = notifications.failure_notification(
         invocation,
         region="us-east-1",
         event_time=FINISHED,
@@ -343,7 +343,7 @@ def test_failure_notification_names_the_failure_object_when_there_is_one() -> No
 
 
 def test_test_notification_is_sagemakers() -> None:
-    assert async_api.endpoint_test_notification() == {
+    assert notifications.endpoint_test_notification() == {
         "eventVersion": "1.0",
         "eventSource": "aws:sagemaker",
         "eventName": "TestNotification",

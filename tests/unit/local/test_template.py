@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from asyncinfer.local.template import LOCAL_ACCOUNT_ID, Template, TemplateError
+from asyncinfer.local.constants import ACCOUNT_ID as LOCAL_ACCOUNT_ID
+from asyncinfer.local.template import Template, TemplateError
 
 AWS = "http://127.0.0.1:5000"
 BODY: dict[str, Any] = {

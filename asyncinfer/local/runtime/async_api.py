@@ -2,7 +2,7 @@
 
 Request parsing and validation (the limits of botocore's service model, with SageMaker's
 Coral-style messages), the error answers botocore parses into ``ClientError`` codes, and the
-SNS notifications SageMaker publishes when an asynchronous inference ends.
+result locations of an accepted request. The SNS notifications are in ``notifications``.
 
 botocore parses a rest-json error's code from the ``X-Amzn-ErrorType`` header (the part before
 ``:``), falling back to the body's ``code``/``__type``, and the message from the body's
@@ -11,16 +11,11 @@ botocore parses a rest-json error's code from the ``X-Amzn-ErrorType`` header (t
 
 from __future__ import annotations
 
-import base64
-import http
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from lambdas.common.records import format_timestamp
 
 CONTENT_TYPE_HEADER = "X-Amzn-SageMaker-Content-Type"
 ACCEPT_HEADER = "X-Amzn-SageMaker-Accept"
@@ -62,7 +57,6 @@ MAX_INLINE_BODY_BYTES = 128_000
 MAX_OUTPUT_PATH_EXTENSION_LENGTH = 512
 MAX_FILENAME_LENGTH = 32
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-NOTIFICATION_RESPONSE_BODY_MAX_BYTES = 128 * 1024
 
 INVOKE_PATH = re.compile(r"/endpoints/(?P<endpoint>[^/]+)/async-invocations")
 ENDPOINT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
@@ -219,6 +213,43 @@ def parse_invocation(
         matches=lambda value: ENDPOINT_NAME_PATTERN.fullmatch(value) is not None,
         pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
     )
+    content_type, accept, custom_attributes, inference_id = _check_content_headers(check, header)
+    input_location, extension, filename = _check_location_headers(check, header, body)
+    ttl = check.integer(
+        "requestTTLSeconds",
+        header(REQUEST_TTL_HEADER),
+        minimum=MIN_REQUEST_TTL_SECONDS,
+        maximum=MAX_REQUEST_TTL_SECONDS,
+        default=DEFAULT_REQUEST_TTL_SECONDS,
+    )
+    timeout = check.integer(
+        "invocationTimeoutSeconds",
+        header(INVOCATION_TIMEOUT_HEADER),
+        minimum=MIN_INVOCATION_TIMEOUT_SECONDS,
+        maximum=MAX_INVOCATION_TIMEOUT_SECONDS,
+        default=DEFAULT_INVOCATION_TIMEOUT_SECONDS,
+    )
+    check.raise_if_any()
+    _check_payload(input_location, body)
+    return InvocationRequest(
+        endpoint_name=endpoint_name,
+        inference_id=inference_id,
+        content_type=content_type,
+        accept=accept,
+        custom_attributes=custom_attributes,
+        input_location=input_location,
+        body=body or None,
+        request_ttl_seconds=ttl,
+        invocation_timeout_seconds=timeout,
+        output_path_extension=extension,
+        filename=filename,
+    )
+
+
+def _check_content_headers(
+    check: _Violations, header: Callable[[str], str | None]
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """The content type, accept, custom attributes and inference id headers, checked."""
     content_type = check.check(
         "contentType",
         header(CONTENT_TYPE_HEADER),
@@ -249,6 +280,13 @@ def parse_invocation(
         matches=_is_inference_id,
         pattern=r"\A\S[\p{Print}]*\z",
     )
+    return content_type, accept, custom_attributes, inference_id
+
+
+def _check_location_headers(
+    check: _Violations, header: Callable[[str], str | None], body: bytes
+) -> tuple[str | None, str | None, str | None]:
+    """The input location (and the inline body's size), output path extension and filename."""
     input_location = check.check(
         "inputLocation",
         header(INPUT_LOCATION_HEADER),
@@ -275,22 +313,11 @@ def parse_invocation(
         matches=lambda value: FILENAME_PATTERN.fullmatch(value) is not None,
         pattern=r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$",
     )
-    ttl = check.integer(
-        "requestTTLSeconds",
-        header(REQUEST_TTL_HEADER),
-        minimum=MIN_REQUEST_TTL_SECONDS,
-        maximum=MAX_REQUEST_TTL_SECONDS,
-        default=DEFAULT_REQUEST_TTL_SECONDS,
-    )
-    timeout = check.integer(
-        "invocationTimeoutSeconds",
-        header(INVOCATION_TIMEOUT_HEADER),
-        minimum=MIN_INVOCATION_TIMEOUT_SECONDS,
-        maximum=MAX_INVOCATION_TIMEOUT_SECONDS,
-        default=DEFAULT_INVOCATION_TIMEOUT_SECONDS,
-    )
-    check.raise_if_any()
+    return input_location, extension, filename
 
+
+def _check_payload(input_location: str | None, body: bytes) -> None:
+    """Exactly one of an ``InputLocation`` and an inline body, and a location local mode reads."""
     if input_location is None and not body:
         raise ApiError(
             VALIDATION_ERROR,
@@ -303,19 +330,6 @@ def parse_invocation(
         )
     if input_location is not None:
         _check_input_location(input_location)
-    return InvocationRequest(
-        endpoint_name=endpoint_name,
-        inference_id=inference_id,
-        content_type=content_type,
-        accept=accept,
-        custom_attributes=custom_attributes,
-        input_location=input_location,
-        body=body or None,
-        request_ttl_seconds=ttl,
-        invocation_timeout_seconds=timeout,
-        output_path_extension=extension,
-        filename=filename,
-    )
 
 
 def _check_input_location(input_location: str) -> None:
@@ -367,92 +381,3 @@ def accept_invocation(
 def _join(path: str, extension: str) -> str:
     base = path.rstrip("/")
     return f"{base}/{extension}" if extension else base
-
-
-def _request_parameters(invocation: AcceptedInvocation) -> dict[str, str]:
-    request = invocation.request
-    parameters: dict[str, str] = {}
-    if request.accept is not None:
-        parameters["accept"] = request.accept
-    parameters["contentType"] = invocation.content_type
-    if request.custom_attributes is not None:
-        parameters["customAttributes"] = request.custom_attributes
-    parameters["endpointName"] = request.endpoint_name
-    if request.input_location is not None:
-        parameters["inputLocation"] = request.input_location
-    return parameters
-
-
-def success_notification(
-    invocation: AcceptedInvocation,
-    *,
-    region: str,
-    event_time: datetime,
-    response_content_type: str,
-    response_body: bytes | None = None,
-    response_status: int = 200,
-) -> dict[str, Any]:
-    """The ``InferenceResult`` message SageMaker publishes to the success topic.
-
-    ``response_body`` is given when the endpoint config includes the response in success
-    notifications; it is added only when it is at most 128 KB, as SageMaker does.
-    """
-    notification: dict[str, Any] = {
-        "awsRegion": region,
-        "eventTime": format_timestamp(event_time),
-        "receivedTime": format_timestamp(invocation.received_at),
-        "invocationStatus": "Completed",
-        "requestParameters": _request_parameters(invocation),
-        "responseParameters": {
-            "contentType": response_content_type,
-            "outputLocation": invocation.output_location,
-        },
-    }
-    if response_body is not None and len(response_body) <= NOTIFICATION_RESPONSE_BODY_MAX_BYTES:
-        notification["responseBody"] = {
-            "content": base64.b64encode(response_body).decode("ascii"),
-            "encoding": "BASE64",
-            "message": http.HTTPStatus(response_status).phrase,
-        }
-    notification.update(_event_fields(invocation.inference_id))
-    return notification
-
-
-def failure_notification(
-    invocation: AcceptedInvocation,
-    *,
-    region: str,
-    event_time: datetime,
-    failure_reason: str,
-    failure_location: str | None,
-) -> dict[str, Any]:
-    """The ``InferenceResult`` message SageMaker publishes to the error topic.
-
-    ``responseParameters.failureLocation`` is there only when a failure object was written.
-    """
-    notification: dict[str, Any] = {
-        "awsRegion": region,
-        "eventTime": format_timestamp(event_time),
-        "receivedTime": format_timestamp(invocation.received_at),
-        "invocationStatus": "Failed",
-        "failureReason": failure_reason,
-        "requestParameters": _request_parameters(invocation),
-    }
-    if failure_location is not None:
-        notification["responseParameters"] = {"failureLocation": failure_location}
-    notification.update(_event_fields(invocation.inference_id))
-    return notification
-
-
-def _event_fields(inference_id: str) -> dict[str, str]:
-    return {
-        "inferenceId": inference_id,
-        "eventVersion": "1.0",
-        "eventSource": "aws:sagemaker",
-        "eventName": "InferenceResult",
-    }
-
-
-def endpoint_test_notification() -> dict[str, str]:
-    """What SageMaker publishes to both topics after it creates or updates the endpoint."""
-    return {"eventVersion": "1.0", "eventSource": "aws:sagemaker", "eventName": "TestNotification"}

@@ -1,0 +1,29 @@
+"""The local SageMaker async runtime: ``InvokeEndpointAsync`` on loopback, served for real.
+
+Plain boto3 (``boto3.client("sagemaker-runtime", endpoint_url=runtime.url)``) and the AWS CLI
+(``aws sagemaker-runtime invoke-endpoint-async --endpoint-url ...``) work against it unchanged:
+it answers ``POST /endpoints/{EndpointName}/async-invocations`` with 202, the ``InferenceId``
+body and the output and failure locations, and rejects bad requests with the error codes
+botocore parses (see ``async_api``). Signatures are accepted without being checked.
+
+An accepted request waits in an in-memory queue for one of
+``MaxConcurrentInvocationsPerInstance x instances`` workers, which, as SageMaker does:
+
+1. fail it if it waited longer than its ``RequestTTLSeconds``;
+2. read the input object from S3 (the moto server) and POST it to the model server's
+   ``/invocations`` with the request's content type, accept and custom attributes, waiting at
+   most ``InvocationTimeoutSeconds`` for the model (as a socket timeout: for each read);
+3. write a 2xx answer to ``<S3OutputPath>/<uuid>.out`` (with the model's content type), or the
+   error answer to ``<S3FailurePath>/<uuid>-error.out``; the locations are the ones the invoke
+   call returned;
+4. publish the ``InferenceResult`` notification to the success or the error topic.
+
+Faults for tests and benchmarks (``FaultSettings``) are set at construction or at run time
+through the admin API: ``GET|POST /_local/faults``, ``GET /_local/stats``,
+``POST /_local/reset`` (JSON). ``python -m asyncinfer.local.runtime --help`` runs it alone.
+
+Modules: ``backend`` (``LocalRuntime``: queue, workers, faults and counters), ``inference``
+(steps 1 to 4 for one request), ``model_client`` (the calls to the model server), ``routes``
+(the HTTP front end and the admin API), ``async_api`` and ``notifications`` (the wire format)
+and ``__main__`` (the command line).
+"""
