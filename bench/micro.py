@@ -295,14 +295,14 @@ class IngestBench:
         from bench import naive
         from lambdas.ingest import handler as ingest
         from lambdas.ingest.clients import create_clients
-        from lambdas.ingest.config import load_config
+        from lambdas.ingest.config import IngestConfig
 
         self.plan = plan
         self.ingest = ingest
         self.naive = naive
         self.admin = RuntimeAdmin(plan.admin_url)
         self.objects = InputObjects(plan)
-        self.config = load_config(os.environ)
+        self.config = IngestConfig.from_environ(os.environ)
         self.rounds = plan.warmup + plan.repetitions
         self.submitted_ids: list[str] = []
         # Clients configured as the handler's own, for the bare calls.

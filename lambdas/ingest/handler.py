@@ -26,7 +26,7 @@ from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.ingest.batch import BatchSubmission, process_direct_event, process_sqs_batch
 from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker, create_clients
-from lambdas.ingest.config import IngestConfig, load_config
+from lambdas.ingest.config import IngestConfig
 from lambdas.ingest.events import EventKind, event_kind
 from lambdas.ingest.logic import Submitter, xray_trace_id
 from lambdas.ingest.telemetry import InvocationTelemetry
@@ -55,7 +55,7 @@ class Runtime:
 
 @cache
 def runtime() -> Runtime:
-    config = load_config(os.environ)
+    config = IngestConfig.from_environ(os.environ)
     clients = create_clients(
         boto3.session.Session(), max_pool_connections=config.submit_concurrency
     )

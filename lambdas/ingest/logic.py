@@ -47,6 +47,7 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.contract import TRACE_ID_ATTRIBUTE
 from lambdas.common.records import (
     UNVERSIONED,
     InferenceRecord,
@@ -63,7 +64,7 @@ from lambdas.ingest.clients import (
     ObjectInspector,
     ObjectMissingError,
 )
-from lambdas.ingest.config import TRACE_ID_ATTRIBUTE, IngestConfig
+from lambdas.ingest.config import IngestConfig
 from lambdas.ingest.events import (
     INPUT_LOCATION_MAX_LENGTH,
     OBJECT_CREATED_PREFIX,
