@@ -24,11 +24,11 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
-from lambdas.ingest.batch import BatchSubmission, process_direct_event, process_sqs_batch
+from lambdas.ingest.attributes import xray_trace_id
+from lambdas.ingest.batch import BatchSubmission, process_event
 from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker, create_clients
 from lambdas.ingest.config import IngestConfig
-from lambdas.ingest.events import EventKind, event_kind
-from lambdas.ingest.logic import Submitter, xray_trace_id
+from lambdas.ingest.logic import Submitter
 from lambdas.ingest.telemetry import InvocationTelemetry
 
 if TYPE_CHECKING:
@@ -88,10 +88,7 @@ def ingest(
         trace_id=xray_trace_id(os.environ.get("_X_AMZN_TRACE_ID")),
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
     )
-    if event_kind(event) is EventKind.SQS_BATCH:
-        return process_sqs_batch(event, submission, processor, context)
-    process_direct_event(event, submission)
-    return None
+    return process_event(event, submission, processor, context)
 
 
 @logger.inject_lambda_context(clear_state=True)
