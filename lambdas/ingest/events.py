@@ -62,10 +62,7 @@ class S3Entity(_S3Model):
 
 
 class S3EventRecord(_S3Model):
-    event_source: str = "aws:s3"
     event_name: str
-    event_time: str | None = None
-    aws_region: str | None = None
     s3: S3Entity
 
 

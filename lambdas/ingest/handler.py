@@ -5,6 +5,9 @@ batch response) or a direct S3 -> Lambda event (raises after processing every re
 needs a retry, so Lambda's asynchronous retries deliver the event again). See
 ``lambdas.ingest.logic`` for what happens to each object version and for the inference id.
 
+An event travels one way: ``batch`` (one invocation's submissions) parses and selects with
+``events``, submits each version with ``logic``, which calls AWS through ``clients``.
+
 The container's collaborators (validated config, boto3 clients, the submission thread pool)
 are built on the first invocation and reused: a bad environment fails that invocation with an
 error naming the variable. Nothing heavy is imported here.
