@@ -191,21 +191,7 @@ class Submitter:
                 Outcome.DEFERRED, inference_id, reason="too little time left in this invocation"
             )
         now = self._clock()
-        stamp = format_timestamp(now)
-        record = InferenceRecord(
-            inference_id=inference_id,
-            status=Status.PENDING,
-            input_location=target.input_location,
-            input_bucket=target.bucket,
-            input_key=target.key,
-            input_version=target.version_id,
-            input_size=target.size,
-            accept=self._config.accept,
-            endpoint_name=self._config.endpoint_name,
-            created_at=stamp,
-            updated_at=stamp,
-            expires_at=expiry_epoch(now, self._config.retention_days),
-        )
+        record = self._pending_record(target, now)
         token = uuid.uuid4().hex
         epoch = int(now.timestamp())
         lease_until = epoch + math.ceil(remaining_seconds()) + LEASE_MARGIN_SECONDS
@@ -245,6 +231,24 @@ class Submitter:
             invocation_timeout_seconds=self._config.invocation_timeout_seconds,
         )
         return self._invoke(request, record, token, remaining_seconds)
+
+    def _pending_record(self, target: ObjectVersion, now: datetime) -> InferenceRecord:
+        """The claim's record: what the event and the configuration tell about the version."""
+        stamp = format_timestamp(now)
+        return InferenceRecord(
+            inference_id=target.inference_id,
+            status=Status.PENDING,
+            input_location=target.input_location,
+            input_bucket=target.bucket,
+            input_key=target.key,
+            input_version=target.version_id,
+            input_size=target.size,
+            accept=self._config.accept,
+            endpoint_name=self._config.endpoint_name,
+            created_at=stamp,
+            updated_at=stamp,
+            expires_at=expiry_epoch(now, self._config.retention_days),
+        )
 
     def _prepare(self, target: ObjectVersion, trace_id: str) -> _Prepared | _Rejection:
         rejection = self._check_event(target)
