@@ -67,7 +67,10 @@ class EnvironmentSettings(BaseModel):
         except ValidationError as error:
             problems = "; ".join(_describe(error, environ))
             summary = f"invalid {cls.function} configuration: {problems}"
-            raise ConfigError.from_exception_data(summary, error.errors()) from error  # type: ignore[arg-type]
+            # The reported errors are valid input for a new ValidationError; only their
+            # declared type (ErrorDetails, not InitErrorDetails) differs.
+            details: Any = error.errors()
+            raise ConfigError.from_exception_data(summary, details) from error
 
 
 def _describe(error: ValidationError, environ: Mapping[str, str]) -> list[str]:
