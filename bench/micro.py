@@ -295,14 +295,14 @@ class IngestBench:
         from bench import naive
         from lambdas.ingest import handler as ingest
         from lambdas.ingest.clients import create_clients
-        from lambdas.ingest.config import load_config
+        from lambdas.ingest.config import IngestConfig
 
         self.plan = plan
         self.ingest = ingest
         self.naive = naive
         self.admin = RuntimeAdmin(plan.admin_url)
         self.objects = InputObjects(plan)
-        self.config = load_config(os.environ)
+        self.config = IngestConfig.from_environ(os.environ)
         self.rounds = plan.warmup + plan.repetitions
         self.submitted_ids: list[str] = []
         # Clients configured as the handler's own, for the bare calls.
@@ -577,9 +577,9 @@ def measure_results(plan: Plan) -> ResultsMeasurements:
 
     from lambdas.common.store import RecordStore
     from lambdas.results import handler as results
+    from lambdas.results.clients import DYNAMODB_CLIENT_CONFIG, S3_CLIENT_CONFIG, S3OutputReader
     from lambdas.results.config import ResultsConfig
     from lambdas.results.logic import NotificationProcessor
-    from lambdas.results.outputs import S3OutputReader
 
     admin = RuntimeAdmin(plan.admin_url)
     admin.wait_idle()
@@ -592,13 +592,14 @@ def measure_results(plan: Plan) -> ResultsMeasurements:
     template_id = json.loads(template_message)["inferenceId"]
 
     config = ResultsConfig.from_environ(os.environ)
-    dynamodb = boto3.client("dynamodb", config=results.DYNAMODB_CLIENT_CONFIG)
+    dynamodb = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
     recorder = RecordingClient(dynamodb)
     capture = NotificationProcessor(
         config=config,
         store=RecordStore(recorder, config.table_name),  # type: ignore[arg-type]
-        outputs=S3OutputReader(boto3.client("s3", config=results.S3_CLIENT_CONFIG)),
+        outputs=S3OutputReader(boto3.client("s3", config=S3_CLIENT_CONFIG)),
         metrics=Metrics(),
+        logger=results.logger,
     )
     capture.process_message(template_message)
     if [name for name, _ in recorder.calls] != ["update_item"]:

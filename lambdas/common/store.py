@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from lambdas.common.contract import PARTITION_KEY, TTL_ATTRIBUTE
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class RecordStore:
     def get(self, inference_id: str) -> InferenceRecord | None:
         response = self._client.get_item(
             TableName=self._table,
-            Key={"inference_id": {"S": inference_id}},
+            Key={PARTITION_KEY: {"S": inference_id}},
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -172,7 +173,7 @@ class RecordStore:
                 TableName=self._table,
                 Item=item,
                 ConditionExpression=(
-                    "attribute_not_exists(inference_id) OR "
+                    f"attribute_not_exists({PARTITION_KEY}) OR "
                     "(#status = :pending AND claim_expires_at < :now)"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
@@ -203,7 +204,7 @@ class RecordStore:
         in which case only the ingest fields the result could not know are filled in."""
         update = _Update()
         for name, value in record.attributes().items():
-            if name not in ("inference_id", "status"):
+            if name not in (PARTITION_KEY, "status"):
                 update.set(name, value)
         update.set("status", Status.SUBMITTED.value)
         update.remove("claim_token")
@@ -226,7 +227,7 @@ class RecordStore:
         }
         update = _Update()
         for name, value in values.items():
-            if name != "inference_id":
+            if name != PARTITION_KEY:
                 update.set(name, value)
         update.remove("claim_token")
         update.remove("claim_expires_at")
@@ -256,7 +257,7 @@ class RecordStore:
                 update.set(name, values[name])
             elif name in values:
                 update.set_if_absent(name, values[name])
-        for name in ("updated_at", "expires_at"):
+        for name in ("updated_at", TTL_ATTRIBUTE):
             if name in values:
                 update.set(name, values[name])
         update.remove("claim_token")
@@ -264,7 +265,7 @@ class RecordStore:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"inference_id": {"S": record.inference_id}},
+                Key={PARTITION_KEY: {"S": record.inference_id}},
                 UpdateExpression=update.expression(),
                 ConditionExpression=(
                     "attribute_not_exists(#completed_at) OR #completed_at < :completed_at"
@@ -287,7 +288,7 @@ class RecordStore:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"inference_id": {"S": inference_id}},
+                Key={PARTITION_KEY: {"S": inference_id}},
                 UpdateExpression=update.expression(),
                 ConditionExpression="#claim_token = :token AND #status = :pending",
                 ExpressionAttributeNames=update.names,
@@ -310,9 +311,9 @@ class RecordStore:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"inference_id": {"S": record.inference_id}},
+                Key={PARTITION_KEY: {"S": record.inference_id}},
                 UpdateExpression=update.expression(),
-                ConditionExpression="attribute_exists(inference_id)",
+                ConditionExpression=f"attribute_exists({PARTITION_KEY})",
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
             )

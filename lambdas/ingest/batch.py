@@ -27,20 +27,18 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.batch import async_process_partial_response
 
 from lambdas.ingest.events import (
+    EventKind,
+    Ignored,
+    IgnoreReason,
     MalformedEventError,
     ObjectVersion,
     S3EventNotification,
     S3TestEvent,
+    event_kind,
     parse_notification,
-)
-from lambdas.ingest.logic import (
-    Ignored,
-    IgnoreReason,
-    Outcome,
-    SubmitResult,
-    Submitter,
     select_object,
 )
+from lambdas.ingest.logic import Outcome, SubmitResult, Submitter
 from lambdas.ingest.telemetry import InvocationTelemetry, Metric
 
 if TYPE_CHECKING:
@@ -194,7 +192,21 @@ class BatchSubmission:
         )
 
 
-def process_sqs_batch(
+def process_event(
+    event: dict[str, Any],
+    submission: BatchSubmission,
+    processor: AsyncBatchProcessor,
+    context: LambdaContext,
+) -> PartialItemFailureResponse | None:
+    """Either delivery: Powertools' partial batch response for an SQS batch, None for a direct
+    S3 event. Raises ``MalformedEventError`` for an event that is neither."""
+    if event_kind(event) is EventKind.SQS_BATCH:
+        return _process_sqs_batch(event, submission, processor, context)
+    _process_direct_event(event, submission)
+    return None
+
+
+def _process_sqs_batch(
     event: dict[str, Any],
     submission: BatchSubmission,
     processor: AsyncBatchProcessor,
@@ -206,7 +218,7 @@ def process_sqs_batch(
     )
 
 
-def process_direct_event(event: dict[str, Any], submission: BatchSubmission) -> None:
+def _process_direct_event(event: dict[str, Any], submission: BatchSubmission) -> None:
     """A direct S3 -> Lambda event: submit every record, then raise ``RetryLaterError`` if any
     version needs a retry, so Lambda's asynchronous retries deliver the event again (the
     versions already submitted are duplicates then). A malformed event raises

@@ -1,7 +1,10 @@
 """Data access for the ingest function: S3 HeadObject and SageMaker InvokeEndpointAsync.
 
 The logic depends on the two small protocols below, so tests inject fakes. The boto3-backed
-implementations are the only code of the function that calls AWS besides the record store.
+implementations are the only code of the function that calls AWS besides the record store,
+and the only code that knows botocore's errors: the ones the submission flow acts on become
+``ObjectMissingError``, ``InvocationRejectedError`` or ``InvocationRetryableError``; anything
+else (access denied, a bug) propagates unchanged and leaves the message for a retry.
 
 Retries: the SageMaker runtime client makes one HTTP attempt per call, with short timeouts,
 because the submission flow owns its retry loop (jittered backoff bounded by the function's
@@ -12,10 +15,11 @@ retry mode.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from boto3.session import Session
@@ -34,6 +38,19 @@ _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFoun
 
 class ObjectMissingError(LookupError):
     """The object was deleted before the function got to it."""
+
+
+class InvocationError(Exception):
+    """InvokeEndpointAsync failed in a way the submission flow acts on; the message is the
+    service's ``Code: Message`` (or the connection error)."""
+
+
+class InvocationRejectedError(InvocationError):
+    """SageMaker refused the request itself (``ValidationError``): retrying cannot help."""
+
+
+class InvocationRetryableError(InvocationError):
+    """Throttling, a 5xx, ``ModelNotReady`` or a connection error: another attempt may pass."""
 
 
 @dataclass(frozen=True)
@@ -74,9 +91,66 @@ class InvocationResponse:
 
 class AsyncInvoker(Protocol):
     def invoke(self, request: InvocationRequest) -> InvocationResponse:
-        """Queue one async inference. Errors are botocore's, unchanged, for the caller to
-        classify (``ClientError`` with the service's code, or a connection error)."""
+        """Queue one async inference. Raises ``InvocationRejectedError`` or
+        ``InvocationRetryableError``; any other error is unexpected."""
         ...
+
+
+class SubmitErrorKind(StrEnum):
+    RETRY = "retry"
+    REJECT = "reject"
+
+
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "ModelNotReadyException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "InternalDependencyException",
+    }
+)
+REJECTED_ERROR_CODES = frozenset({"ValidationError", "ValidationException"})
+RETRYABLE_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def classify_submit_error(error: Exception) -> SubmitErrorKind | None:
+    """Retry, reject (record FAILED), or neither (unexpected: left for the message retry)."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = str(details.get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in REJECTED_ERROR_CODES:
+            return SubmitErrorKind.REJECT
+        if code in RETRYABLE_ERROR_CODES or status in RETRYABLE_HTTP_STATUSES:
+            return SubmitErrorKind.RETRY
+        return None
+    if isinstance(error, BotoCoreError):
+        # Connection errors and timeouts (EndpointConnectionError, ConnectTimeoutError,
+        # ReadTimeoutError, ConnectionClosedError) carry no answer: try again.
+        return SubmitErrorKind.RETRY
+    return None
+
+
+def error_message(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code", "")
+        message = details.get("Message", "")
+        return f"{code}: {message}" if message else str(code or error)
+    return f"{type(error).__name__}: {error}"
+
+
+def invocation_error(error: Exception) -> InvocationError | None:
+    """The project's exception for an error of InvokeEndpointAsync; None when unclassified."""
+    kind = classify_submit_error(error)
+    if kind is SubmitErrorKind.REJECT:
+        return InvocationRejectedError(error_message(error))
+    if kind is SubmitErrorKind.RETRY:
+        return InvocationRetryableError(error_message(error))
+    return None
 
 
 class S3ObjectInspector:
@@ -105,16 +179,22 @@ class SageMakerAsyncInvoker:
         self._client = client
 
     def invoke(self, request: InvocationRequest) -> InvocationResponse:
-        response = self._client.invoke_endpoint_async(
-            EndpointName=request.endpoint_name,
-            InputLocation=request.input_location,
-            InferenceId=request.inference_id,
-            ContentType=request.content_type,
-            Accept=request.accept,
-            CustomAttributes=request.custom_attributes,
-            RequestTTLSeconds=request.request_ttl_seconds,
-            InvocationTimeoutSeconds=request.invocation_timeout_seconds,
-        )
+        try:
+            response = self._client.invoke_endpoint_async(
+                EndpointName=request.endpoint_name,
+                InputLocation=request.input_location,
+                InferenceId=request.inference_id,
+                ContentType=request.content_type,
+                Accept=request.accept,
+                CustomAttributes=request.custom_attributes,
+                RequestTTLSeconds=request.request_ttl_seconds,
+                InvocationTimeoutSeconds=request.invocation_timeout_seconds,
+            )
+        except (ClientError, BotoCoreError) as error:
+            translated = invocation_error(error)
+            if translated is None:
+                raise
+            raise translated from error
         return InvocationResponse(
             inference_id=response.get("InferenceId") or request.inference_id,
             output_location=response.get("OutputLocation"),

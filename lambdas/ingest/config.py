@@ -1,49 +1,71 @@
 """The ingest function's settings: read from the environment once, validated, then passed down.
 
-Every setting is an environment variable named like the field in upper case (``TABLE_NAME``,
-``KEY_PREFIXES``, ...). List and mapping settings are JSON. An invalid value stops the
-function at its first invocation with an error that names the variable, instead of failing
-object by object later.
+Each field's alias is its environment variable (``lambdas.common.contract.Env``); list and
+mapping variables are JSON. See ``lambdas.common.environment`` for how they are loaded.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-ONE_GIB = 1024**3
-TRACE_ID_ATTRIBUTE = "trace_id"  # the custom attribute the function adds itself
-USER_METADATA_PREFIX = "x-amz-meta-"
+from lambdas.common.contract import (
+    INVOCATION_TIMEOUT_SECONDS_DEFAULT,
+    INVOCATION_TIMEOUT_SECONDS_MAX,
+    INVOCATION_TIMEOUT_SECONDS_MIN,
+    MAX_INPUT_BYTES,
+    REQUEST_TTL_SECONDS_DEFAULT,
+    REQUEST_TTL_SECONDS_MAX,
+    REQUEST_TTL_SECONDS_MIN,
+    TRACE_ID_ATTRIBUTE,
+    USER_METADATA_PREFIX,
+    Env,
+    Service,
+)
+from lambdas.common.environment import EnvironmentSettings, JsonList, JsonObject
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+Names = Annotated[tuple[NonEmpty, ...], JsonList]
 
 
-class ConfigError(ValueError):
-    """The environment does not describe a valid ingest function."""
+class IngestConfig(EnvironmentSettings):
+    function = Service.INGEST
 
-
-class IngestConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    table_name: NonEmpty
-    endpoint_name: NonEmpty
-    input_bucket: NonEmpty
-    key_prefixes: tuple[NonEmpty, ...] = ()
-    key_suffixes: tuple[NonEmpty, ...] = ()
-    accept: NonEmpty = "application/json"
-    default_content_type: NonEmpty = "application/octet-stream"
-    content_type_map: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
-    custom_attributes: dict[NonEmpty, str] = Field(default_factory=dict)
-    metadata_attributes: tuple[NonEmpty, ...] = ()
+    table_name: NonEmpty = Field(alias=Env.TABLE_NAME)
+    endpoint_name: NonEmpty = Field(alias=Env.ENDPOINT_NAME)
+    input_bucket: NonEmpty = Field(alias=Env.INPUT_BUCKET)
+    key_prefixes: Names = Field(default=(), alias=Env.KEY_PREFIXES)
+    key_suffixes: Names = Field(default=(), alias=Env.KEY_SUFFIXES)
+    accept: NonEmpty = Field(default="application/json", alias=Env.ACCEPT)
+    default_content_type: NonEmpty = Field(
+        default="application/octet-stream", alias=Env.DEFAULT_CONTENT_TYPE
+    )
+    content_type_map: Annotated[dict[NonEmpty, NonEmpty], JsonObject] = Field(
+        default_factory=dict, alias=Env.CONTENT_TYPE_MAP
+    )
+    custom_attributes: Annotated[dict[NonEmpty, str], JsonObject] = Field(
+        default_factory=dict, alias=Env.CUSTOM_ATTRIBUTES
+    )
+    metadata_attributes: Names = Field(default=(), alias=Env.METADATA_ATTRIBUTES)
     # The API's own limits (InvokeEndpointAsync): enforced here so a bad value fails at startup.
-    invocation_timeout_seconds: int = Field(default=900, ge=1, le=3600)
-    request_ttl_seconds: int = Field(default=21600, ge=60, le=21600)
-    max_input_bytes: int = Field(default=ONE_GIB, ge=1, le=ONE_GIB)
-    submit_concurrency: int = Field(default=10, ge=1, le=100)
-    retention_days: int = Field(default=90, ge=0)
+    invocation_timeout_seconds: int = Field(
+        default=INVOCATION_TIMEOUT_SECONDS_DEFAULT,
+        ge=INVOCATION_TIMEOUT_SECONDS_MIN,
+        le=INVOCATION_TIMEOUT_SECONDS_MAX,
+        alias=Env.INVOCATION_TIMEOUT_SECONDS,
+    )
+    request_ttl_seconds: int = Field(
+        default=REQUEST_TTL_SECONDS_DEFAULT,
+        ge=REQUEST_TTL_SECONDS_MIN,
+        le=REQUEST_TTL_SECONDS_MAX,
+        alias=Env.REQUEST_TTL_SECONDS,
+    )
+    max_input_bytes: int = Field(
+        default=MAX_INPUT_BYTES, ge=1, le=MAX_INPUT_BYTES, alias=Env.MAX_INPUT_BYTES
+    )
+    submit_concurrency: int = Field(default=10, ge=1, le=100, alias=Env.SUBMIT_CONCURRENCY)
+    retention_days: int = Field(default=90, ge=0, alias=Env.RETENTION_DAYS)
 
     @field_validator("content_type_map")
     @classmethod
@@ -71,63 +93,3 @@ class IngestConfig(BaseModel):
                 "each attribute name must come from one place"
             )
         return self
-
-
-# Variables whose value is JSON, and the JSON type each must have.
-_JSON_VARIABLES: dict[str, type] = {
-    "KEY_PREFIXES": list,
-    "KEY_SUFFIXES": list,
-    "CONTENT_TYPE_MAP": dict,
-    "CUSTOM_ATTRIBUTES": dict,
-    "METADATA_ATTRIBUTES": list,
-}
-
-
-def _variable(field: str) -> str:
-    return field.upper()
-
-
-def load_config(environ: Mapping[str, str]) -> IngestConfig:
-    """Build the config from environment variables; raise ConfigError naming each bad one."""
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    for field in IngestConfig.model_fields:
-        variable = _variable(field)
-        raw = environ.get(variable)
-        if raw is None:
-            continue
-        if variable not in _JSON_VARIABLES:
-            values[field] = raw
-            continue
-        expected = _JSON_VARIABLES[variable]
-        try:
-            decoded = json.loads(raw)
-        except json.JSONDecodeError as error:
-            problems.append(f"{variable}: not valid JSON ({error.msg}): {raw!r}")
-            continue
-        if not isinstance(decoded, expected):
-            kind = "a JSON list" if expected is list else "a JSON object"
-            problems.append(f"{variable}: must be {kind}, got {raw!r}")
-            continue
-        values[field] = decoded
-    if not problems:
-        try:
-            return IngestConfig.model_validate(values)
-        except ValidationError as error:
-            problems.extend(_describe(error, environ))
-    raise ConfigError("invalid ingest configuration: " + "; ".join(problems))
-
-
-def _describe(error: ValidationError, environ: Mapping[str, str]) -> list[str]:
-    described = []
-    for detail in error.errors():
-        location = detail["loc"]
-        if not location:
-            described.append(detail["msg"].removeprefix("Value error, "))
-            continue
-        variable = _variable(str(location[0]))
-        where = "".join(f"[{part!r}]" for part in location[1:])
-        given = environ.get(variable)
-        suffix = f" (got {given!r})" if given is not None else " (not set)"
-        described.append(f"{variable}{where}: {detail['msg']}{suffix}")
-    return described

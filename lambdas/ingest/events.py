@@ -1,4 +1,5 @@
-"""The events the ingest function accepts, and the object versions parsed from them.
+"""The events the ingest function accepts, the object versions parsed from them, and which of
+those versions the function submits (``select_object``).
 
 Two deliveries reach the handler:
 
@@ -15,15 +16,19 @@ required; everything else is ignored.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from lambdas.common.records import inference_id_for
+
+if TYPE_CHECKING:
+    from lambdas.ingest.config import IngestConfig
 
 INPUT_LOCATION_MAX_LENGTH = 1024
 OBJECT_CREATED_PREFIX = "ObjectCreated:"
@@ -57,10 +62,7 @@ class S3Entity(_S3Model):
 
 
 class S3EventRecord(_S3Model):
-    event_source: str = "aws:s3"
     event_name: str
-    event_time: str | None = None
-    aws_region: str | None = None
     s3: S3Entity
 
 
@@ -158,3 +160,46 @@ class ObjectVersion:
             return inference_id_for(self.bucket, self.key, self.version_id, self.etag)
         except ValueError as error:
             raise MalformedEventError(str(error)) from error
+
+
+# --- which records become submissions -----------------------------------------------------
+
+
+class IgnoreReason(StrEnum):
+    TEST_EVENT = "test_event"
+    NOT_OBJECT_CREATED = "not_object_created"
+    FOREIGN_BUCKET = "foreign_bucket"
+    FOLDER_MARKER = "folder_marker"
+    KEY_FILTERED = "key_filtered"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: IgnoreReason
+    detail: str
+
+
+def select_object(record: S3EventRecord, config: IngestConfig) -> ObjectVersion | Ignored:
+    """The object version a record names, or why the function leaves it alone."""
+    target = ObjectVersion.from_record(record)
+    if not record.event_name.startswith(OBJECT_CREATED_PREFIX):
+        return Ignored(IgnoreReason.NOT_OBJECT_CREATED, f"event {record.event_name}")
+    if target.bucket != config.input_bucket:
+        return Ignored(
+            IgnoreReason.FOREIGN_BUCKET,
+            f"bucket {target.bucket} is not the input bucket {config.input_bucket}",
+        )
+    if target.key.endswith("/"):
+        return Ignored(IgnoreReason.FOLDER_MARKER, f"{target.input_location} is a folder marker")
+    if not key_selected(target.key, config.key_prefixes, config.key_suffixes):
+        return Ignored(
+            IgnoreReason.KEY_FILTERED, f"{target.input_location} is outside KEY_PREFIXES/SUFFIXES"
+        )
+    return target
+
+
+def key_selected(key: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> bool:
+    """Both filters must pass; an empty filter passes every key (S3's own filter rules)."""
+    prefix_ok = not prefixes or key.startswith(tuple(prefixes))
+    suffix_ok = not suffixes or key.endswith(tuple(suffixes))
+    return prefix_ok and suffix_ok

@@ -5,6 +5,9 @@ batch response) or a direct S3 -> Lambda event (raises after processing every re
 needs a retry, so Lambda's asynchronous retries deliver the event again). See
 ``lambdas.ingest.logic`` for what happens to each object version and for the inference id.
 
+An event travels one way: ``batch`` (one invocation's submissions) parses and selects with
+``events``, submits each version with ``logic``, which calls AWS through ``clients``.
+
 The container's collaborators (validated config, boto3 clients, the submission thread pool)
 are built on the first invocation and reused: a bad environment fails that invocation with an
 error naming the variable. Nothing heavy is imported here.
@@ -24,11 +27,11 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
-from lambdas.ingest.batch import BatchSubmission, process_direct_event, process_sqs_batch
+from lambdas.ingest.attributes import xray_trace_id
+from lambdas.ingest.batch import BatchSubmission, process_event
 from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker, create_clients
-from lambdas.ingest.config import IngestConfig, load_config
-from lambdas.ingest.events import EventKind, event_kind
-from lambdas.ingest.logic import Submitter, xray_trace_id
+from lambdas.ingest.config import IngestConfig
+from lambdas.ingest.logic import Submitter
 from lambdas.ingest.telemetry import InvocationTelemetry
 
 if TYPE_CHECKING:
@@ -55,7 +58,7 @@ class Runtime:
 
 @cache
 def runtime() -> Runtime:
-    config = load_config(os.environ)
+    config = IngestConfig.from_environ(os.environ)
     clients = create_clients(
         boto3.session.Session(), max_pool_connections=config.submit_concurrency
     )
@@ -88,10 +91,7 @@ def ingest(
         trace_id=xray_trace_id(os.environ.get("_X_AMZN_TRACE_ID")),
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
     )
-    if event_kind(event) is EventKind.SQS_BATCH:
-        return process_sqs_batch(event, submission, processor, context)
-    process_direct_event(event, submission)
-    return None
+    return process_event(event, submission, processor, context)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -29,6 +29,17 @@ Flow for one object version (``Submitter.submit``):
    read timeout is retried too: SageMaker may then queue the request twice, both with the
    same inference id, so the results table still holds one record for the version.)
 4. Record ``SUBMITTED`` with the output and failure locations from the response.
+
+Powertools' idempotency utility is deliberately not used: the record is the idempotency
+record. The conditional claim on the inference id, with its lease, is stronger than the
+utility's cache: it knows a version submitted or finished by any earlier delivery however old,
+tells a live concurrent attempt from a crashed one, and lets a redelivery take over a crashed
+attempt with the same inference id, where the cache would only replay or expire a stored
+response. And a second table for the utility would double the writes for every object.
+
+Record selection lives next to the event models (``events``), the request attributes in
+``attributes``, and what the SDK's errors mean in the data-access layer (``clients``): this
+module sees only the project's own exceptions.
 """
 
 from __future__ import annotations
@@ -37,15 +48,11 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import decode_header, make_header
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.records import (
     UNVERSIONED,
@@ -55,26 +62,29 @@ from lambdas.common.records import (
     format_timestamp,
 )
 from lambdas.common.store import ClaimOutcome, RecordStore
+from lambdas.ingest.attributes import (
+    CustomAttributesTooLongError,
+    custom_attribute_pairs,
+    encode_custom_attributes,
+    extension_map,
+    resolve_content_type,
+)
 from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
     AsyncInvoker,
+    InvocationRejectedError,
     InvocationRequest,
+    InvocationRetryableError,
     ObjectHead,
     ObjectInspector,
     ObjectMissingError,
 )
-from lambdas.ingest.config import TRACE_ID_ATTRIBUTE, IngestConfig
-from lambdas.ingest.events import (
-    INPUT_LOCATION_MAX_LENGTH,
-    OBJECT_CREATED_PREFIX,
-    ObjectVersion,
-    S3EventRecord,
-)
+from lambdas.ingest.events import INPUT_LOCATION_MAX_LENGTH, ObjectVersion
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-CUSTOM_ATTRIBUTES_MAX_LENGTH = 1024
+    from lambdas.ingest.config import IngestConfig
 
 # Time kept in hand when deciding whether another attempt fits: one attempt at its slowest,
 # plus the DynamoDB write that records it and the metrics flush.
@@ -92,229 +102,6 @@ BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 
 
-# --- which records become submissions -----------------------------------------------------
-
-
-class IgnoreReason(StrEnum):
-    TEST_EVENT = "test_event"
-    NOT_OBJECT_CREATED = "not_object_created"
-    FOREIGN_BUCKET = "foreign_bucket"
-    FOLDER_MARKER = "folder_marker"
-    KEY_FILTERED = "key_filtered"
-
-
-@dataclass(frozen=True)
-class Ignored:
-    reason: IgnoreReason
-    detail: str
-
-
-def select_object(record: S3EventRecord, config: IngestConfig) -> ObjectVersion | Ignored:
-    """The object version a record names, or why the function leaves it alone."""
-    target = ObjectVersion.from_record(record)
-    if not record.event_name.startswith(OBJECT_CREATED_PREFIX):
-        return Ignored(IgnoreReason.NOT_OBJECT_CREATED, f"event {record.event_name}")
-    if target.bucket != config.input_bucket:
-        return Ignored(
-            IgnoreReason.FOREIGN_BUCKET,
-            f"bucket {target.bucket} is not the input bucket {config.input_bucket}",
-        )
-    if target.key.endswith("/"):
-        return Ignored(IgnoreReason.FOLDER_MARKER, f"{target.input_location} is a folder marker")
-    if not key_selected(target.key, config.key_prefixes, config.key_suffixes):
-        return Ignored(
-            IgnoreReason.KEY_FILTERED, f"{target.input_location} is outside KEY_PREFIXES/SUFFIXES"
-        )
-    return target
-
-
-def key_selected(key: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> bool:
-    """Both filters must pass; an empty filter passes every key (S3's own filter rules)."""
-    prefix_ok = not prefixes or key.startswith(tuple(prefixes))
-    suffix_ok = not suffixes or key.endswith(tuple(suffixes))
-    return prefix_ok and suffix_ok
-
-
-# --- content type -------------------------------------------------------------------------
-
-DEFAULT_CONTENT_TYPES: Mapping[str, str] = {
-    "json": "application/json",
-    "jsonl": "application/jsonlines",
-    "csv": "text/csv",
-    "tsv": "text/tab-separated-values",
-    "txt": "text/plain",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "bmp": "image/bmp",
-    "tif": "image/tiff",
-    "tiff": "image/tiff",
-    "webp": "image/webp",
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mp4": "video/mp4",
-    "pdf": "application/pdf",
-    "parquet": "application/x-parquet",
-    "npy": "application/x-npy",
-    "npz": "application/x-npz",
-    "recordio": "application/x-recordio-protobuf",
-}
-GENERIC_CONTENT_TYPES = frozenset({"", "binary/octet-stream", "application/octet-stream"})
-
-
-def extension_map(config: IngestConfig) -> dict[str, str]:
-    """The built-in extension map with CONTENT_TYPE_MAP merged over it."""
-    return {**DEFAULT_CONTENT_TYPES, **config.content_type_map}
-
-
-def resolve_content_type(
-    key: str, object_content_type: str | None, extensions: Mapping[str, str], default: str
-) -> str:
-    """The object's own Content-Type, unless generic; then its extension; then the default.
-
-    Extensions are matched longest first (``a.tar.gz`` tries ``tar.gz``, then ``gz``),
-    case-insensitively.
-    """
-    own = (object_content_type or "").strip()
-    if own.split(";", 1)[0].strip().lower() not in GENERIC_CONTENT_TYPES:
-        return own
-    name = key.rsplit("/", 1)[-1].lower()
-    parts = name.split(".")[1:]
-    for start in range(len(parts)):
-        mime = extensions.get(".".join(parts[start:]))
-        if mime:
-            return mime
-    return default
-
-
-# --- custom attributes --------------------------------------------------------------------
-
-# Visible US-ASCII (0x21-0x7E) stays as is, except the characters the format itself uses.
-_ATTRIBUTE_SAFE = "".join(chr(code) for code in range(0x21, 0x7F) if chr(code) not in "%,=")
-
-
-class CustomAttributesTooLongError(ValueError):
-    def __init__(self, length: int) -> None:
-        self.length = length
-        super().__init__(
-            f"custom attributes are {length} characters once encoded; InvokeEndpointAsync "
-            f"allows at most {CUSTOM_ATTRIBUTES_MAX_LENGTH} visible US-ASCII characters "
-            "(CustomAttributes)"
-        )
-
-
-def encode_custom_attributes(pairs: Iterable[tuple[str, str]]) -> str:
-    """``k1=v1,k2=v2`` with every character outside visible US-ASCII, and ``%``, ``,`` and
-    ``=``, percent-encoded (UTF-8). Raises when the result exceeds the API limit: never
-    truncates."""
-    encoded = ",".join(
-        f"{quote(name, safe=_ATTRIBUTE_SAFE)}={quote(value, safe=_ATTRIBUTE_SAFE)}"
-        for name, value in pairs
-    )
-    if len(encoded) > CUSTOM_ATTRIBUTES_MAX_LENGTH:
-        raise CustomAttributesTooLongError(len(encoded))
-    return encoded
-
-
-def decode_custom_attributes(encoded: str) -> list[tuple[str, str]]:
-    """The inverse of ``encode_custom_attributes``."""
-    if not encoded:
-        return []
-    pairs = []
-    for item in encoded.split(","):
-        name, _, value = item.partition("=")
-        pairs.append((unquote(name), unquote(value)))
-    return pairs
-
-
-def decode_metadata_value(value: str) -> str:
-    """S3 returns non-ASCII user metadata as RFC 2047 encoded words (``=?UTF-8?B?...?=``)."""
-    if "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except (ValueError, LookupError):
-        return value
-
-
-def custom_attribute_pairs(
-    config: IngestConfig, metadata: Mapping[str, str], trace_id: str
-) -> list[tuple[str, str]]:
-    """Static pairs, then allow-listed user metadata present on the object, then the trace id,
-    each group in configuration order."""
-    lowered = {name.lower(): value for name, value in metadata.items()}
-    pairs = list(config.custom_attributes.items())
-    pairs.extend(
-        (name, decode_metadata_value(lowered[name]))
-        for name in config.metadata_attributes
-        if name in lowered
-    )
-    pairs.append((TRACE_ID_ATTRIBUTE, trace_id))
-    return pairs
-
-
-def xray_trace_id(header: str | None) -> str | None:
-    """``Root`` of an X-Ray trace header such as ``Root=1-5759e988-bd86...;Parent=..``."""
-    for part in (header or "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == "Root" and value:
-            return value
-    return None
-
-
-# --- errors from InvokeEndpointAsync ------------------------------------------------------
-
-
-class SubmitErrorKind(StrEnum):
-    RETRY = "retry"
-    REJECT = "reject"
-
-
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "ModelNotReadyException",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "InternalDependencyException",
-    }
-)
-REJECTED_ERROR_CODES = frozenset({"ValidationError", "ValidationException"})
-RETRYABLE_HTTP_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def classify_submit_error(error: Exception) -> SubmitErrorKind | None:
-    """Retry, reject (record FAILED), or neither (unexpected: left for the message retry)."""
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = str(details.get("Code", ""))
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code in REJECTED_ERROR_CODES:
-            return SubmitErrorKind.REJECT
-        if code in RETRYABLE_ERROR_CODES or status in RETRYABLE_HTTP_STATUSES:
-            return SubmitErrorKind.RETRY
-        return None
-    if isinstance(error, BotoCoreError):
-        # Connection errors and timeouts (EndpointConnectionError, ConnectTimeoutError,
-        # ReadTimeoutError, ConnectionClosedError) carry no answer: try again.
-        return SubmitErrorKind.RETRY
-    return None
-
-
-def error_message(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = details.get("Code", "")
-        message = details.get("Message", "")
-        return f"{code}: {message}" if message else str(code or error)
-    return f"{type(error).__name__}: {error}"
-
-
 @dataclass
 class Backoff:
     """Full-jitter exponential backoff: a delay drawn from ``[0, min(cap, base * 2**n)]``."""
@@ -325,9 +112,6 @@ class Backoff:
 
     def delay(self, retry: int) -> float:
         return self.rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**retry))
-
-
-# --- one object version -------------------------------------------------------------------
 
 
 class Outcome(StrEnum):
@@ -407,21 +191,7 @@ class Submitter:
                 Outcome.DEFERRED, inference_id, reason="too little time left in this invocation"
             )
         now = self._clock()
-        stamp = format_timestamp(now)
-        record = InferenceRecord(
-            inference_id=inference_id,
-            status=Status.PENDING,
-            input_location=target.input_location,
-            input_bucket=target.bucket,
-            input_key=target.key,
-            input_version=target.version_id,
-            input_size=target.size,
-            accept=self._config.accept,
-            endpoint_name=self._config.endpoint_name,
-            created_at=stamp,
-            updated_at=stamp,
-            expires_at=expiry_epoch(now, self._config.retention_days),
-        )
+        record = self._pending_record(target, now)
         token = uuid.uuid4().hex
         epoch = int(now.timestamp())
         lease_until = epoch + math.ceil(remaining_seconds()) + LEASE_MARGIN_SECONDS
@@ -461,6 +231,24 @@ class Submitter:
             invocation_timeout_seconds=self._config.invocation_timeout_seconds,
         )
         return self._invoke(request, record, token, remaining_seconds)
+
+    def _pending_record(self, target: ObjectVersion, now: datetime) -> InferenceRecord:
+        """The claim's record: what the event and the configuration tell about the version."""
+        stamp = format_timestamp(now)
+        return InferenceRecord(
+            inference_id=target.inference_id,
+            status=Status.PENDING,
+            input_location=target.input_location,
+            input_bucket=target.bucket,
+            input_key=target.key,
+            input_version=target.version_id,
+            input_size=target.size,
+            accept=self._config.accept,
+            endpoint_name=self._config.endpoint_name,
+            created_at=stamp,
+            updated_at=stamp,
+            expires_at=expiry_epoch(now, self._config.retention_days),
+        )
 
     def _prepare(self, target: ObjectVersion, trace_id: str) -> _Prepared | _Rejection:
         rejection = self._check_event(target)
@@ -518,29 +306,20 @@ class Submitter:
             try:
                 response = self._invoker.invoke(request)
                 break
-            except (ClientError, BotoCoreError) as error:
-                kind = classify_submit_error(error)
-                if kind is SubmitErrorKind.REJECT:
-                    reason = f"SageMaker rejected the request: {error_message(error)}"
-                    return self._reject(record, token, reason, retries=retries)
-                if kind is None:
-                    raise
+            except InvocationRejectedError as error:
+                reason = f"SageMaker rejected the request: {error}"
+                return self._reject(record, token, reason, retries=retries)
+            except InvocationRetryableError as error:
                 delay = self._backoff.delay(retries)
                 if remaining_seconds() - delay < RESERVE_SECONDS:
                     self._logger.warning(
                         "not submitted in this invocation; the message will be retried",
-                        extra={"retries": retries, "error": error_message(error)},
+                        extra={"retries": retries, "error": str(error)},
                     )
-                    return SubmitResult(
-                        Outcome.DEFERRED, record.inference_id, retries, error_message(error)
-                    )
+                    return SubmitResult(Outcome.DEFERRED, record.inference_id, retries, str(error))
                 self._logger.info(
                     "retrying InvokeEndpointAsync",
-                    extra={
-                        "retry": retries + 1,
-                        "delay_s": round(delay, 3),
-                        "error": error_message(error),
-                    },
+                    extra={"retry": retries + 1, "delay_s": round(delay, 3), "error": str(error)},
                 )
                 self._sleep(delay)
                 retries += 1

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-INLINE_RESULT_CAP_BYTES = 64 * 1024
+from lambdas.common.contract import INLINE_RESULT_CAP_BYTES
 
 _TEXT_SUBTYPES = frozenset({"json", "csv", "xml", "x-ndjson", "jsonlines", "x-jsonlines"})
 _TEXT_SUFFIXES = ("+json", "+xml")

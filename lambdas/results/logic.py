@@ -19,9 +19,8 @@ import binascii
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
@@ -33,6 +32,7 @@ from lambdas.common.records import (
     format_timestamp,
     parse_timestamp,
 )
+from lambdas.results.clients import OutputReader, OutputUnavailableError, split_s3_location
 from lambdas.results.config import ResultsConfig
 from lambdas.results.inline import TOO_LARGE, InlineResult, encode_inline
 from lambdas.results.notification import (
@@ -45,11 +45,10 @@ from lambdas.results.notification import (
     TestNotification,
     parse_notification,
 )
-from lambdas.results.outputs import OutputReader, OutputUnavailableError, split_s3_location
+from lambdas.results.telemetry import ENDPOINT_DIMENSION, Metric
 
-logger = Logger()
-
-ENDPOINT_DIMENSION = "EndpointName"
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
 
 
 class OutcomeStore(Protocol):
@@ -145,7 +144,7 @@ def outcome_record(
     )
 
 
-def decode_response_body(body: ResponseBody) -> bytes | None:
+def decode_response_body(body: ResponseBody, logger: Logger) -> bytes | None:
     """The bytes of an included inference response; None (logged) when it cannot be used."""
     if body.content is None:
         logger.info("Notification carries no response content", extra={"detail": body.message})
@@ -172,16 +171,19 @@ class NotificationProcessor:
 
     def __init__(
         self,
+        *,
         config: ResultsConfig,
         store: OutcomeStore,
         outputs: OutputReader,
         metrics: Metrics,
+        logger: Logger,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._store = store
         self._outputs = outputs
         self._metrics = metrics
+        self._logger = logger
         self._clock = clock
         metrics.set_default_dimensions(**{ENDPOINT_DIMENSION: config.endpoint_name})
 
@@ -191,7 +193,7 @@ class NotificationProcessor:
         dispositions: list[Disposition] = []
         failures: list[tuple[str, Exception]] = []
         for record in records:
-            with logger.append_context_keys(sns_message_id=record.Sns.MessageId):
+            with self._logger.append_context_keys(sns_message_id=record.Sns.MessageId):
                 try:
                     dispositions.append(self.process_message(record.Sns.Message))
                 except Exception as error:  # logged where it happened, with its context
@@ -205,29 +207,33 @@ class NotificationProcessor:
         try:
             notification = parse_notification(message)
         except ValidationError as error:
-            logger.error(
+            self._logger.error(
                 "Malformed notification",
                 extra={"raw_message": message, "validation_error": str(error)},
             )
             raise MalformedNotificationError(str(error)) from error
         if isinstance(notification, TestNotification):
-            logger.info("TestNotification ignored")
-            self._count_ignored("TestNotificationsIgnored")
+            self._logger.info("TestNotification ignored")
+            self._count_ignored(Metric.TEST_NOTIFICATIONS_IGNORED)
             return Disposition.TEST_NOTIFICATION
         endpoint_name = notification.request_parameters.endpoint_name
         if endpoint_name != self._config.endpoint_name:
-            logger.warning(
+            self._logger.warning(
                 "Notification for another endpoint ignored",
                 extra={"endpoint_name": endpoint_name, "inference_id": notification.inference_id},
             )
-            self._count_ignored("UnknownEndpointIgnored")
+            self._count_ignored(Metric.UNKNOWN_ENDPOINT_IGNORED)
             return Disposition.UNKNOWN_ENDPOINT
         inference_id = notification.inference_id
-        with logger.append_context_keys(inference_id=inference_id, correlation_id=inference_id):
+        with self._logger.append_context_keys(
+            inference_id=inference_id, correlation_id=inference_id
+        ):
             try:
                 return self._apply(notification)
             except Exception:
-                logger.exception("Outcome not recorded: the invocation fails so Lambda retries it")
+                self._logger.exception(
+                    "Outcome not recorded: the invocation fails so Lambda retries it"
+                )
                 raise
 
     def _apply(self, notification: InferenceCompleted | InferenceFailed) -> Disposition:
@@ -239,12 +245,12 @@ class NotificationProcessor:
         )
         stored = self._store.record_outcome(record)
         if stored is None:
-            logger.info(
+            self._logger.info(
                 "Duplicate or older notification: nothing changed",
                 extra={"status": record.status, "completed_at": record.completed_at},
             )
             return Disposition.UNCHANGED
-        logger.info(
+        self._logger.info(
             "Outcome recorded",
             extra={
                 "status": record.status,
@@ -253,12 +259,18 @@ class NotificationProcessor:
             },
         )
         if record.status == Status.FAILED:
-            self._metrics.add_metric(name="InferencesFailed", unit=MetricUnit.Count, value=1)
+            self._metrics.add_metric(
+                name=Metric.INFERENCES_FAILED.value, unit=MetricUnit.Count, value=1
+            )
             return Disposition.FAILED
-        self._metrics.add_metric(name="InferencesCompleted", unit=MetricUnit.Count, value=1)
+        self._metrics.add_metric(
+            name=Metric.INFERENCES_COMPLETED.value, unit=MetricUnit.Count, value=1
+        )
         if record.latency_ms is not None:
             self._metrics.add_metric(
-                name="InferenceLatency", unit=MetricUnit.Milliseconds, value=record.latency_ms
+                name=Metric.INFERENCE_LATENCY.value,
+                unit=MetricUnit.Milliseconds,
+                value=record.latency_ms,
             )
         if stored.submitted_at:
             # Lambda's and SageMaker's clocks differ slightly: a very fast inference may
@@ -267,7 +279,9 @@ class NotificationProcessor:
                 parse_timestamp(stored.submitted_at), notification.event_time
             )
             self._metrics.add_metric(
-                name="EndToEndLatency", unit=MetricUnit.Milliseconds, value=max(end_to_end, 0)
+                name=Metric.END_TO_END_LATENCY.value,
+                unit=MetricUnit.Milliseconds,
+                value=max(end_to_end, 0),
             )
         return Disposition.COMPLETED
 
@@ -282,7 +296,7 @@ class NotificationProcessor:
             else None
         )
         if notification.response_body is not None:
-            body = decode_response_body(notification.response_body)
+            body = decode_response_body(notification.response_body, self._logger)
             if body is not None:
                 return encode_inline(body, response_content_type)
         if isinstance(notification, InferenceCompleted) and self._config.inline_result_max_bytes:
@@ -295,7 +309,7 @@ class NotificationProcessor:
                 response.output_location, self._config.inline_result_max_bytes
             )
         except OutputUnavailableError as error:
-            logger.warning(
+            self._logger.warning(
                 "Output object not readable: outcome recorded without an inline result",
                 extra={"output_location": response.output_location, "error": str(error)},
             )
@@ -304,9 +318,9 @@ class NotificationProcessor:
             return TOO_LARGE
         return encode_inline(output.body, response.content_type or output.content_type)
 
-    def _count_ignored(self, metric_name: str) -> None:
+    def _count_ignored(self, metric: Metric) -> None:
         with single_metric(
-            name=metric_name,
+            name=metric.value,
             unit=MetricUnit.Count,
             value=1,
             namespace=self._metrics.namespace,

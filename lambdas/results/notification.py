@@ -80,7 +80,6 @@ class _InferenceResult(_SageMakerModel):
     inference_id: str = Field(min_length=1, max_length=INFERENCE_ID_MAX_LENGTH)
     request_parameters: RequestParameters
     response_body: ResponseBody | None = None
-    aws_region: str | None = None
 
 
 class InferenceCompleted(_InferenceResult):

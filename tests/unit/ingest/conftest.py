@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 import pytest
 
+from lambdas.common.contract import STATUS_INDEX
 from lambdas.common.records import InferenceRecord
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler
@@ -117,7 +118,7 @@ class World:
     def ids_with_status(self, status: str) -> set[str]:
         response = self.dynamodb.query(
             TableName=TABLE_NAME,
-            IndexName="by_status",
+            IndexName=STATUS_INDEX,
             KeyConditionExpression="#s = :s",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":s": {"S": status}},

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote
 
 from botocore.exceptions import ClientError
 
-from lambdas.ingest.clients import InvocationRequest, InvocationResponse
+from lambdas.ingest.clients import InvocationRequest, InvocationResponse, invocation_error
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -124,7 +124,11 @@ class FakeInvoker:
         if self.before_each is not None:
             self.before_each(request)
         if isinstance(outcome, Exception):
-            raise outcome
+            # Translated as SageMakerAsyncInvoker translates botocore's errors.
+            translated = invocation_error(outcome)
+            if translated is None:
+                raise outcome
+            raise translated from outcome
         if outcome is not None:
             outcome(request)
         name = uuid.uuid4()
@@ -133,6 +137,17 @@ class FakeInvoker:
             output_location=f"s3://output-bucket/results/{name}.out",
             failure_location=f"s3://output-bucket/failures/{name}-error.out",
         )
+
+
+def decode_custom_attributes(encoded: str) -> list[tuple[str, str]]:
+    """The inverse of ``encode_custom_attributes`` (what a model container does)."""
+    if not encoded:
+        return []
+    pairs = []
+    for item in encoded.split(","):
+        name, _, value = item.partition("=")
+        pairs.append((unquote(name), unquote(value)))
+    return pairs
 
 
 def encode_key(key: str) -> str:

@@ -6,11 +6,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from lambdas.ingest.clients import (
     INVOKE_CONNECT_TIMEOUT_SECONDS,
     INVOKE_READ_TIMEOUT_SECONDS,
+    InvocationRejectedError,
     InvocationRequest,
+    InvocationRetryableError,
     ObjectMissingError,
     S3ObjectInspector,
     SageMakerAsyncInvoker,
@@ -65,6 +69,39 @@ def test_the_invoker_returns_the_locations_sagemaker_answers_with(moto_aws: None
     assert response.output_location
     assert response.output_location.startswith("s3://")
     assert response.failure_location
+
+
+REQUEST = InvocationRequest(
+    endpoint_name="demo-endpoint",
+    input_location="s3://input-bucket/a.json",
+    inference_id="f" * 64,
+    content_type="application/json",
+    accept="application/json",
+    custom_attributes="trace_id=1-abc",
+    request_ttl_seconds=60,
+    invocation_timeout_seconds=60,
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ValidationError", 400, InvocationRejectedError),
+        ("ThrottlingException", 429, InvocationRetryableError),
+        ("ServiceUnavailable", 503, InvocationRetryableError),
+        ("AccessDeniedException", 403, ClientError),
+    ],
+)
+def test_the_invoker_raises_the_projects_errors_for_the_ones_it_classifies(
+    aws_credentials: None, code: str, status: int, expected: type[Exception]
+) -> None:
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "invoke_endpoint_async", code, "it went wrong", http_status_code=status
+        )
+        with pytest.raises(expected, match="it went wrong"):
+            SageMakerAsyncInvoker(client).invoke(REQUEST)
 
 
 def test_only_the_sagemaker_client_has_botocore_retries_off(aws_credentials: None) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.ingest.config import ONE_GIB, ConfigError, load_config
+from lambdas.common.contract import ONE_GIB
+from lambdas.common.environment import ConfigError
+from lambdas.ingest.config import IngestConfig
 
 REQUIRED = {"TABLE_NAME": "results", "ENDPOINT_NAME": "ep", "INPUT_BUCKET": "in"}
 
 
 def test_defaults_match_the_documented_contract() -> None:
-    config = load_config(REQUIRED)
+    config = IngestConfig.from_environ(REQUIRED)
     assert config.table_name == "results"
     assert config.endpoint_name == "ep"
     assert config.input_bucket == "in"
@@ -29,7 +31,7 @@ def test_defaults_match_the_documented_contract() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    config = load_config(
+    config = IngestConfig.from_environ(
         REQUIRED
         | {
             "KEY_PREFIXES": '["incoming/", "batch/"]',
@@ -82,7 +84,7 @@ def test_every_variable_is_read() -> None:
 )
 def test_invalid_values_name_their_variable(variable: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_config(REQUIRED | {variable: value})
+        IngestConfig.from_environ(REQUIRED | {variable: value})
     message = str(raised.value)
     assert message.startswith("invalid ingest configuration: ")
     assert variable in message
@@ -91,7 +93,7 @@ def test_invalid_values_name_their_variable(variable: str, value: str, expected:
 
 def test_missing_required_variables_are_all_named() -> None:
     with pytest.raises(ConfigError) as raised:
-        load_config({"TABLE_NAME": "results"})
+        IngestConfig.from_environ({"TABLE_NAME": "results"})
     message = str(raised.value)
     assert "ENDPOINT_NAME: Field required (not set)" in message
     assert "INPUT_BUCKET: Field required (not set)" in message
@@ -99,13 +101,13 @@ def test_missing_required_variables_are_all_named() -> None:
 
 def test_the_trace_id_attribute_is_reserved() -> None:
     with pytest.raises(ConfigError, match="CUSTOM_ATTRIBUTES: 'trace_id' is set by the function"):
-        load_config(REQUIRED | {"CUSTOM_ATTRIBUTES": '{"trace_id": "x"}'})
+        IngestConfig.from_environ(REQUIRED | {"CUSTOM_ATTRIBUTES": '{"trace_id": "x"}'})
     with pytest.raises(ConfigError, match="METADATA_ATTRIBUTES: 'trace_id'"):
-        load_config(REQUIRED | {"METADATA_ATTRIBUTES": '["trace_id"]'})
+        IngestConfig.from_environ(REQUIRED | {"METADATA_ATTRIBUTES": '["trace_id"]'})
 
 
 def test_an_attribute_cannot_be_both_static_and_from_metadata() -> None:
     with pytest.raises(ConfigError, match=r"METADATA_ATTRIBUTES: \['team'\] are also keys"):
-        load_config(
+        IngestConfig.from_environ(
             REQUIRED | {"CUSTOM_ATTRIBUTES": '{"team": "a"}', "METADATA_ATTRIBUTES": '["team"]'}
         )

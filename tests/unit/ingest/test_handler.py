@@ -8,11 +8,11 @@ from typing import Any, cast
 
 import pytest
 
+from lambdas.common.environment import ConfigError
 from lambdas.common.records import InferenceRecord, Status
 from lambdas.ingest import handler
 from lambdas.ingest.batch import RetryLaterError
 from lambdas.ingest.clients import InvocationRequest
-from lambdas.ingest.config import ConfigError
 from lambdas.ingest.events import MalformedEventError
 from lambdas.ingest.telemetry import Metric
 from tests.conftest import REGION, TABLE_NAME

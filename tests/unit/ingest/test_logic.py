@@ -13,27 +13,33 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from lambdas.ingest.events import S3EventNotification, parse_notification
-from lambdas.ingest.logic import (
-    CUSTOM_ATTRIBUTES_MAX_LENGTH,
-    Backoff,
+from lambdas.common.contract import CUSTOM_ATTRIBUTES_MAX_CHARS as CUSTOM_ATTRIBUTES_MAX_LENGTH
+from lambdas.ingest.attributes import (
     CustomAttributesTooLongError,
-    Ignored,
-    IgnoreReason,
-    SubmitErrorKind,
-    classify_submit_error,
     custom_attribute_pairs,
-    decode_custom_attributes,
     decode_metadata_value,
     encode_custom_attributes,
     extension_map,
-    key_selected,
     resolve_content_type,
-    select_object,
     xray_trace_id,
 )
+from lambdas.ingest.clients import SubmitErrorKind, classify_submit_error
+from lambdas.ingest.events import (
+    Ignored,
+    IgnoreReason,
+    S3EventNotification,
+    key_selected,
+    parse_notification,
+    select_object,
+)
+from lambdas.ingest.logic import Backoff
 from tests.unit.ingest.conftest import INPUT_BUCKET, make_config
-from tests.unit.ingest.support import client_error, notification, s3_record
+from tests.unit.ingest.support import (
+    client_error,
+    decode_custom_attributes,
+    notification,
+    s3_record,
+)
 
 
 def selected(record: dict[str, Any], **config: Any) -> Any:

@@ -6,14 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lambdas.common.contract import CUSTOM_ATTRIBUTES_MAX_CHARS as CUSTOM_ATTRIBUTES_MAX_LENGTH
 from lambdas.common.records import INFERENCE_ID_MAX_LENGTH
+from lambdas.ingest.attributes import CustomAttributesTooLongError, encode_custom_attributes
 from lambdas.ingest.events import ObjectVersion
-from lambdas.ingest.logic import (
-    CUSTOM_ATTRIBUTES_MAX_LENGTH,
-    CustomAttributesTooLongError,
-    decode_custom_attributes,
-    encode_custom_attributes,
-)
+from tests.unit.ingest.support import decode_custom_attributes
 
 buckets = st.from_regex(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", fullmatch=True)
 # S3 keys: any unicode except surrogates, up to 1024 UTF-8 bytes (kept shorter for speed).

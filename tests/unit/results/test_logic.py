@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from lambdas.common.records import InferenceRecord, Status
+from lambdas.results import handler as results_handler
+from lambdas.results.clients import OutputObject, OutputUnavailableError
 from lambdas.results.config import ResultsConfig
 from lambdas.results.logic import (
     Disposition,
@@ -23,7 +25,6 @@ from lambdas.results.logic import (
     outcome_record,
 )
 from lambdas.results.notification import InferenceFailed, SageMakerSnsEvent, parse_notification
-from lambdas.results.outputs import OutputObject, OutputUnavailableError
 from tests.unit.results.events import (
     ENDPOINT_NAME,
     EVENT_TIME,
@@ -78,7 +79,14 @@ def config(**overrides: str) -> ResultsConfig:
 def processor(
     store: Any, outputs: FakeOutputs, metrics: Metrics, **overrides: str
 ) -> NotificationProcessor:
-    return NotificationProcessor(config(**overrides), store, outputs, metrics, clock=lambda: NOW)
+    return NotificationProcessor(
+        config=config(**overrides),
+        store=store,
+        outputs=outputs,
+        metrics=metrics,
+        logger=results_handler.logger,
+        clock=lambda: NOW,
+    )
 
 
 def message(notification: dict[str, Any]) -> str:

@@ -1,4 +1,8 @@
-"""Data access for inference outputs in S3: the only module of the results function that reads S3.
+"""Data access for the results function: its AWS clients, and the inference outputs in S3.
+
+The logic depends on the small ``OutputReader`` protocol, so tests inject fakes; the boto3-backed
+reader is the only code of the function that calls AWS besides the record store, and turns
+every SDK error into ``OutputUnavailableError``.
 
 Only small objects are ever downloaded: one ranged GET asks for at most ``max_bytes + 1``
 bytes, and the object's total size comes back in ``Content-Range``. That is one request per
@@ -10,10 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
+    from boto3.session import Session
+    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
+
+# Reading an inline result is optional: fail fast instead of holding the invocation up.
+S3_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+)
+# A throttled write is retried here first; past that the invocation fails and Lambda's
+# asynchronous retries (then the on-failure destination) take over.
+DYNAMODB_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 S3_SCHEME = "s3://"
 # S3's answer to a range request on an empty object.
@@ -82,3 +97,18 @@ class S3OutputReader:
         if size > max_bytes:
             return OutputObject(size=size, content_type=content_type, body=None)
         return OutputObject(size=size, content_type=content_type, body=body)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    dynamodb: DynamoDBClient
+    s3: S3Client
+
+
+def create_clients(session: Session) -> AwsClients:
+    """The function's clients, created once per container. ``AWS_ENDPOINT_URL*`` (local mode)
+    is honoured by botocore."""
+    return AwsClients(
+        dynamodb=session.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG),
+        s3=session.client("s3", config=S3_CLIENT_CONFIG),
+    )

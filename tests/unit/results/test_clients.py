@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lambdas.results.outputs import OutputUnavailableError, S3OutputReader, split_s3_location
+from lambdas.results.clients import OutputUnavailableError, S3OutputReader, split_s3_location
 from tests.unit.results.events import OUTPUT_BUCKET
 
 if TYPE_CHECKING:
