@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from lambdas.ingest.clients import (
     INVOKE_CONNECT_TIMEOUT_SECONDS,
@@ -40,6 +42,38 @@ def test_head_reports_the_current_object(world: World) -> None:
 def test_head_of_a_missing_object_raises_object_missing(world: World) -> None:
     with pytest.raises(ObjectMissingError, match=r"s3://input-bucket/nothing\.json"):
         S3ObjectInspector(world.s3).head(INPUT_BUCKET, "nothing.json")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "missing"),
+    [
+        # HeadObject has no error body: botocore reports the HTTP status as the code
+        ("404", 404, True),
+        ("NoSuchKey", 404, True),
+        ("NoSuchVersion", 404, True),
+        # without s3:ListBucket S3 hides a missing key behind 403: not proof of deletion,
+        # so it must stay an error the batch retries, never "deleted before submission"
+        ("403", 403, False),
+        ("AccessDenied", 403, False),
+    ],
+)
+def test_head_tells_a_deleted_object_from_a_denied_one(
+    code: str, status: int, missing: bool
+) -> None:
+    client = boto3.client(
+        "s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "head_object",
+            service_error_code=code,
+            http_status_code=status,
+            expected_params={"Bucket": INPUT_BUCKET, "Key": "a.json"},
+        )
+        expected: type[Exception] = ObjectMissingError if missing else ClientError
+        with pytest.raises(expected) as raised:
+            S3ObjectInspector(client).head(INPUT_BUCKET, "a.json")
+    assert isinstance(raised.value, ObjectMissingError) is missing
 
 
 def test_other_s3_errors_propagate(world: World) -> None:
