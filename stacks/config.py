@@ -156,7 +156,8 @@ class StackConfig(BaseModel):
     instance_type: str = setting(
         "ml.m5.large",
         "a SageMaker instance type (ml.<family>.<size>)",
-        "create only: the endpoint's instance type.",
+        "create only: the endpoint's instance type. Changing it replaces the endpoint (see "
+        '"Change the instance type").',
         pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$",
     )
     min_instance_count: int = setting(

@@ -51,12 +51,15 @@ MAX_REQUEST_BYTES = 100 * 1024 * 1024
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
-# What Flask (werkzeug 2.1 and later) sends for an unhandled exception in a view.
+# Flask's page for an unhandled exception in a view, as Werkzeug 2.0 writes it
+# (HTTPException.get_body; the 1.2-1 image pins Flask 1.1.1 and Werkzeug 2.0.3 in its
+# requirements.txt).
 FLASK_INTERNAL_SERVER_ERROR = (
-    b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
-    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was "
-    b"unable to complete your request. Either the server is overloaded or there is an error "
-    b"in the application.</p>\n"
+    b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n'
+    b"<title>500 Internal Server Error</title>\n"
+    b"<h1>Internal Server Error</h1>\n"
+    b"<p>The server encountered an internal error and was unable to complete your request. "
+    b"Either the server is overloaded or there is an error in the application.</p>\n"
 )
 
 
