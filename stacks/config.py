@@ -43,6 +43,7 @@ _MAX_SHOWN_INPUT = 80
 _ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 _TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 _BUCKET_NAME = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
     r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
@@ -133,6 +134,13 @@ class StackConfig(BaseModel):
         "function may read small outputs into the table.",
         pattern=_BUCKET_NAME,
     )
+    endpoint_role_arn: str | None = setting(
+        None,
+        "an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+        "import only, optional: the imported endpoint's execution role. When set, the input "
+        "bucket's policy lets it read the inputs (s3:GetObject), which every inference needs.",
+        pattern=_ROLE_ARN,
+    )
     model_image_uri: str | None = setting(
         None,
         "an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)",
@@ -148,7 +156,8 @@ class StackConfig(BaseModel):
     instance_type: str = setting(
         "ml.m5.large",
         "a SageMaker instance type (ml.<family>.<size>)",
-        "create only: the endpoint's instance type.",
+        "create only: the endpoint's instance type. Changing it replaces the endpoint (see "
+        '"Change the instance type").',
         pattern=r"^ml\.[a-z0-9-]+\.[a-z0-9]+$",
     )
     min_instance_count: int = setting(
@@ -350,6 +359,7 @@ class StackConfig(BaseModel):
         "success_topic_arn",
         "error_topic_arn",
         "output_bucket_name",
+        "endpoint_role_arn",
         "model_image_uri",
         "model_data_url",
         "alarm_email",
@@ -441,7 +451,12 @@ class StackConfig(BaseModel):
                 if getattr(self, key) is not None:
                     raise _invalid(key, "is only used with endpoint_mode=create")
         else:
-            for key in ("success_topic_arn", "error_topic_arn", "output_bucket_name"):
+            for key in (
+                "success_topic_arn",
+                "error_topic_arn",
+                "output_bucket_name",
+                "endpoint_role_arn",
+            ):
                 if getattr(self, key) is not None:
                     raise _invalid(key, "is only used with endpoint_mode=import")
         if self.min_instance_count > self.max_instance_count:

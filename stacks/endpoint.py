@@ -57,6 +57,21 @@ def endpoint_metric(metric_name: str, endpoint_name: str, statistic: str) -> clo
     )
 
 
+def endpoint_construct_id(instance_type: str) -> str:
+    """The endpoint's construct id, and so its logical id: one per instance type.
+
+    UpdateEndpoint fails when it would change the instance type of a variant registered with
+    Application Auto Scaling, and also when it would remove such a variant (SageMaker
+    developer guide, "Update endpoints that use auto scaling": deregister first, update,
+    register again). CloudFormation cannot deregister before it updates, so a new instance
+    type is a new endpoint instead: CloudFormation creates it (and its endpoint config), then
+    its scalable target and policies (they depend on it), moves the functions, alarms and
+    dashboard to it, and deletes the old target, policies and endpoint in the cleanup phase.
+    A fixed ``endpoint_name`` cannot be taken twice: change it along with the instance type.
+    """
+    return f"Endpoint-{instance_type}"
+
+
 def imported_endpoint(scope: Construct, name: str) -> EndpointTarget:
     # SageMaker reports endpoint ARNs with the name in lower case, and IAM compares ARNs
     # case-sensitively, so the policy must use the lower-case form.
@@ -162,7 +177,7 @@ class AsyncEndpoint(Construct):
         )
         self.endpoint = sagemaker.CfnEndpoint(
             self,
-            "Endpoint",
+            endpoint_construct_id(config.instance_type),
             endpoint_config_name=endpoint_config.attr_endpoint_config_name,
             endpoint_name=config.endpoint_name,
         )
@@ -298,6 +313,8 @@ class AsyncEndpoint(Construct):
                 mutable=False,
             ),
         )
+        # registered once the endpoint (the variant) exists; deregistered before it is deleted
+        target.node.add_dependency(self.endpoint)
         target.scale_to_track_metric(
             "BacklogPerInstance",
             target_value=config.target_backlog_per_instance,

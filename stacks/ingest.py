@@ -98,6 +98,11 @@ class Ingest(Construct):
         self.handler.allow(
             ["s3:GetObject", "s3:GetObjectVersion"], [input_bucket.arn_for_objects("*")]
         )
+        # Without s3:ListBucket, S3 answers HeadObject on a missing key with 403 AccessDenied
+        # instead of 404 (S3 API reference, HeadObject "Permissions"): an object deleted before
+        # submission would look like a permission problem, be retried and end in the DLQ
+        # instead of being recorded FAILED. The grant is on the bucket, not its objects.
+        self.handler.allow(["s3:ListBucket"], [input_bucket.bucket_arn])
         acknowledge(
             self.handler.role,
             wildcard_resource(objects_of(input_bucket, "*")),

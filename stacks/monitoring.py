@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -24,6 +24,16 @@ FIVE_MINUTES = Duration.minutes(5)
 # Scale-out from zero takes minutes; a backlog without capacity for this long means it failed.
 BACKLOG_WITHOUT_CAPACITY_MINUTES = 15
 RESULTS_SERVICE = "results"  # the Powertools service dimension of the results function's metrics
+
+
+def alarm_arn_pattern(stack: Stack) -> str:
+    """The ARNs of the alarms CloudFormation creates in this stack (generated names)."""
+    return stack.format_arn(
+        service="cloudwatch",
+        resource="alarm",
+        resource_name=f"{stack.stack_name}-*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 class Monitoring(Construct):
@@ -121,6 +131,23 @@ class Monitoring(Construct):
             )
         )
         topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+        # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one:
+        # without this statement CloudWatch may not publish and every alarm action fails
+        # (silently, but for the alarm's history). Scoped to this account's alarms named
+        # after this stack (CloudFormation names them <stack name>-<logical id>-<suffix>).
+        stack = Stack.of(self)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchPublishesAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": alarm_arn_pattern(stack)},
+                },
+            )
+        )
         topic.add_subscription(subscriptions.EmailSubscription(email))
         return topic
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -64,6 +65,8 @@ class AsyncInferenceStack(Stack):
                 else None
             )
             output_prefix = ""  # the imported endpoint's own config names its output prefix
+            if config.endpoint_role_arn is not None:
+                allow_endpoint_to_read_inputs(storage.input_bucket, config.endpoint_role_arn)
         self.ingest = Ingest(
             self,
             "Ingest",
@@ -120,3 +123,20 @@ class AsyncInferenceStack(Stack):
             outputs["FailurePath"] = self.endpoint.failure_path
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
+
+
+def allow_endpoint_to_read_inputs(input_bucket: s3.Bucket, role_arn: str) -> None:
+    """An imported endpoint reads each InputLocation as its execution role: let it read ours.
+
+    A bucket policy, because the role is not this stack's. It suffices within one account; a
+    role of another account also needs the grant in its own identity policy. The endpoint's
+    outputs go to its own (imported) output bucket, whose policy this stack does not own.
+    """
+    input_bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="ImportedEndpointReadsInputs",
+            principals=[iam.ArnPrincipal(role_arn)],
+            actions=["s3:GetObject"],
+            resources=[input_bucket.arn_for_objects("*")],
+        )
+    )

@@ -3,9 +3,28 @@
 ``GET /ping`` answers 200 once the model is loaded (503 while it loads, 500 if loading failed);
 ``POST /invocations`` runs the entry point's ``input_fn -> predict_fn -> output_fn`` on the body
 with the request's ``Content-Type`` and ``Accept``. The ``X-Amzn-SageMaker-Custom-Attributes``
-header is logged and echoed back, as a container may. Bad input is a 4xx with a JSON
-``{"error": ...}`` body (the status comes from the error's ``http_status``: 400, 415 for an
-unsupported content type, 406 for an unsupported accept); anything unexpected is a 500.
+header is logged and echoed back, as a container may.
+
+An exception of the entry point is answered as the container's serving stack answers it
+(``ServingStack``; the model's message is logged either way, as the containers log it):
+
+- ``sagemaker-containers`` (the default: what the stack deploys, the scikit-learn image
+  serving one model with gunicorn and the sagemaker-containers Flask worker): every
+  exception of a user-supplied input_fn/predict_fn/output_fn is re-raised as
+  ``sagemaker_containers._errors.ClientError`` by ``_functions.error_wrapper`` and becomes
+  Flask's generic 500 page, whatever status the error carries (aws/sagemaker-containers,
+  src/sagemaker_containers/_transformer.py ``Transformer.__init__`` and
+  ``_default_transform_fn``; aws/sagemaker-scikit-learn-container,
+  src/sagemaker_sklearn_container/serving.py ``serving_entrypoint`` and ``main``). Its 415
+  and 406 come only from the container's default input_fn/output_fn, which an entry point
+  that defines its own never reaches.
+- ``inference-toolkit`` (the SageMaker inference toolkit's model server: multi-model
+  endpoints of that image and the toolkit-based framework images): an error carrying its own
+  status (``BaseInferenceToolkitError``: ``status_code``, ``message``, ``phrase``) is answered
+  with that status and ``"<message>\n<traceback>"``; any other exception with 500 and its
+  text (aws/sagemaker-inference-toolkit, src/sagemaker_inference/transformer.py
+  ``Transformer.transform`` and ``handle_error``). The demo model's errors carry 400, 415
+  (content type) or 406 (accept).
 
 Run it as ``python -m asyncinfer.local.model_server --port 8080`` (``--port 0`` picks a free
 port); it prints ``READY <port>`` once ``/ping`` answers 200 and stops on SIGTERM/SIGINT.
@@ -14,10 +33,11 @@ port); it prints ``READY <port>`` once ``/ping`` answers 200 and stops on SIGTER
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import threading
+import traceback
+from enum import StrEnum
 from typing import Any, Protocol
 
 from asyncinfer.local.http_service import JSONRequestHandler, LoopbackHTTPService, RequestBodyError
@@ -29,6 +49,45 @@ DEFAULT_PORT = 8080
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_REQUEST_BYTES = 100 * 1024 * 1024
 JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+# Flask's page for an unhandled exception in a view, as Werkzeug 2.0 writes it
+# (HTTPException.get_body; the 1.2-1 image pins Flask 1.1.1 and Werkzeug 2.0.3 in its
+# requirements.txt).
+FLASK_INTERNAL_SERVER_ERROR = (
+    b'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n'
+    b"<title>500 Internal Server Error</title>\n"
+    b"<h1>Internal Server Error</h1>\n"
+    b"<p>The server encountered an internal error and was unable to complete your request. "
+    b"Either the server is overloaded or there is an error in the application.</p>\n"
+)
+
+
+class ServingStack(StrEnum):
+    """How a SageMaker framework container turns an entry point's exception into HTTP."""
+
+    SAGEMAKER_CONTAINERS = "sagemaker-containers"
+    INFERENCE_TOOLKIT = "inference-toolkit"
+
+
+def error_response(error: BaseException, serving_stack: ServingStack) -> tuple[int, bytes, str]:
+    """``(status, body, content type)`` the container answers for an entry point's exception."""
+    if serving_stack is ServingStack.SAGEMAKER_CONTAINERS:
+        return 500, FLASK_INTERNAL_SERVER_ERROR, HTML
+    trace = "".join(traceback.format_exception(error))
+    status = _carried_status(error)
+    if status is None:
+        # GenericInferenceToolkitError(INTERNAL_SERVER_ERROR, str(e)): message then traceback
+        return 500, f"{error}\n{trace}".encode(), TEXT
+    message = getattr(error, "message", None)
+    return status, f"{message if message is not None else error}\n{trace}".encode(), TEXT
+
+
+def _carried_status(error: BaseException) -> int | None:
+    """The status of a BaseInferenceToolkitError (the toolkit honours any status it carries)."""
+    status = getattr(error, "status_code", None)
+    has_shape = hasattr(error, "message") and hasattr(error, "phrase")
+    return status if isinstance(status, int) and has_shape else None
 
 
 class EntryPoint(Protocol):
@@ -52,8 +111,10 @@ class ModelServer:
         host: str = "127.0.0.1",
         model_dir: str = ".",
         entry_point: EntryPoint | None = None,
+        serving_stack: ServingStack = ServingStack.SAGEMAKER_CONTAINERS,
     ) -> None:
         self.entry_point: EntryPoint = entry_point if entry_point is not None else inference
+        self.serving_stack = serving_stack
         self.model_dir = model_dir
         self.model: Any = None
         self.load_error: str | None = None
@@ -106,26 +167,18 @@ class ModelServer:
             prediction = self.entry_point.predict_fn(data, self.model)
             result = self.entry_point.output_fn(prediction, accept)
         except Exception as error:
-            status = _client_error_status(error)
-            if status is None:
-                logger.exception("the model failed on a request")
-                return 500, _error_body(f"internal error: {type(error).__name__}: {error}"), JSON
-            logger.info("rejected a request (%d): %s", status, error)
-            return status, _error_body(str(error)), JSON
+            status, error_body, error_type = error_response(error, self.serving_stack)
+            logger.info(
+                "the model failed a request (%d, %s): %s: %s",
+                status,
+                self.serving_stack,
+                type(error).__name__,
+                error,
+                exc_info=status >= 500,
+            )
+            return status, error_body, error_type
         response_body, response_type = _response(result, accept)
         return 200, response_body, response_type
-
-
-def _client_error_status(error: Exception) -> int | None:
-    """The 4xx an error asks for through its ``http_status`` (the demo model's contract)."""
-    status = getattr(error, "http_status", None)
-    if isinstance(status, int) and 400 <= status < 500:
-        return status
-    return None
-
-
-def _error_body(message: str) -> bytes:
-    return json.dumps({"error": message}).encode("utf-8")
 
 
 def _response(result: Any, accept: str | None) -> tuple[bytes, str]:
@@ -192,13 +245,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--model-dir", default=".", help="passed to model_fn")
     parser.add_argument("--ready-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--serving-stack",
+        choices=[stack.value for stack in ServingStack],
+        default=ServingStack.SAGEMAKER_CONTAINERS.value,
+        help="whose error mapping to emulate (default: the deployed scikit-learn image's)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    server = ModelServer(port=args.port, host=args.host, model_dir=args.model_dir)
+    server = ModelServer(
+        port=args.port,
+        host=args.host,
+        model_dir=args.model_dir,
+        serving_stack=ServingStack(args.serving_stack),
+    )
     server.start()
     try:
         if not server.wait_until_ready(args.ready_timeout):

@@ -21,9 +21,27 @@ Inputs (``input_fn``):
 Output (``output_fn``), ``application/json``:
 ``{"predictions": [{"label": "setosa", "class_index": 0, "probabilities": {...}}]}``.
 
-Bad input raises a ``RequestError`` whose ``http_status`` says how a server should answer
-(local mode's model server does; in the SageMaker container any exception becomes a model
-error, which the async endpoint reports as a failed inference).
+Bad input raises a ``RequestError``: an error that carries its own HTTP status (400, 415 for an
+unsupported content type, 406 for an unsupported accept) in the shape of the SageMaker
+inference toolkit's ``BaseInferenceToolkitError`` (``status_code``, ``message``, ``phrase``),
+and a subclass of it wherever the toolkit is installed, because the toolkit's transformer
+tests ``isinstance(error, BaseInferenceToolkitError)`` and answers that error's status; any
+other exception is a 500 (aws/sagemaker-inference-toolkit,
+src/sagemaker_inference/transformer.py, ``Transformer.transform`` and ``handle_error``).
+
+Which status the client sees depends on the container's serving stack, and local mode's
+model server emulates both (asyncinfer/local/model_server.py):
+
+- the scikit-learn image the stack deploys serves one model with gunicorn and the
+  ``sagemaker-containers`` Flask worker (aws/sagemaker-scikit-learn-container,
+  src/sagemaker_sklearn_container/serving.py ``serving_entrypoint``). Its transformer wraps
+  each function of this module in ``_functions.error_wrapper``, which re-raises any exception
+  as ``sagemaker_containers._errors.ClientError``; nothing catches that, so Flask answers 500
+  (aws/sagemaker-containers, src/sagemaker_containers/_transformer.py). Even an unsupported
+  format is a 500 there: only the container's *default* input_fn/output_fn give 415/406.
+  The async endpoint reports it as a failed inference with the model's 500.
+- the toolkit's model server (multi-model endpoints on this image, and the toolkit-based
+  framework images) honours the status of these errors.
 """
 
 from __future__ import annotations
@@ -43,6 +61,22 @@ from sklearn.preprocessing import StandardScaler
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+try:  # inside a SageMaker container that ships the inference toolkit
+    from sagemaker_inference.errors import (  # type: ignore[import-not-found, unused-ignore]
+        BaseInferenceToolkitError as _StatusError,
+    )
+except ImportError:  # local mode and the tests: the same shape without the toolkit
+
+    class _StatusError(Exception):  # type: ignore[no-redef, unused-ignore]
+        """sagemaker_inference.errors.BaseInferenceToolkitError's shape (toolkit 1.x)."""
+
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            self.status_code = status_code
+            self.message = message
+            self.phrase = phrase
+            super().__init__(status_code, message, phrase)
+
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +100,17 @@ RESPONSE_CONTENT_TYPE = "application/json"
 ACCEPTED_MEDIA_RANGES = frozenset({RESPONSE_CONTENT_TYPE, "application/*", "*/*"})
 
 
-class RequestError(ValueError):
-    """The request cannot be served; ``http_status`` is the answer a model server should give."""
+class RequestError(_StatusError, ValueError):  # type: ignore[misc, unused-ignore]
+    """The request cannot be served; ``http_status`` (= ``status_code``) is the answer a
+    model server that honours status-carrying errors gives, with ``message`` as its body."""
 
     http_status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(self.http_status, message, message)
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 class InvalidInputError(RequestError):

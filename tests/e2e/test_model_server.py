@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from asyncinfer.local.model_server import ModelServer
+from asyncinfer.local.model_server import FLASK_INTERNAL_SERVER_ERROR, ModelServer, ServingStack
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,15 @@ SETOSA_CSV = b"5.1,3.5,1.4,0.2\n"
 @pytest.fixture(scope="module")
 def server() -> Iterator[ModelServer]:
     model_server = ModelServer(port=0)
+    model_server.start()
+    assert model_server.wait_until_ready(60)
+    yield model_server
+    model_server.stop()
+
+
+@pytest.fixture(scope="module")
+def toolkit_server() -> Iterator[ModelServer]:
+    model_server = ModelServer(port=0, serving_stack=ServingStack.INFERENCE_TOOLKIT)
     model_server.start()
     assert model_server.wait_until_ready(60)
     yield model_server
@@ -98,16 +107,37 @@ def test_custom_attributes_are_echoed(server: ModelServer) -> None:
         (SETOSA_CSV, {"Content-Type": "text/csv", "Accept": "text/csv"}, 406, "accept"),
     ],
 )
-def test_bad_requests_get_a_4xx_with_a_json_error(
-    server: ModelServer, body: bytes, headers: dict[str, str], status: int, message: str
+def test_bad_requests_get_the_status_they_carry_from_the_inference_toolkit(
+    toolkit_server: ModelServer, body: bytes, headers: dict[str, str], status: int, message: str
 ) -> None:
+    answer, response_headers, response = request(
+        toolkit_server, "POST", "/invocations", body, {**headers, CUSTOM_ATTRIBUTES: "k=v"}
+    )
+
+    assert answer == status
+    assert message in response.decode().split("\n", 1)[0]
+    assert response_headers[CUSTOM_ATTRIBUTES] == "k=v"
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"5.1,3.5\n", {"Content-Type": "text/csv"}),
+        (b"\x89PNG", {"Content-Type": "image/png"}),
+        (SETOSA_CSV, {"Content-Type": "text/csv", "Accept": "text/csv"}),
+    ],
+)
+def test_bad_requests_are_500_as_in_the_deployed_scikit_learn_image(
+    server: ModelServer, body: bytes, headers: dict[str, str]
+) -> None:
+    """sagemaker-containers re-raises every entry point error as ClientError: Flask's 500."""
     answer, response_headers, response = request(
         server, "POST", "/invocations", body, {**headers, CUSTOM_ATTRIBUTES: "k=v"}
     )
 
-    assert answer == status
-    assert response_headers["Content-Type"] == "application/json"
-    assert message in json.loads(response)["error"]
+    assert answer == 500
+    assert response == FLASK_INTERNAL_SERVER_ERROR
+    assert response_headers["Content-Type"].startswith("text/html")
     assert response_headers[CUSTOM_ATTRIBUTES] == "k=v"
 
 
@@ -173,10 +203,11 @@ def test_ping_is_503_until_the_model_loads() -> None:
         model_server.stop()
 
 
-def test_unexpected_model_errors_are_500() -> None:
+@pytest.mark.parametrize("serving_stack", list(ServingStack))
+def test_unexpected_model_errors_are_500(serving_stack: ServingStack) -> None:
     entry_point = SlowLoadingModel()
     entry_point.loaded.set()
-    model_server = ModelServer(port=0, entry_point=entry_point)
+    model_server = ModelServer(port=0, entry_point=entry_point, serving_stack=serving_stack)
     model_server.start()
     try:
         assert model_server.wait_until_ready(10)
@@ -184,7 +215,10 @@ def test_unexpected_model_errors_are_500() -> None:
         status, _, body = request(model_server, "POST", "/invocations", b"explode")
 
         assert status == 500
-        assert "kaboom" in json.loads(body)["error"]
+        if serving_stack is ServingStack.INFERENCE_TOOLKIT:
+            assert body.decode().startswith("kaboom\n")
+        else:
+            assert body == FLASK_INTERNAL_SERVER_ERROR
     finally:
         model_server.stop()
 

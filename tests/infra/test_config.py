@@ -100,6 +100,14 @@ def test_import_mode_accepts_an_existing_endpoint() -> None:
     config = StackConfig.from_context(IMPORT)
     assert not config.creates_endpoint
     assert not config.uses_demo_model
+    assert config.endpoint_role_arn is None
+
+
+def test_import_mode_accepts_the_endpoint_role_with_a_path() -> None:
+    role = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-1"
+    config = StackConfig.from_context({**IMPORT, "endpoint_role_arn": role})
+    assert config.endpoint_role_arn == role
+    assert StackConfig.from_context({**IMPORT, "endpoint_role_arn": ""}).endpoint_role_arn is None
 
 
 @pytest.mark.parametrize(
@@ -148,6 +156,14 @@ def test_import_mode_accepts_an_existing_endpoint() -> None:
             ["endpoint_name='bad_name'", "SageMaker endpoint"],
         ),
         ({**IMPORT, "success_topic_arn": "topic"}, ["success_topic_arn='topic'", "SNS topic ARN"]),
+        (
+            {**IMPORT, "endpoint_role_arn": "arn:aws:iam::123:role/x"},
+            ["endpoint_role_arn='arn:aws:iam::123:role/x'", "an IAM role ARN"],
+        ),
+        (
+            {"endpoint_role_arn": "arn:aws:iam::123456789012:role/sm"},
+            ["'endpoint_role_arn' is only used with endpoint_mode=import"],
+        ),
     ],
 )
 def test_a_bad_key_is_named_in_one_line_with_what_it_accepts(

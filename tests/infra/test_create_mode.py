@@ -153,6 +153,8 @@ def test_ingest_role_may_invoke_only_this_endpoint_and_write_only_the_table(
             {"Fn::GetAtt": [ids["table"], "Arn"]},
         ),
         grant({"s3:GetObject", "s3:GetObjectVersion"}, objects_of(ids["input_bucket"], "/*")),
+        # on the bucket itself: without it HeadObject of a deleted key is 403, not 404
+        grant({"s3:ListBucket"}, {"Fn::GetAtt": [ids["input_bucket"], "Arn"]}),
         grant(
             {
                 "sqs:ReceiveMessage",

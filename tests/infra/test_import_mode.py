@@ -21,12 +21,14 @@ from tests.infra.assembly import (
 
 SUCCESS_TOPIC = "arn:aws:sns:us-east-1:123456789012:model-succeeded"
 ERROR_TOPIC = "arn:aws:sns:us-east-1:123456789012:model-failed"
+ENDPOINT_ROLE = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-1"
 CONTEXT = {
     "endpoint_mode": "import",
     "endpoint_name": "My-Model-Endpoint",
     "success_topic_arn": SUCCESS_TOPIC,
     "error_topic_arn": ERROR_TOPIC,
     "output_bucket_name": "existing-outputs",
+    "endpoint_role_arn": ENDPOINT_ROLE,
     "key_prefixes": "incoming/,batch/",
     "key_suffixes": '[".json", ".csv"]',
     "batch_size": "50",
@@ -102,6 +104,24 @@ def test_ingest_may_invoke_only_the_imported_endpoint_by_its_lower_case_arn(
     }
     for role_id, statement in iter_statements(stack):
         assert "sagemaker:InvokeEndpointAsync" not in actions(statement) or role_id == role
+
+
+def test_the_imported_endpoints_role_may_read_the_inputs(stack: Synthesized) -> None:
+    """SageMaker reads each InputLocation as the endpoint's execution role."""
+    input_bucket = stack.output_target("InputBucketName")
+    (policy,) = [
+        policy["Properties"]
+        for policy in stack.resources("AWS::S3::BucketPolicy").values()
+        if policy["Properties"]["Bucket"] == {"Ref": input_bucket}
+    ]
+    (read,) = [
+        statement
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement.get("Principal") == {"AWS": ENDPOINT_ROLE}
+    ]
+    assert read["Effect"] == "Allow"
+    assert actions(read) == {"s3:GetObject"}
+    assert resources_of(read) == [{"Fn::Join": ["", [{"Fn::GetAtt": [input_bucket, "Arn"]}, "/*"]]}]
 
 
 def test_functions_get_the_endpoint_name_as_given(stack: Synthesized) -> None:
@@ -214,6 +234,25 @@ def test_every_alarm_notifies_the_alarm_email_through_an_encrypted_topic(
     assert len(alarms) == 8  # 4 dead-letter queues, 2 functions, queue age, endpoint backlog
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_cloudwatch_may_publish_this_stacks_alarms_to_the_alarm_topic(stack: Synthesized) -> None:
+    """enforce_ssl replaces SNS's default topic policy: CloudWatch needs its own statement."""
+    (topic_id,) = stack.resources("AWS::SNS::Topic")
+    (topic_policy,) = stack.resources("AWS::SNS::TopicPolicy").values()
+    (publish,) = [
+        statement
+        for statement in topic_policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert publish["Effect"] == "Allow"
+    assert actions(publish) == {"sns:Publish"}
+    assert resources_of(publish) == [{"Ref": topic_id}]
+    conditions = publish["Condition"]
+    assert conditions["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = literal_text(conditions["ArnLike"]["aws:SourceArn"])
+    assert source_arn.startswith("arn:")
+    assert source_arn.endswith(":cloudwatch:" + ":" + ":alarm:AsyncInference-*")
 
 
 def test_endpoint_backlog_alarm_watches_the_imported_endpoint(stack: Synthesized) -> None:

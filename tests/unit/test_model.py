@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -267,5 +269,62 @@ def test_runs_in_the_scikit_learn_container() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
 
-    assert imported - sys.stdlib_module_names <= {"numpy", "sklearn"}
+    # sagemaker_inference only where the container has it (imported under try/except)
+    assert imported - sys.stdlib_module_names <= {"numpy", "sklearn", "sagemaker_inference"}
+    (guarded,) = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Try)
+        and any(
+            isinstance(item, ast.ImportFrom) and item.module == "sagemaker_inference.errors"
+            for item in node.body
+        )
+    ]
+    assert [ast.unparse(handler.type) for handler in guarded.handlers if handler.type] == [
+        "ImportError"
+    ]
     assert "__future__" in imported  # annotations stay strings, so 3.8 never evaluates them
+
+
+@pytest.mark.parametrize(
+    ("error_class", "status"),
+    [(InvalidInputError, 400), (UnsupportedContentTypeError, 415), (UnsupportedAcceptError, 406)],
+)
+def test_request_errors_carry_their_status_as_the_inference_toolkit_reads_it(
+    error_class: type[RequestError], status: int
+) -> None:
+    """sagemaker_inference's Transformer.handle_error reads status_code, phrase and message."""
+    error = error_class("the body is empty")
+
+    assert (error.status_code, error.http_status) == (status, status)
+    assert error.message == error.phrase == "the body is empty"
+    assert str(error) == "the body is empty"
+
+
+def test_request_errors_are_the_toolkits_own_errors_where_it_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The toolkit tests isinstance(error, BaseInferenceToolkitError): a look-alike fails."""
+
+    class BaseInferenceToolkitError(Exception):
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+            super().__init__(status_code, message, phrase)
+
+    errors = types.ModuleType("sagemaker_inference.errors")
+    errors.BaseInferenceToolkitError = BaseInferenceToolkitError  # type: ignore[attr-defined]
+    package = types.ModuleType("sagemaker_inference")
+    package.errors = errors  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sagemaker_inference", package)
+    monkeypatch.setitem(sys.modules, "sagemaker_inference.errors", errors)
+    spec = importlib.util.spec_from_file_location("inference_in_container", inference.__file__)
+    assert spec is not None
+    assert spec.loader is not None
+    in_container = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(in_container)
+
+    with pytest.raises(BaseInferenceToolkitError) as raised:
+        in_container.input_fn("", "application/json")
+
+    assert raised.value.status_code == 400
+    assert raised.value.message == "the body is empty"

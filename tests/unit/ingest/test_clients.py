@@ -46,6 +46,38 @@ def test_head_of_a_missing_object_raises_object_missing(world: World) -> None:
         S3ObjectInspector(world.s3).head(INPUT_BUCKET, "nothing.json")
 
 
+@pytest.mark.parametrize(
+    ("code", "status", "missing"),
+    [
+        # HeadObject has no error body: botocore reports the HTTP status as the code
+        ("404", 404, True),
+        ("NoSuchKey", 404, True),
+        ("NoSuchVersion", 404, True),
+        # without s3:ListBucket S3 hides a missing key behind 403: not proof of deletion,
+        # so it must stay an error the batch retries, never "deleted before submission"
+        ("403", 403, False),
+        ("AccessDenied", 403, False),
+    ],
+)
+def test_head_tells_a_deleted_object_from_a_denied_one(
+    code: str, status: int, missing: bool
+) -> None:
+    client = boto3.client(
+        "s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "head_object",
+            service_error_code=code,
+            http_status_code=status,
+            expected_params={"Bucket": INPUT_BUCKET, "Key": "a.json"},
+        )
+        expected: type[Exception] = ObjectMissingError if missing else ClientError
+        with pytest.raises(expected) as raised:
+            S3ObjectInspector(client).head(INPUT_BUCKET, "a.json")
+    assert isinstance(raised.value, ObjectMissingError) is missing
+
+
 def test_other_s3_errors_propagate(world: World) -> None:
     with pytest.raises(world.s3.exceptions.ClientError, match="NoSuchBucket"):
         S3ObjectInspector(world.s3).head("no-such-bucket-here", "a.json")
