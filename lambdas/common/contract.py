@@ -34,13 +34,17 @@ TRACE_ID_ATTRIBUTE = "trace_id"
 # S3 reports user-metadata keys in lower case without this prefix.
 USER_METADATA_PREFIX = "x-amz-meta-"
 
+# --- the stack ------------------------------------------------------------------------------------
+# The stack's name unless configured otherwise; the CLI looks for this stack by default.
+DEFAULT_STACK_NAME = "AsyncInference"
+
 # --- the results table ----------------------------------------------------------------------------
 PARTITION_KEY = "inference_id"
 INPUT_LOCATION_INDEX = "by_input_location"
 STATUS_INDEX = "by_status"
 TTL_ATTRIBUTE = "expires_at"
 
-# --- metrics ----------------------------------------------------------------------------------------
+# --- metrics --------------------------------------------------------------------------------------
 METRICS_NAMESPACE = "AsyncInference"
 
 

@@ -10,17 +10,21 @@ from typing import Any
 
 import pytest
 
+from lambdas.ingest.config import IngestConfig
+from lambdas.results.config import ResultsConfig
 from stacks.config import StackConfig
 from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
 from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    configuration_variables,
     iter_statements,
     literal_text,
     resources_of,
     synthesize,
     target,
+    variables_read_by,
     violations,
 )
 
@@ -604,6 +608,13 @@ def test_function_environments_follow_the_contract(stack: Synthesized, ids: dict
     results = stack.properties(ids["results_function"])["Environment"]["Variables"]
     assert results["RETENTION_DAYS"] == "90"
     assert results["INLINE_RESULT_MAX_BYTES"] == "16384"
+
+
+def test_each_function_environment_is_exactly_what_its_config_reads(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    for name, model in (("ingest", IngestConfig), ("results", ResultsConfig)):
+        assert configuration_variables(stack, ids[f"{name}_function"]) == variables_read_by(model)
 
 
 def test_function_assets_hold_only_their_own_code_and_common(
