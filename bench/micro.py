@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 from bench.measure import interleaved, profile_by_package, timed
 from bench.settings import REPO_ROOT
 from bench.stack import log_tail
+from lambdas.common.contract import LocalOutput, StackOutput
 
 if TYPE_CHECKING:
     from asyncinfer.local.spec import FunctionSpec
@@ -680,11 +681,11 @@ def run_children(
     common = {
         "region": spec.region,
         "admin_url": stack.admin_url,
-        "input_bucket": spec.outputs["InputBucketName"],
+        "input_bucket": spec.outputs[StackOutput.INPUT_BUCKET_NAME],
         "ingest_queue_url": spec.ingest.queue_url,
-        "success_delivery_queue_url": spec.outputs["SuccessDeliveryQueueUrl"],
+        "success_delivery_queue_url": spec.outputs[LocalOutput.SUCCESS_DELIVERY_QUEUE_URL],
         "success_topic_arn": spec.endpoint.success_topic_arn or "",
-        "table_name": spec.outputs["ResultsTableName"],
+        "table_name": spec.outputs[StackOutput.RESULTS_TABLE_NAME],
         "added_latency_ms": settings.added_latency_ms,
         "batch_size": settings.batch_size,
         "invoke_samples": settings.invoke_samples_per_repetition,

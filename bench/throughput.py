@@ -31,6 +31,7 @@ import boto3
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from bench.measure import CpuSnapshot, cpu_between, cpu_snapshot
 from bench.micro import OBJECT_BODY, OBJECT_CONTENT_TYPE
+from lambdas.common.contract import StackOutput
 from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
 from lambdas.common.store import decode_item
 
@@ -166,8 +167,8 @@ class _Driver:
         session = boto3.session.Session(region_name=spec.region)
         self._s3 = session.client("s3", endpoint_url=spec.aws_endpoint_url)
         self._dynamodb = session.client("dynamodb", endpoint_url=spec.aws_endpoint_url)
-        self._bucket = spec.outputs["InputBucketName"]
-        self._table = spec.outputs["ResultsTableName"]
+        self._bucket = spec.outputs[StackOutput.INPUT_BUCKET_NAME]
+        self._table = spec.outputs[StackOutput.RESULTS_TABLE_NAME]
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="upload")
 

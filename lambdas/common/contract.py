@@ -98,3 +98,11 @@ class StackOutput(StrEnum):
     ENDPOINT_NAME = "EndpointName"
     OUTPUT_PATH = "OutputPath"
     FAILURE_PATH = "FailurePath"
+
+
+class LocalOutput(StrEnum):
+    """Outputs only local mode adds: its topics deliver to the results function through queues,
+    and ``asyncinfer redrive`` sends a topic's dead letters back to them."""
+
+    SUCCESS_DELIVERY_QUEUE_URL = "SuccessDeliveryQueueUrl"
+    ERROR_DELIVERY_QUEUE_URL = "ErrorDeliveryQueueUrl"
