@@ -7,10 +7,11 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from asyncinfer.clock import utc_now
 from bench import coldstart, cost
 from bench.figures import Figure, format_value
 from bench.measure import median
@@ -37,7 +38,7 @@ class Context:
     @classmethod
     def now(cls) -> Context:
         return cls(
-            started=datetime.now(UTC),
+            started=utc_now(),
             load_before=os.getloadavg(),
             machine=_machine(),
             python=platform.python_version(),
@@ -46,7 +47,7 @@ class Context:
         )
 
     def finish(self) -> None:
-        self.finished = datetime.now(UTC)
+        self.finished = utc_now()
         self.load_after = os.getloadavg()
 
 

@@ -28,6 +28,7 @@ from lambdas.common.contract import (
     TRACE_ID_ATTRIBUTE,
     USER_METADATA_PREFIX,
 )
+from lambdas.common.s3uri import split_s3_uri
 from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
 
 # The only values CloudWatch Logs accepts for a log group's retention.
@@ -48,7 +49,6 @@ ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
     r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
-S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
 _MIME_TYPE = r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -392,7 +392,13 @@ class StackConfig(BaseModel):
     @field_validator("model_data_url")
     @classmethod
     def _s3_url(cls, url: str | None) -> str | None:
-        if url is not None and not S3_URL.match(url):
+        if url is None:
+            return url
+        try:
+            bucket, _ = split_s3_uri(url)
+        except ValueError:
+            raise ValueError("not an s3://bucket/key URL") from None
+        if not re.match(_BUCKET_NAME, bucket):
             raise ValueError("not an s3://bucket/key URL")
         return url
 

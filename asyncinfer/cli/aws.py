@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from asyncinfer.cli.errors import AwsCallError
 from asyncinfer.cli.target import Target
 from lambdas.common.records import InferenceRecord, Status
+from lambdas.common.s3uri import split_s3_uri
 from lambdas.common.store import RecordStore, record_from_item
 
 if TYPE_CHECKING:
@@ -274,15 +275,6 @@ class UploadedObject:
     size: int
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise ValueError(f"an s3:// URI needs a bucket and a key: {uri}")
-    return bucket, key
-
-
 class Objects:
     """Uploads to the input bucket and downloads of output and failure objects."""
 
@@ -349,7 +341,7 @@ class Objects:
         return response.get("VersionId"), response.get("ETag")
 
     def download(self, location: str, sink: IO[bytes]) -> int:
-        bucket, key = parse_s3_uri(location)
+        bucket, key = split_s3_uri(location)
         written = 0
         with calling(f"object {location}"):
             body = self._client.get_object(Bucket=bucket, Key=key)["Body"]

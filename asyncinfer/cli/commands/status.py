@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from asyncinfer.cli import render
-from asyncinfer.cli.aws import parse_s3_uri
 from asyncinfer.cli.commands.common import context_of
 from asyncinfer.cli.errors import CliError, ExitCode
 from lambdas.common.contract import StackOutput
+from lambdas.common.s3uri import S3_SCHEME, split_s3_uri
 
 INFERENCE_ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
@@ -39,9 +39,9 @@ def status(
         else:
             context.stdout.print(render.record_detail(record), soft_wrap=True)
         return
-    if reference.startswith("s3://"):
+    if reference.startswith(S3_SCHEME):
         try:
-            bucket, key = parse_s3_uri(reference)
+            bucket, key = split_s3_uri(reference)
         except ValueError as error:
             raise CliError(str(error), ExitCode.USAGE) from error
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from asyncinfer.cli import render
 from asyncinfer.cli.commands.common import context_of, positive_age
 from asyncinfer.cli.errors import CliError, ExitCode
 from asyncinfer.cli.stats import take_snapshot
+from asyncinfer.clock import utc_now
 from lambdas.common.contract import StackOutput
 
 
@@ -51,7 +51,7 @@ def watch(
             context.table,
             context.queues,
             queue_urls,
-            now=datetime.now(UTC),
+            now=utc_now(),
             window=counted,
             rate_window=rated,
             max_records=max_records,
