@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from asyncinfer.cli.errors import AwsCallError
 from asyncinfer.cli.target import Target
+from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
 from lambdas.common.records import InferenceRecord, Status
 from lambdas.common.s3uri import split_s3_uri
 from lambdas.common.store import RecordStore, record_from_item
@@ -129,6 +130,17 @@ class ResultsTable:
         self._status_index = status_index
         self._store = RecordStore(client, table_name)
         self.resource = f"table {table_name}"
+
+    @classmethod
+    def named_in(cls, client: DynamoDBClient, outputs: Mapping[str, str]) -> ResultsTable:
+        """The results table that a stack's (or local mode's) outputs name."""
+        return cls(
+            client,
+            outputs[StackOutput.RESULTS_TABLE_NAME],
+            input_location_index=outputs.get(StackOutput.INPUT_LOCATION_INDEX_NAME)
+            or INPUT_LOCATION_INDEX,
+            status_index=outputs.get(StackOutput.STATUS_INDEX_NAME) or STATUS_INDEX,
+        )
 
     def get(self, inference_id: str) -> InferenceRecord | None:
         with calling(self.resource):

@@ -20,7 +20,7 @@ from asyncinfer.cli.aws import ResultsTable
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
 from asyncinfer.local.synth import SynthError
 from asyncinfer.local.template import TemplateError
-from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
+from lambdas.common.contract import StackOutput
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, parse_timestamp
 from lambdas.common.records import inference_id_for as compute_inference_id
 
@@ -142,11 +142,8 @@ def demo(
             console.print(f"local mode up in {time.monotonic() - started:.1f}s")
             session = boto3.session.Session(region_name=spec.region)
             s3 = session.client("s3", endpoint_url=spec.aws_endpoint_url)
-            table = ResultsTable(
-                session.client("dynamodb", endpoint_url=spec.aws_endpoint_url),
-                spec.outputs[StackOutput.RESULTS_TABLE_NAME],
-                input_location_index=INPUT_LOCATION_INDEX,
-                status_index=STATUS_INDEX,
+            table = ResultsTable.named_in(
+                session.client("dynamodb", endpoint_url=spec.aws_endpoint_url), spec.outputs
             )
             bucket = spec.outputs[StackOutput.INPUT_BUCKET_NAME]
             inputs = demo_inputs()
