@@ -15,7 +15,7 @@ from asyncinfer.clock import utc_now
 from bench import coldstart, cost
 from bench.figures import Figure, format_value
 from bench.measure import median
-from bench.micro import IngestMeasurements, Profile, ResultsMeasurements
+from bench.micro.plan import IngestMeasurements, Profile, ResultsMeasurements
 from bench.settings import REPO_ROOT, Settings
 from bench.throughput import IN_FLIGHT_LIMIT, MODEL_SERVER, Throughput
 
