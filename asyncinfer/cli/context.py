@@ -7,7 +7,8 @@ from functools import cached_property
 
 from rich.console import Console
 
-from asyncinfer.cli.aws import AwsClients, Objects, Queues, ResultsTable, Topics
+from asyncinfer.cli.aws import AwsClients, Objects, ResultsTable
+from asyncinfer.cli.messaging import Queues, Topics
 from asyncinfer.cli.render import emit
 from asyncinfer.cli.target import GlobalOptions, Target, discover
 from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput

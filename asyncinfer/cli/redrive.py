@@ -23,8 +23,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
-from asyncinfer.cli.aws import OutgoingMessage, QueueMessage, Queues, Topics
 from asyncinfer.cli.errors import AwsCallError, cli_error_for
+from asyncinfer.cli.messaging import OutgoingMessage, QueueMessage, Queues, Topics
 from lambdas.common.contract import LocalOutput, StackOutput
 from lambdas.common.records import inference_id_for
 
@@ -341,6 +341,16 @@ class Redriver:
         return errors
 
 
+# Per topic: its ``--queue`` name, then the outputs naming the topic, local mode's delivery
+# queue for it, and its subscription's dead-letter queue.
+TOPIC_OUTPUTS = (
+    ("success", StackOutput.SUCCESS_TOPIC_ARN, LocalOutput.SUCCESS_DELIVERY_QUEUE_URL,
+     StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL),
+    ("error", StackOutput.ERROR_TOPIC_ARN, LocalOutput.ERROR_DELIVERY_QUEUE_URL,
+     StackOutput.ERROR_DEAD_LETTER_QUEUE_URL),
+)  # fmt: skip
+
+
 def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]:
     """The dead-letter queues a target lists, keyed by the names ``--queue`` accepts.
 
@@ -348,10 +358,8 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
     ``ErrorDeliveryQueueUrl``): dead letters of a topic go back there instead of through SNS.
     """
     sources: dict[str, RedriveSource] = {}
-    ingest_dlq, ingest_queue = (
-        outputs.get(StackOutput.INGEST_DEAD_LETTER_QUEUE_URL),
-        outputs.get(StackOutput.INGEST_QUEUE_URL),
-    )
+    ingest_dlq = outputs.get(StackOutput.INGEST_DEAD_LETTER_QUEUE_URL)
+    ingest_queue = outputs.get(StackOutput.INGEST_QUEUE_URL)
     if ingest_dlq and ingest_queue:
         sources["ingest"] = RedriveSource(
             name="ingest DLQ",
@@ -361,20 +369,7 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
             destination_queue=ingest_queue,
         )
     delivery_queues: dict[str, str] = {}
-    for name, topic_output, delivery_output, dlq_output in (
-        (
-            "success",
-            StackOutput.SUCCESS_TOPIC_ARN,
-            LocalOutput.SUCCESS_DELIVERY_QUEUE_URL,
-            StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL,
-        ),
-        (
-            "error",
-            StackOutput.ERROR_TOPIC_ARN,
-            LocalOutput.ERROR_DELIVERY_QUEUE_URL,
-            StackOutput.ERROR_DEAD_LETTER_QUEUE_URL,
-        ),
-    ):
+    for name, topic_output, delivery_output, dlq_output in TOPIC_OUTPUTS:
         topic = outputs.get(topic_output)
         delivery = outputs.get(delivery_output)
         if topic and delivery:

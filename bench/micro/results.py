@@ -52,7 +52,9 @@ def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, A
     return events[:count]
 
 
-def measure_results(plan: Plan) -> ResultsMeasurements:
+def _recorded_update(message: str) -> tuple[Any, dict[str, Any], str]:
+    """The one UpdateItem the results function's logic makes for ``message``, recorded through
+    a client configured as the handler's; returned with that client and the table name."""
     from aws_lambda_powertools import Metrics
 
     from lambdas.common.store import RecordStore
@@ -60,6 +62,38 @@ def measure_results(plan: Plan) -> ResultsMeasurements:
     from lambdas.results.config import ResultsConfig
     from lambdas.results.logic import NotificationProcessor
     from lambdas.results.outputs import S3OutputReader
+
+    config = ResultsConfig.from_environ(os.environ)
+    dynamodb = boto3.client("dynamodb", config=results.DYNAMODB_CLIENT_CONFIG)
+    recorder = RecordingClient(dynamodb)
+    capture = NotificationProcessor(
+        config=config,
+        store=RecordStore(recorder, config.table_name),  # type: ignore[arg-type]
+        outputs=S3OutputReader(boto3.client("s3", config=results.S3_CLIENT_CONFIG)),
+        metrics=Metrics(),
+    )
+    capture.process_message(message)
+    if [name for name, _ in recorder.calls] != ["update_item"]:
+        raise RuntimeError(f"unexpected calls for one notification: {recorder.calls}")
+    update = recorder.calls[0][1]
+    return dynamodb, update, config.table_name
+
+
+def _test_notification_seconds(
+    plan: Plan, template_event: dict[str, Any], rounds: int
+) -> list[float]:
+    """The handler's time for a TestNotification: parsed, logged, no call."""
+    from lambdas.results import handler as results
+
+    test_event = copy.deepcopy(template_event)
+    test_event["Records"][0]["Sns"]["Message"] = json.dumps(
+        {"eventVersion": "1.0", "eventSource": "aws:sagemaker", "eventName": "TestNotification"}
+    )
+    return [timed(lambda: results.handler(test_event, lambda_context(plan))) for _ in range(rounds)]
+
+
+def measure_results(plan: Plan) -> ResultsMeasurements:
+    from lambdas.results import handler as results
 
     admin = RuntimeAdmin(plan.admin_url)
     admin.wait_idle()
@@ -71,19 +105,7 @@ def measure_results(plan: Plan) -> ResultsMeasurements:
     template_message = template_event["Records"][0]["Sns"]["Message"]
     template_id = json.loads(template_message)["inferenceId"]
 
-    config = ResultsConfig.from_environ(os.environ)
-    dynamodb = boto3.client("dynamodb", config=results.DYNAMODB_CLIENT_CONFIG)
-    recorder = RecordingClient(dynamodb)
-    capture = NotificationProcessor(
-        config=config,
-        store=RecordStore(recorder, config.table_name),  # type: ignore[arg-type]
-        outputs=S3OutputReader(boto3.client("s3", config=results.S3_CLIENT_CONFIG)),
-        metrics=Metrics(),
-    )
-    capture.process_message(template_message)
-    if [name for name, _ in recorder.calls] != ["update_item"]:
-        raise RuntimeError(f"unexpected calls for one notification: {recorder.calls}")
-    update = recorder.calls[0][1]
+    dynamodb, update, table_name = _recorded_update(template_message)
     inline_from_notification = "responseBody" in json.loads(template_message)
 
     handler_events = [next(events) for _ in range(rounds)]
@@ -106,20 +128,14 @@ def measure_results(plan: Plan) -> ResultsMeasurements:
     progress(f"results overhead: {rounds} rounds")
     samples = interleaved(rounds, {"handler": handler_run, "bare": bare_run}, lambda: None)
 
-    test_event = copy.deepcopy(template_event)
-    test_event["Records"][0]["Sns"]["Message"] = json.dumps(
-        {"eventVersion": "1.0", "eventSource": "aws:sagemaker", "eventName": "TestNotification"}
-    )
-    fixed = [
-        timed(lambda: results.handler(test_event, lambda_context(plan))) for _ in range(rounds)
-    ]
+    fixed = _test_notification_seconds(plan, template_event, rounds)
     profile_events = iter([next(events) for _ in range(plan.profile_repetitions)])
     profile = profile_by_package(
         lambda: results.handler(next(profile_events), lambda_context(plan)),
         plan.profile_repetitions,
     )
     completed_item = dynamodb.get_item(
-        TableName=config.table_name, Key={"inference_id": {"S": template_id}}
+        TableName=table_name, Key={"inference_id": {"S": template_id}}
     )["Item"]
     skip = plan.warmup
     return ResultsMeasurements(

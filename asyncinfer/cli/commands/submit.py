@@ -101,6 +101,28 @@ def submit(
         metadata=user_metadata,
         concurrency=concurrency,
     )
+    uploaded = _report_uploads(
+        context, outcomes, aborted, total=len(files), json_output=json_output
+    )
+    state: FollowState | None = None
+    if wait and uploaded:
+        state = _follow(
+            context, [o.inference_id for o in uploaded if o.inference_id], timeout, poll_interval
+        )
+    if json_output:
+        documents = [render.submitted_document(outcome, state) for outcome in outcomes]
+        render.emit(context.stdout, render.to_json(documents))
+    if any(outcome.error for outcome in outcomes) or (state is not None and state.failed):
+        raise typer.Exit(ExitCode.FAILED)
+    if state is not None and state.timed_out:
+        raise typer.Exit(ExitCode.TIMED_OUT)
+
+
+def _report_uploads(
+    context: CliContext, outcomes: list[Submitted], aborted: bool, *, total: int, json_output: bool
+) -> list[Submitted]:
+    """Prints what was uploaded and what failed; returns the uploads. Exits when Ctrl-C cut
+    the uploads short, or when every upload failed for one and the same reason."""
     uploaded = [outcome for outcome in outcomes if outcome.inference_id]
     failures = [outcome for outcome in outcomes if outcome.error]
     if failures and not uploaded and len({outcome.error for outcome in failures}) == 1:
@@ -115,20 +137,9 @@ def submit(
         if json_output:
             documents = [render.submitted_document(outcome, None) for outcome in outcomes]
             render.emit(context.stdout, render.to_json(documents))
-        render.emit(context.stderr, f"interrupted: {len(uploaded)} of {len(files)} uploaded")
+        render.emit(context.stderr, f"interrupted: {len(uploaded)} of {total} uploaded")
         raise typer.Exit(130)
-    state: FollowState | None = None
-    if wait and uploaded:
-        state = _follow(
-            context, [o.inference_id for o in uploaded if o.inference_id], timeout, poll_interval
-        )
-    if json_output:
-        documents = [render.submitted_document(outcome, state) for outcome in outcomes]
-        render.emit(context.stdout, render.to_json(documents))
-    if failures or (state is not None and state.failed):
-        raise typer.Exit(ExitCode.FAILED)
-    if state is not None and state.timed_out:
-        raise typer.Exit(ExitCode.TIMED_OUT)
+    return uploaded
 
 
 def _upload(
