@@ -255,6 +255,7 @@ def pipeline_runs(e2e: Throughput) -> list[str]:
         "not terminal) at a time. Ingest "
         f"concurrency {e2e.ingest_concurrency} (the event source mapping's maximum), "
         f"{e2e.runtime_workers} runtime workers. {noise_yardstick(e2e)}",
+        "",
     ]
 
 
