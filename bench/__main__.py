@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from bench import coldstart, micro, throughput
+from bench import coldstart, throughput
+from bench.micro.parent import run_children
 from bench.report import Context, Report, cost_table_text, render
 from bench.settings import FULL, Settings, local_dir
 from bench.stack import BenchStack
@@ -24,7 +25,7 @@ def run(settings: Settings) -> Report:
     cold = coldstart.measure(settings.work_dir, settings.import_runs)
     progress("handler benchmarks: starting the local servers")
     with BenchStack(settings) as stack:
-        ingest, results = micro.run_children(stack, settings)
+        ingest, results = run_children(stack, settings)
         ingest_memory = stack.spec.ingest.function.memory_mb
         results_memory = stack.spec.results[0].function.memory_mb
     progress(

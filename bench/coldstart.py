@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.settings import REPO_ROOT
+from lambdas.common.contract import METRICS_NAMESPACE
 
 FUNCTIONS = ("ingest", "results")
 TRACING_ON = {"LAMBDA_TASK_ROOT": "{asset}"}
@@ -115,7 +116,7 @@ def _environment(function: str, mode: str, asset: Path) -> dict[str, str]:
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": function,
-        "POWERTOOLS_METRICS_NAMESPACE": "AsyncInference",
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
     variables, _ = MODES[mode]

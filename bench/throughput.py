@@ -24,15 +24,15 @@ from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import boto3
 
+from asyncinfer.cli.aws import BATCH_GET_MAX_KEYS, ResultsTable
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from bench.measure import CpuSnapshot, cpu_between, cpu_snapshot
-from bench.micro import OBJECT_BODY, OBJECT_CONTENT_TYPE
+from bench.micro.plan import OBJECT_BODY, OBJECT_CONTENT_TYPE
+from lambdas.common.contract import StackOutput
 from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
-from lambdas.common.store import decode_item
 
 UPLOAD_THREADS = 8
 POLL_SECONDS = 0.25
@@ -42,7 +42,6 @@ COUNTER_POLL_SECONDS = 0.02
 # on every receive and delete, so a backlog of thousands makes each message cost more).
 IN_FLIGHT_LIMIT = 100
 MODEL_SERVER = "model server"
-BATCH_GET_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -165,9 +164,10 @@ class _Driver:
         self._pipeline = pipeline
         session = boto3.session.Session(region_name=spec.region)
         self._s3 = session.client("s3", endpoint_url=spec.aws_endpoint_url)
-        self._dynamodb = session.client("dynamodb", endpoint_url=spec.aws_endpoint_url)
-        self._bucket = spec.outputs["InputBucketName"]
-        self._table = spec.outputs["ResultsTableName"]
+        self._table = ResultsTable.named_in(
+            session.client("dynamodb", endpoint_url=spec.aws_endpoint_url), spec.outputs
+        )
+        self._bucket = spec.outputs[StackOutput.INPUT_BUCKET_NAME]
         self._timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="upload")
 
@@ -237,7 +237,7 @@ class _Driver:
         while pending:
             if time.perf_counter() > deadline:
                 raise TimeoutError(f"{len(pending)} of {len(ids)} records not terminal in time")
-            batch = pending[:BATCH_GET_LIMIT]
+            batch = pending[:BATCH_GET_MAX_KEYS]
             terminal = {
                 inference_id: status
                 for inference_id, status in self._statuses(batch)
@@ -250,17 +250,9 @@ class _Driver:
         return done
 
     def _statuses(self, ids: list[str]) -> list[tuple[str, str]]:
-        response: Any = self._dynamodb.batch_get_item(
-            RequestItems={
-                self._table: {
-                    "Keys": [{"inference_id": {"S": inference_id}} for inference_id in ids],
-                    "ProjectionExpression": "inference_id, #status",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                }
-            }
-        )
-        items = response["Responses"].get(self._table, [])
-        return [(item["inference_id"], item["status"]) for item in map(decode_item, items)]
+        return [
+            (record.inference_id, record.status) for record in self._table.get_many(ids).values()
+        ]
 
 
 def measure(

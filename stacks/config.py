@@ -20,15 +20,17 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from lambdas.common.contract import (
+    CUSTOM_ATTRIBUTES_MAX_CHARS,
+    DEFAULT_STACK_NAME,
+    INLINE_RESULT_CAP_BYTES,
+    ONE_GIB,
+    TRACE_ID_ATTRIBUTE,
+    USER_METADATA_PREFIX,
+)
+from lambdas.common.s3uri import split_s3_uri
 from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
 
-ONE_GIB = 1024**3
-# The results function refuses a larger read limit (lambdas/results/inline.py caps stored results).
-INLINE_RESULT_CAP_BYTES = 64 * 1024
-# Custom attributes travel in one header of at most 1024 visible US-ASCII characters.
-CUSTOM_ATTRIBUTES_MAX_CHARS = 1024
-# The ingest function adds this attribute itself (lambdas/ingest/config.py rejects it).
-RESERVED_ATTRIBUTE = "trace_id"
 # The only values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
@@ -48,7 +50,6 @@ ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
     r"/(?P<repository>[a-z0-9][a-z0-9._/-]*)(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
-S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
 _MIME_TYPE = r"^[\w.+-]+/[\w.+-]+(\s*;.*)?$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -90,7 +91,7 @@ class StackConfig(BaseModel):
 
     # --- the stack
     stack_name: str = setting(
-        "AsyncInference",
+        DEFAULT_STACK_NAME,
         "a CloudFormation stack name (a letter, then letters, digits or dashes; 128 at most)",
         "Name of the CloudFormation stack.",
         pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$",
@@ -401,7 +402,13 @@ class StackConfig(BaseModel):
     @field_validator("model_data_url")
     @classmethod
     def _s3_url(cls, url: str | None) -> str | None:
-        if url is not None and not S3_URL.match(url):
+        if url is None:
+            return url
+        try:
+            bucket, _ = split_s3_uri(url)
+        except ValueError:
+            raise ValueError("not an s3://bucket/key URL") from None
+        if not re.match(_BUCKET_NAME, bucket):
             raise ValueError("not an s3://bucket/key URL")
         return url
 
@@ -421,8 +428,8 @@ class StackConfig(BaseModel):
         for text in (*attributes, *attributes.values()):
             if not text or not all("!" <= character <= "~" for character in text):
                 raise ValueError(f"{text!r} is not visible US-ASCII")
-        if RESERVED_ATTRIBUTE in attributes:
-            raise ValueError(f"{RESERVED_ATTRIBUTE!r} is set by the ingest function")
+        if TRACE_ID_ATTRIBUTE in attributes:
+            raise ValueError(f"{TRACE_ID_ATTRIBUTE!r} is set by the ingest function")
         # "k=v" pairs joined by commas: the header the ingest function sends
         size = sum(len(key) + len(value) + 1 for key, value in attributes.items())
         if size + max(len(attributes) - 1, 0) > CUSTOM_ATTRIBUTES_MAX_CHARS:
@@ -470,14 +477,14 @@ class StackConfig(BaseModel):
         clashes = sorted(set(self.custom_attributes) & set(self.metadata_keys))
         if clashes:
             raise _invalid("metadata_attributes", f"{clashes} are also custom_attributes keys")
-        if RESERVED_ATTRIBUTE in self.metadata_keys:
-            raise _invalid("metadata_attributes", f"{RESERVED_ATTRIBUTE!r} is set by the function")
+        if TRACE_ID_ATTRIBUTE in self.metadata_keys:
+            raise _invalid("metadata_attributes", f"{TRACE_ID_ATTRIBUTE!r} is set by the function")
         return self
 
     @property
     def metadata_keys(self) -> list[str]:
         """User-metadata keys as S3 reports them: lower case, without ``x-amz-meta-``."""
-        return [key.lower().removeprefix("x-amz-meta-") for key in self.metadata_attributes]
+        return [key.lower().removeprefix(USER_METADATA_PREFIX) for key in self.metadata_attributes]
 
     @property
     def creates_endpoint(self) -> bool:

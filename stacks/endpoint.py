@@ -15,7 +15,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from stacks.config import ECR_IMAGE, S3_URL, StackConfig
+from lambdas.common.s3uri import split_s3_uri
+from stacks.config import ECR_IMAGE, StackConfig
 from stacks.demo_model import (
     CONTAINER_ENVIRONMENT,
     SKLEARN_IMAGE_ACCOUNTS,
@@ -280,13 +281,8 @@ class AsyncEndpoint(Construct):
         self, config: StackConfig, model_source_dir: Path, build_dir: Path
     ) -> str | None:
         if config.model_data_url is not None:
-            parts = S3_URL.match(config.model_data_url)
-            if parts is None:  # StackConfig only accepts s3://bucket/key
-                raise ValueError(f"not an S3 URL: {config.model_data_url}")
-            self._allow(
-                ["s3:GetObject"],
-                [f"arn:{Aws.PARTITION}:s3:::{parts['bucket']}/{parts['key']}"],
-            )
+            bucket, key = split_s3_uri(config.model_data_url)
+            self._allow(["s3:GetObject"], [f"arn:{Aws.PARTITION}:s3:::{bucket}/{key}"])
             return config.model_data_url
         if config.model_image_uri is not None:
             return None  # your own image carries its model

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas.common.contract import METRICS_NAMESPACE, Service
 from stacks.config import RemovalChoice, StackConfig
 from stacks.nag import acknowledge, wildcard_resource
 
@@ -19,7 +20,6 @@ LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
-METRICS_NAMESPACE = "AsyncInference"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 RETENTION_DAYS = {
@@ -85,7 +85,7 @@ class PipelineFunction(Construct):
         construct_id: str,
         *,
         config: StackConfig,
-        service: str,
+        service: Service,
         description: str,
         environment: Mapping[str, str],
         timeout_seconds: int,

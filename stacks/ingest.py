@@ -13,6 +13,7 @@ from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lambdas.common.contract import Env, Service
 from stacks.config import StackConfig
 from stacks.endpoint import EndpointTarget
 from stacks.function import PipelineFunction
@@ -68,26 +69,26 @@ class Ingest(Construct):
             self,
             "Function",
             config=config,
-            service="ingest",
+            service=Service.INGEST,
             description="Submits each new input object to the async endpoint",
             timeout_seconds=config.ingest_timeout_seconds,
             memory_mb=config.ingest_memory_mb,
             environment={
-                "TABLE_NAME": table.table_name,
-                "ENDPOINT_NAME": endpoint.name,
-                "INPUT_BUCKET": input_bucket.bucket_name,
-                "KEY_PREFIXES": json.dumps(config.key_prefixes),
-                "KEY_SUFFIXES": json.dumps(config.key_suffixes),
-                "ACCEPT": config.accept,
-                "DEFAULT_CONTENT_TYPE": config.default_content_type,
-                "CONTENT_TYPE_MAP": json.dumps(config.content_type_map, sort_keys=True),
-                "CUSTOM_ATTRIBUTES": json.dumps(config.custom_attributes, sort_keys=True),
-                "METADATA_ATTRIBUTES": json.dumps(config.metadata_attributes),
-                "INVOCATION_TIMEOUT_SECONDS": str(config.invocation_timeout_seconds),
-                "REQUEST_TTL_SECONDS": str(config.request_ttl_seconds),
-                "MAX_INPUT_BYTES": str(config.max_input_bytes),
-                "SUBMIT_CONCURRENCY": str(config.submit_concurrency),
-                "RETENTION_DAYS": str(config.retention_days),
+                Env.TABLE_NAME: table.table_name,
+                Env.ENDPOINT_NAME: endpoint.name,
+                Env.INPUT_BUCKET: input_bucket.bucket_name,
+                Env.KEY_PREFIXES: json.dumps(config.key_prefixes),
+                Env.KEY_SUFFIXES: json.dumps(config.key_suffixes),
+                Env.ACCEPT: config.accept,
+                Env.DEFAULT_CONTENT_TYPE: config.default_content_type,
+                Env.CONTENT_TYPE_MAP: json.dumps(config.content_type_map, sort_keys=True),
+                Env.CUSTOM_ATTRIBUTES: json.dumps(config.custom_attributes, sort_keys=True),
+                Env.METADATA_ATTRIBUTES: json.dumps(config.metadata_attributes),
+                Env.INVOCATION_TIMEOUT_SECONDS: str(config.invocation_timeout_seconds),
+                Env.REQUEST_TTL_SECONDS: str(config.request_ttl_seconds),
+                Env.MAX_INPUT_BYTES: str(config.max_input_bytes),
+                Env.SUBMIT_CONCURRENCY: str(config.submit_concurrency),
+                Env.RETENTION_DAYS: str(config.retention_days),
             },
         )
         self.function = self.handler.function

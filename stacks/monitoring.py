@@ -15,15 +15,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lambdas.common.contract import METRICS_NAMESPACE, Service
 from stacks.config import StackConfig
 from stacks.endpoint import endpoint_metric
-from stacks.function import METRICS_NAMESPACE
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
 # Scale-out from zero takes minutes; a backlog without capacity for this long means it failed.
 BACKLOG_WITHOUT_CAPACITY_MINUTES = 15
-RESULTS_SERVICE = "results"  # the Powertools service dimension of the results function's metrics
 
 
 def alarm_arn_pattern(stack: Stack) -> str:
@@ -165,7 +164,7 @@ class Monitoring(Construct):
             label="uploads/s",
             period=ONE_MINUTE,
         )
-        results_dimensions = {"service": RESULTS_SERVICE, "EndpointName": endpoint_name}
+        results_dimensions = {"service": Service.RESULTS, "EndpointName": endpoint_name}
 
         def outcome(metric_name: str, statistic: str, label: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(

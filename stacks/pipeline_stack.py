@@ -9,13 +9,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
 from stacks.config import StackConfig
 from stacks.endpoint import AsyncEndpoint, EndpointTarget, imported_endpoint
 from stacks.ingest import Ingest
 from stacks.monitoring import Monitoring
 from stacks.notifications import EndpointTopics, Topics, imported_topics
 from stacks.results import Results
-from stacks.storage import INPUT_LOCATION_INDEX, OUTPUT_PREFIX, STATUS_INDEX, Storage
+from stacks.storage import OUTPUT_PREFIX, Storage
 
 
 class AsyncInferenceStack(Stack):
@@ -100,27 +101,28 @@ class AsyncInferenceStack(Stack):
             endpoint_name=target.name,
         )
 
-        outputs = {
-            "InputBucketName": storage.input_bucket.bucket_name,
-            "ResultsTableName": storage.table.table_name,
-            "InputLocationIndexName": INPUT_LOCATION_INDEX,
-            "StatusIndexName": STATUS_INDEX,
-            "IngestQueueUrl": self.ingest.queue.queue_url,
-            "IngestDeadLetterQueueUrl": self.ingest.dead_letter_queue.queue_url,
-            "SuccessTopicArn": topics.success.topic_arn,
-            "ErrorTopicArn": topics.error.topic_arn,
-            "SuccessDeadLetterQueueUrl": self.results.success_dead_letter_queue.queue_url,
-            "ErrorDeadLetterQueueUrl": self.results.error_dead_letter_queue.queue_url,
-            "ResultsFailureQueueUrl": self.results.failure_queue.queue_url,
-            "ResultsFunctionName": self.results.function.function_name,
-            "IngestFunctionName": self.ingest.function.function_name,
-            "EndpointName": target.name,
+        results = self.results
+        outputs: dict[StackOutput, str] = {
+            StackOutput.INPUT_BUCKET_NAME: storage.input_bucket.bucket_name,
+            StackOutput.RESULTS_TABLE_NAME: storage.table.table_name,
+            StackOutput.INPUT_LOCATION_INDEX_NAME: INPUT_LOCATION_INDEX,
+            StackOutput.STATUS_INDEX_NAME: STATUS_INDEX,
+            StackOutput.INGEST_QUEUE_URL: self.ingest.queue.queue_url,
+            StackOutput.INGEST_DEAD_LETTER_QUEUE_URL: self.ingest.dead_letter_queue.queue_url,
+            StackOutput.SUCCESS_TOPIC_ARN: topics.success.topic_arn,
+            StackOutput.ERROR_TOPIC_ARN: topics.error.topic_arn,
+            StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL: results.success_dead_letter_queue.queue_url,
+            StackOutput.ERROR_DEAD_LETTER_QUEUE_URL: results.error_dead_letter_queue.queue_url,
+            StackOutput.RESULTS_FAILURE_QUEUE_URL: self.results.failure_queue.queue_url,
+            StackOutput.RESULTS_FUNCTION_NAME: self.results.function.function_name,
+            StackOutput.INGEST_FUNCTION_NAME: self.ingest.function.function_name,
+            StackOutput.ENDPOINT_NAME: target.name,
         }
         if output_bucket is not None:
-            outputs["OutputBucketName"] = output_bucket.bucket_name
+            outputs[StackOutput.OUTPUT_BUCKET_NAME] = output_bucket.bucket_name
         if self.endpoint is not None:
-            outputs["OutputPath"] = self.endpoint.output_path
-            outputs["FailurePath"] = self.endpoint.failure_path
+            outputs[StackOutput.OUTPUT_PATH] = self.endpoint.output_path
+            outputs[StackOutput.FAILURE_PATH] = self.endpoint.failure_path
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)
 

@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from lambdas.common.contract import Env, Service
 from stacks.config import StackConfig
 from stacks.function import PipelineFunction
 from stacks.nag import acknowledge, objects_of, wildcard_resource
@@ -44,16 +45,16 @@ class Results(Construct):
             self,
             "Function",
             config=config,
-            service="results",
+            service=Service.RESULTS,
             description="Records each inference's outcome from the endpoint's notifications",
             timeout_seconds=config.results_timeout_seconds,
             memory_mb=config.results_memory_mb,
             environment={
-                "TABLE_NAME": table.table_name,
-                "ENDPOINT_NAME": endpoint_name,
-                "RETENTION_DAYS": str(config.retention_days),
+                Env.TABLE_NAME: table.table_name,
+                Env.ENDPOINT_NAME: endpoint_name,
+                Env.RETENTION_DAYS: str(config.retention_days),
                 # without a readable bucket, outputs stay in S3 and only their location is kept
-                "INLINE_RESULT_MAX_BYTES": str(
+                Env.INLINE_RESULT_MAX_BYTES: str(
                     config.inline_result_max_bytes if output_bucket is not None else 0
                 ),
             },

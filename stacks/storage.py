@@ -7,12 +7,10 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas.common.contract import INPUT_LOCATION_INDEX, PARTITION_KEY, STATUS_INDEX, TTL_ATTRIBUTE
 from stacks.config import StackConfig
 from stacks.function import removal_policy
 
-INPUT_LOCATION_INDEX = "by_input_location"
-STATUS_INDEX = "by_status"
-TTL_ATTRIBUTE = "expires_at"
 OUTPUT_PREFIX = "outputs"
 FAILURE_PREFIX = "failures"
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
@@ -53,7 +51,7 @@ class Storage(Construct):
             self,
             "ResultsTable",
             partition_key=dynamodb.Attribute(
-                name="inference_id", type=dynamodb.AttributeType.STRING
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
             ),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

@@ -1,7 +1,8 @@
-"""Data access for the CLI: the results table, S3 objects, SQS queues and SNS topics.
+"""Data access for the CLI: the clients, the results table and S3 objects.
 
-The only module of the CLI (with ``target`` for CloudFormation) that calls boto3. Every call
-runs inside ``calling(resource)`` so that an error names what it was about.
+With ``messaging`` (SQS and SNS) and ``target`` (CloudFormation), the only modules of the CLI
+that call boto3. Every call runs inside ``calling(resource)`` so that an error names what it
+was about.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pydantic import ValidationError
 
 from asyncinfer.cli.errors import AwsCallError
 from asyncinfer.cli.target import Target
+from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
 from lambdas.common.records import InferenceRecord, Status
+from lambdas.common.s3uri import split_s3_uri
 from lambdas.common.store import RecordStore, record_from_item
 
 if TYPE_CHECKING:
@@ -29,15 +32,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
     from mypy_boto3_sns.client import SNSClient
-    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef as SnsAttributeTypeDef
     from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.type_defs import (
-        MessageAttributeValueOutputTypeDef,
-        SendMessageBatchRequestEntryTypeDef,
-    )
 
 BATCH_GET_MAX_KEYS = 100
-SQS_BATCH_MAX = 10
 MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
 MULTIPART_PART_BYTES = 16 * 1024 * 1024
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
@@ -128,6 +125,17 @@ class ResultsTable:
         self._status_index = status_index
         self._store = RecordStore(client, table_name)
         self.resource = f"table {table_name}"
+
+    @classmethod
+    def named_in(cls, client: DynamoDBClient, outputs: Mapping[str, str]) -> ResultsTable:
+        """The results table that a stack's (or local mode's) outputs name."""
+        return cls(
+            client,
+            outputs[StackOutput.RESULTS_TABLE_NAME],
+            input_location_index=outputs.get(StackOutput.INPUT_LOCATION_INDEX_NAME)
+            or INPUT_LOCATION_INDEX,
+            status_index=outputs.get(StackOutput.STATUS_INDEX_NAME) or STATUS_INDEX,
+        )
 
     def get(self, inference_id: str) -> InferenceRecord | None:
         with calling(self.resource):
@@ -274,15 +282,6 @@ class UploadedObject:
     size: int
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise ValueError(f"an s3:// URI needs a bucket and a key: {uri}")
-    return bucket, key
-
-
 class Objects:
     """Uploads to the input bucket and downloads of output and failure objects."""
 
@@ -349,7 +348,7 @@ class Objects:
         return response.get("VersionId"), response.get("ETag")
 
     def download(self, location: str, sink: IO[bytes]) -> int:
-        bucket, key = parse_s3_uri(location)
+        bucket, key = split_s3_uri(location)
         written = 0
         with calling(f"object {location}"):
             body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
@@ -357,137 +356,3 @@ class Objects:
                 sink.write(chunk)
                 written += len(chunk)
         return written
-
-
-# ------------------------------------------------------------------------------ SQS / SNS
-
-
-@dataclass(frozen=True)
-class QueueDepth:
-    visible: int
-    in_flight: int
-
-
-@dataclass(frozen=True)
-class QueueMessage:
-    message_id: str
-    receipt_handle: str
-    body: str
-    attributes: Mapping[str, MessageAttributeValueOutputTypeDef]
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    body: str
-    attributes: Mapping[str, MessageAttributeValueOutputTypeDef]
-
-
-class Queues:
-    def __init__(self, client: SQSClient) -> None:
-        self._client = client
-
-    def depth(self, url: str) -> QueueDepth:
-        with calling(f"queue {url}"):
-            attributes = self._client.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )["Attributes"]
-        return QueueDepth(
-            visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        )
-
-    def receive(self, url: str, *, visibility_timeout: int) -> list[QueueMessage]:
-        with calling(f"queue {url}"):
-            response = self._client.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=SQS_BATCH_MAX,
-                VisibilityTimeout=visibility_timeout,
-                WaitTimeSeconds=0,
-                MessageAttributeNames=["All"],
-            )
-        return [
-            QueueMessage(
-                message_id=message["MessageId"],
-                receipt_handle=message["ReceiptHandle"],
-                body=message.get("Body", ""),
-                attributes=message.get("MessageAttributes", {}),
-            )
-            for message in response.get("Messages", [])
-        ]
-
-    def send(self, url: str, messages: Sequence[OutgoingMessage]) -> list[int]:
-        """Send in batches; returns the positions of the messages SQS did not accept."""
-        failed: list[int] = []
-        for start in range(0, len(messages), SQS_BATCH_MAX):
-            entries: list[SendMessageBatchRequestEntryTypeDef] = []
-            for offset, message in enumerate(messages[start : start + SQS_BATCH_MAX]):
-                entry: SendMessageBatchRequestEntryTypeDef = {
-                    "Id": str(start + offset),
-                    "MessageBody": message.body,
-                }
-                if message.attributes:
-                    entry["MessageAttributes"] = {
-                        name: _sendable_attribute(value)
-                        for name, value in message.attributes.items()
-                    }
-                entries.append(entry)
-            with calling(f"queue {url}"):
-                response = self._client.send_message_batch(QueueUrl=url, Entries=entries)
-            failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
-        return failed
-
-    def delete(self, url: str, receipt_handles: Sequence[str]) -> None:
-        for start in range(0, len(receipt_handles), SQS_BATCH_MAX):
-            chunk = receipt_handles[start : start + SQS_BATCH_MAX]
-            with calling(f"queue {url}"):
-                self._client.delete_message_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": handle}
-                        for index, handle in enumerate(chunk)
-                    ],
-                )
-
-    def release(self, url: str, receipt_handles: Sequence[str]) -> None:
-        """Make received messages visible again at once (nothing was done with them)."""
-        for start in range(0, len(receipt_handles), SQS_BATCH_MAX):
-            chunk = receipt_handles[start : start + SQS_BATCH_MAX]
-            with calling(f"queue {url}"):
-                self._client.change_message_visibility_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                        for index, handle in enumerate(chunk)
-                    ],
-                )
-
-
-def _sendable_attribute(value: MessageAttributeValueOutputTypeDef) -> Any:
-    return {
-        name: value[name] for name in ("DataType", "StringValue", "BinaryValue") if name in value
-    }
-
-
-class Topics:
-    def __init__(self, client: SNSClient) -> None:
-        self._client = client
-
-    def publish(
-        self,
-        topic_arn: str,
-        message: str,
-        *,
-        subject: str | None = None,
-        attributes: Mapping[str, SnsAttributeTypeDef] | None = None,
-    ) -> str:
-        arguments: dict[str, Any] = {"TopicArn": topic_arn, "Message": message}
-        if subject:
-            arguments["Subject"] = subject
-        if attributes:
-            arguments["MessageAttributes"] = dict(attributes)
-        with calling(f"topic {topic_arn}"):
-            return self._client.publish(**arguments).get("MessageId", "")

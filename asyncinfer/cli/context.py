@@ -7,12 +7,11 @@ from functools import cached_property
 
 from rich.console import Console
 
-from asyncinfer.cli.aws import AwsClients, Objects, Queues, ResultsTable, Topics
+from asyncinfer.cli.aws import AwsClients, Objects, ResultsTable
+from asyncinfer.cli.messaging import Queues, Topics
 from asyncinfer.cli.render import emit
 from asyncinfer.cli.target import GlobalOptions, Target, discover
-
-DEFAULT_INPUT_LOCATION_INDEX = "by_input_location"
-DEFAULT_STATUS_INDEX = "by_status"
+from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
 
 
 class CliContext:
@@ -40,10 +39,10 @@ class CliContext:
     def table(self) -> ResultsTable:
         return ResultsTable(
             self.clients.dynamodb,
-            self.target.output("ResultsTableName"),
-            input_location_index=self.target.optional_output("InputLocationIndexName")
-            or DEFAULT_INPUT_LOCATION_INDEX,
-            status_index=self.target.optional_output("StatusIndexName") or DEFAULT_STATUS_INDEX,
+            self.target.output(StackOutput.RESULTS_TABLE_NAME),
+            input_location_index=self.target.optional_output(StackOutput.INPUT_LOCATION_INDEX_NAME)
+            or INPUT_LOCATION_INDEX,
+            status_index=self.target.optional_output(StackOutput.STATUS_INDEX_NAME) or STATUS_INDEX,
         )
 
     @cached_property

@@ -23,8 +23,9 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
-from asyncinfer.cli.aws import OutgoingMessage, QueueMessage, Queues, Topics
 from asyncinfer.cli.errors import AwsCallError, cli_error_for
+from asyncinfer.cli.messaging import OutgoingMessage, QueueMessage, Queues, Topics
+from lambdas.common.contract import LocalOutput, StackOutput
 from lambdas.common.records import inference_id_for
 
 HOLD_SECONDS = 300  # how long a message we looked at stays invisible while the run goes on
@@ -340,6 +341,16 @@ class Redriver:
         return errors
 
 
+# Per topic: its ``--queue`` name, then the outputs naming the topic, local mode's delivery
+# queue for it, and its subscription's dead-letter queue.
+TOPIC_OUTPUTS = (
+    ("success", StackOutput.SUCCESS_TOPIC_ARN, LocalOutput.SUCCESS_DELIVERY_QUEUE_URL,
+     StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL),
+    ("error", StackOutput.ERROR_TOPIC_ARN, LocalOutput.ERROR_DELIVERY_QUEUE_URL,
+     StackOutput.ERROR_DEAD_LETTER_QUEUE_URL),
+)  # fmt: skip
+
+
 def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]:
     """The dead-letter queues a target lists, keyed by the names ``--queue`` accepts.
 
@@ -347,10 +358,8 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
     ``ErrorDeliveryQueueUrl``): dead letters of a topic go back there instead of through SNS.
     """
     sources: dict[str, RedriveSource] = {}
-    ingest_dlq, ingest_queue = (
-        outputs.get("IngestDeadLetterQueueUrl"),
-        outputs.get("IngestQueueUrl"),
-    )
+    ingest_dlq = outputs.get(StackOutput.INGEST_DEAD_LETTER_QUEUE_URL)
+    ingest_queue = outputs.get(StackOutput.INGEST_QUEUE_URL)
     if ingest_dlq and ingest_queue:
         sources["ingest"] = RedriveSource(
             name="ingest DLQ",
@@ -360,12 +369,12 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
             destination_queue=ingest_queue,
         )
     delivery_queues: dict[str, str] = {}
-    for name, prefix in (("success", "Success"), ("error", "Error")):
-        topic = outputs.get(f"{prefix}TopicArn")
-        delivery = outputs.get(f"{prefix}DeliveryQueueUrl")
+    for name, topic_output, delivery_output, dlq_output in TOPIC_OUTPUTS:
+        topic = outputs.get(topic_output)
+        delivery = outputs.get(delivery_output)
         if topic and delivery:
             delivery_queues[topic] = delivery
-        dlq = outputs.get(f"{prefix}DeadLetterQueueUrl")
+        dlq = outputs.get(dlq_output)
         if not dlq:
             continue
         sources[name] = RedriveSource(
@@ -376,7 +385,7 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
             destination_queue=delivery,
             topic_arn=topic,
         )
-    failures = outputs.get("ResultsFailureQueueUrl")
+    failures = outputs.get(StackOutput.RESULTS_FAILURE_QUEUE_URL)
     if failures:
         sources["results"] = RedriveSource(
             name="results failures",

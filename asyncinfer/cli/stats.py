@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from asyncinfer.cli.aws import Queues, ResultsTable, TimeWindow
+from asyncinfer.cli.aws import ResultsTable, TimeWindow
+from asyncinfer.cli.messaging import Queues
 from lambdas.common.records import (
     TERMINAL_STATUSES,
     InferenceRecord,

@@ -23,6 +23,7 @@ from botocore.loaders import create_loader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode
+from lambdas.common.contract import DEFAULT_STACK_NAME
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 LOCAL_DIR_ENV = "ASYNCINFER_LOCAL_DIR"
 DEFAULT_LOCAL_DIR = ".local"
 STATE_FILE_NAME = "state.json"
-DEFAULT_STACK_NAME = "AsyncInference"
 # Local mode's moto server accepts any credentials; these keep a real profile out of it.
 LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local"  # noqa: S105 - a placeholder, moto checks nothing

@@ -4,10 +4,11 @@ ISO-8601 moment (``2026-11-21``, ``2026-11-21T08:00:00Z``; naive means UTC)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from asyncinfer.cli.aws import TimeWindow
 from asyncinfer.cli.errors import CliError, ExitCode
+from asyncinfer.clock import utc_now
 from lambdas.common.records import format_timestamp, parse_timestamp
 
 _AGE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])$")
@@ -37,7 +38,7 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
 
 
 def time_window(since: str | None, until: str | None, now: datetime | None = None) -> TimeWindow:
-    moment = now or datetime.now(UTC)
+    moment = now or utc_now()
     start = parse_moment(since, moment, "--since") if since else None
     end = parse_moment(until, moment, "--until") if until else None
     if start and end and start > end:

@@ -22,6 +22,7 @@ from asyncinfer.local.spec import (
     TopicSourceSpec,
 )
 from asyncinfer.local.template import Template, TemplateError
+from lambdas.common.contract import LocalOutput
 
 INGEST_HANDLER = "lambdas.ingest.handler.handler"
 RESULTS_HANDLER = "lambdas.results.handler.handler"
@@ -142,8 +143,12 @@ class Provisioner:
         )
         outputs = self.template.outputs()
         for source in results:
-            kind = "Success" if source.topic_arn == endpoint.success_topic_arn else "Error"
-            outputs[f"{kind}DeliveryQueueUrl"] = source.delivery_queue_url
+            output = (
+                LocalOutput.SUCCESS_DELIVERY_QUEUE_URL
+                if source.topic_arn == endpoint.success_topic_arn
+                else LocalOutput.ERROR_DELIVERY_QUEUE_URL
+            )
+            outputs[output] = source.delivery_queue_url
         return LocalPipelineSpec(
             region=self.region,
             aws_endpoint_url=self.aws_endpoint_url,

@@ -34,6 +34,10 @@ TRACE_ID_ATTRIBUTE = "trace_id"
 # S3 reports user-metadata keys in lower case without this prefix.
 USER_METADATA_PREFIX = "x-amz-meta-"
 
+# --- the stack -------------------------------------------------------------------------------
+# The stack's name unless configured otherwise; the CLI looks for this stack by default.
+DEFAULT_STACK_NAME = "AsyncInference"
+
 # --- the results table -----------------------------------------------------------------------
 PARTITION_KEY = "inference_id"
 INPUT_LOCATION_INDEX = "by_input_location"
@@ -94,3 +98,11 @@ class StackOutput(StrEnum):
     ENDPOINT_NAME = "EndpointName"
     OUTPUT_PATH = "OutputPath"
     FAILURE_PATH = "FailurePath"
+
+
+class LocalOutput(StrEnum):
+    """Outputs only local mode adds: its topics deliver to the results function through queues,
+    and ``asyncinfer redrive`` sends a topic's dead letters back to them."""
+
+    SUCCESS_DELIVERY_QUEUE_URL = "SuccessDeliveryQueueUrl"
+    ERROR_DELIVERY_QUEUE_URL = "ErrorDeliveryQueueUrl"

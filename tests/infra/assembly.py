@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 os.environ.setdefault("CDK_DISABLE_CLI_TELEMETRY", "true")
@@ -113,6 +115,22 @@ def synthesize(arguments: Mapping[str, str], outdir: Path) -> Synthesized:
     report_path = outdir / "validation-report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return Synthesized(template, report, synth_error, outdir)
+
+
+# Variables the Lambda runtime and Powertools read (stacks/function.py sets the POWERTOOLS_* ones
+# for both functions); a function's config model never sees them.
+RUNTIME_VARIABLE_PREFIXES = ("POWERTOOLS_", "AWS_", "_X_AMZN_", "LAMBDA_")
+
+
+def variables_read_by(model: type[BaseModel]) -> set[str]:
+    """The variables a config model reads: each field's alias, else its name upper-cased."""
+    return {field.alias or name.upper() for name, field in model.model_fields.items()}
+
+
+def configuration_variables(synthesized: Synthesized, function_id: str) -> set[str]:
+    """The variables the stack sets on a function, less those the runtime itself reads."""
+    variables = synthesized.properties(function_id)["Environment"]["Variables"]
+    return {name for name in variables if not name.startswith(RUNTIME_VARIABLE_PREFIXES)}
 
 
 def violations(synthesized: Synthesized) -> list[str]:

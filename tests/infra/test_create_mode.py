@@ -10,17 +10,22 @@ from typing import Any
 
 import pytest
 
+from lambdas.common.contract import StackOutput
+from lambdas.ingest.config import IngestConfig
+from lambdas.results.config import ResultsConfig
 from stacks.config import StackConfig
 from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
 from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    configuration_variables,
     iter_statements,
     literal_text,
     resources_of,
     synthesize,
     target,
+    variables_read_by,
     violations,
 )
 
@@ -90,19 +95,19 @@ def ids(stack: Synthesized) -> dict[str, str]:
     found = {
         name: stack.output_target(output)
         for name, output in {
-            "input_bucket": "InputBucketName",
-            "output_bucket": "OutputBucketName",
-            "table": "ResultsTableName",
-            "ingest_queue": "IngestQueueUrl",
-            "ingest_dlq": "IngestDeadLetterQueueUrl",
-            "success_topic": "SuccessTopicArn",
-            "error_topic": "ErrorTopicArn",
-            "success_dlq": "SuccessDeadLetterQueueUrl",
-            "error_dlq": "ErrorDeadLetterQueueUrl",
-            "failure_queue": "ResultsFailureQueueUrl",
-            "ingest_function": "IngestFunctionName",
-            "results_function": "ResultsFunctionName",
-            "endpoint": "EndpointName",
+            "input_bucket": StackOutput.INPUT_BUCKET_NAME,
+            "output_bucket": StackOutput.OUTPUT_BUCKET_NAME,
+            "table": StackOutput.RESULTS_TABLE_NAME,
+            "ingest_queue": StackOutput.INGEST_QUEUE_URL,
+            "ingest_dlq": StackOutput.INGEST_DEAD_LETTER_QUEUE_URL,
+            "success_topic": StackOutput.SUCCESS_TOPIC_ARN,
+            "error_topic": StackOutput.ERROR_TOPIC_ARN,
+            "success_dlq": StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL,
+            "error_dlq": StackOutput.ERROR_DEAD_LETTER_QUEUE_URL,
+            "failure_queue": StackOutput.RESULTS_FAILURE_QUEUE_URL,
+            "ingest_function": StackOutput.INGEST_FUNCTION_NAME,
+            "results_function": StackOutput.RESULTS_FUNCTION_NAME,
+            "endpoint": StackOutput.ENDPOINT_NAME,
         }.items()
     }
     found["ingest_role"] = stack.role_of_function(found["ingest_function"])
@@ -606,6 +611,13 @@ def test_function_environments_follow_the_contract(stack: Synthesized, ids: dict
     results = stack.properties(ids["results_function"])["Environment"]["Variables"]
     assert results["RETENTION_DAYS"] == "90"
     assert results["INLINE_RESULT_MAX_BYTES"] == "16384"
+
+
+def test_each_function_environment_is_exactly_what_its_config_reads(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    for name, model in (("ingest", IngestConfig), ("results", ResultsConfig)):
+        assert configuration_variables(stack, ids[f"{name}_function"]) == variables_read_by(model)
 
 
 def test_function_assets_hold_only_their_own_code_and_common(

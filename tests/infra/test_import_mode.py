@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.common.contract import StackOutput
 from tests.infra.assembly import (
     Synthesized,
     actions,
@@ -79,7 +80,7 @@ def test_outputs_name_the_imported_endpoint_and_topics(stack: Synthesized) -> No
 def test_ingest_may_invoke_only_the_imported_endpoint_by_its_lower_case_arn(
     stack: Synthesized,
 ) -> None:
-    role = stack.role_of_function(function_id(stack, "IngestFunctionName"))
+    role = stack.role_of_function(function_id(stack, StackOutput.INGEST_FUNCTION_NAME))
     sagemaker = [
         statement
         for statement in stack.statements(role)
@@ -133,10 +134,10 @@ def test_functions_get_the_endpoint_name_as_given(stack: Synthesized) -> None:
 def test_results_function_subscribes_to_the_imported_topics_with_dead_letter_queues(
     stack: Synthesized,
 ) -> None:
-    results = function_id(stack, "ResultsFunctionName")
+    results = function_id(stack, StackOutput.RESULTS_FUNCTION_NAME)
     dlqs = {
-        SUCCESS_TOPIC: stack.output_target("SuccessDeadLetterQueueUrl"),
-        ERROR_TOPIC: stack.output_target("ErrorDeadLetterQueueUrl"),
+        SUCCESS_TOPIC: stack.output_target(StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL),
+        ERROR_TOPIC: stack.output_target(StackOutput.ERROR_DEAD_LETTER_QUEUE_URL),
     }
     subscriptions = {
         subscription["Properties"]["TopicArn"]: subscription["Properties"]
@@ -164,7 +165,7 @@ def test_results_function_subscribes_to_the_imported_topics_with_dead_letter_que
 
 
 def test_results_may_read_only_the_imported_output_bucket(stack: Synthesized) -> None:
-    role = stack.role_of_function(function_id(stack, "ResultsFunctionName"))
+    role = stack.role_of_function(function_id(stack, StackOutput.RESULTS_FUNCTION_NAME))
     (read,) = [
         statement for statement in stack.statements(role) if "s3:GetObject" in actions(statement)
     ]
@@ -176,7 +177,7 @@ def test_results_may_read_only_the_imported_output_bucket(stack: Synthesized) ->
 def test_one_notification_per_prefix_and_suffix_pair(stack: Synthesized) -> None:
     (notifications,) = stack.resources("Custom::S3BucketNotifications").values()
     configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    queue = stack.output_target("IngestQueueUrl")
+    queue = stack.output_target(StackOutput.INGEST_QUEUE_URL)
     pairs = set()
     for configuration in configurations:
         assert configuration["Events"] == ["s3:ObjectCreated:*"]
@@ -192,7 +193,9 @@ def test_one_notification_per_prefix_and_suffix_pair(stack: Synthesized) -> None
         ("batch/", ".json"),
         ("batch/", ".csv"),
     }
-    environment = stack.properties(function_id(stack, "IngestFunctionName"))["Environment"]
+    environment = stack.properties(function_id(stack, StackOutput.INGEST_FUNCTION_NAME))[
+        "Environment"
+    ]
     assert json.loads(environment["Variables"]["KEY_PREFIXES"]) == ["incoming/", "batch/"]
     assert json.loads(environment["Variables"]["KEY_SUFFIXES"]) == [".json", ".csv"]
 
@@ -204,8 +207,8 @@ def test_batching_window_settings_and_visibility_timeout(stack: Synthesized) -> 
     assert properties["MaximumBatchingWindowInSeconds"] == 5
     assert properties["ScalingConfig"] == {"MaximumConcurrency": 3}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    queue = stack.properties(stack.output_target("IngestQueueUrl"))
-    assert stack.properties(function_id(stack, "IngestFunctionName"))["Timeout"] == 120
+    queue = stack.properties(stack.output_target(StackOutput.INGEST_QUEUE_URL))
+    assert stack.properties(function_id(stack, StackOutput.INGEST_FUNCTION_NAME))["Timeout"] == 120
     assert queue["VisibilityTimeout"] == 6 * 120 + 5
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lambdas.common.contract import StackOutput
 from tests.infra.assembly import (
     Synthesized,
     actions,
@@ -74,7 +75,7 @@ def test_endpoint_keeps_its_name_and_starts_at_the_minimum(stack: Synthesized) -
 
 
 def test_results_never_read_outputs_when_inline_results_are_off(stack: Synthesized) -> None:
-    function_id = stack.output_target("ResultsFunctionName")
+    function_id = stack.output_target(StackOutput.RESULTS_FUNCTION_NAME)
     variables = stack.properties(function_id)["Environment"]["Variables"]
     assert variables["INLINE_RESULT_MAX_BYTES"] == "0"
     role = stack.role_of_function(function_id)

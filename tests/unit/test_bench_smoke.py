@@ -11,7 +11,7 @@ import pytest
 
 from bench import coldstart, cost
 from bench.figures import Figure
-from bench.micro import RecordingClient, substituted
+from bench.micro.replay import RecordingClient, substituted
 
 
 def test_a_figure_prints_as_one_line_with_its_goal_or_as_context() -> None:

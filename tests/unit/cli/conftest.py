@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from asyncinfer.cli.app import app
 from asyncinfer.cli.target import new_session
+from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
 from lambdas.common.records import FailureStage, InferenceRecord, Status, format_timestamp
 from lambdas.common.store import RecordStore
-from tests.conftest import INPUT_LOCATION_INDEX, REGION, STATUS_INDEX, create_results_table
+from tests.conftest import REGION, create_results_table
 
 STACK_NAME = "AsyncInference"
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
@@ -35,15 +36,15 @@ class Pipeline:
 
     @property
     def bucket(self) -> str:
-        return self.outputs["InputBucketName"]
+        return self.outputs[StackOutput.INPUT_BUCKET_NAME]
 
     @property
     def output_bucket(self) -> str:
-        return self.outputs["OutputBucketName"]
+        return self.outputs[StackOutput.OUTPUT_BUCKET_NAME]
 
     @property
     def store(self) -> RecordStore:
-        return RecordStore(self.dynamodb, self.outputs["ResultsTableName"])
+        return RecordStore(self.dynamodb, self.outputs[StackOutput.RESULTS_TABLE_NAME])
 
 
 def create_pipeline(endpoint_url: str | None = None, *, versioned: bool = True) -> Pipeline:
@@ -68,21 +69,21 @@ def create_pipeline(endpoint_url: str | None = None, *, versioned: bool = True) 
     }
     topics = {name: sns.create_topic(Name=name)["TopicArn"] for name in ("success", "error")}
     outputs = {
-        "InputBucketName": "input-bucket",
-        "OutputBucketName": "output-bucket",
-        "ResultsTableName": "results",
-        "InputLocationIndexName": INPUT_LOCATION_INDEX,
-        "StatusIndexName": STATUS_INDEX,
-        "IngestQueueUrl": queues["ingest"],
-        "IngestDeadLetterQueueUrl": queues["ingest-dlq"],
-        "SuccessTopicArn": topics["success"],
-        "ErrorTopicArn": topics["error"],
-        "SuccessDeadLetterQueueUrl": queues["success-dlq"],
-        "ErrorDeadLetterQueueUrl": queues["error-dlq"],
-        "ResultsFailureQueueUrl": queues["results-failures"],
-        "EndpointName": "demo-endpoint",
-        "OutputPath": "s3://output-bucket/outputs",
-        "FailurePath": "s3://output-bucket/failures",
+        StackOutput.INPUT_BUCKET_NAME: "input-bucket",
+        StackOutput.OUTPUT_BUCKET_NAME: "output-bucket",
+        StackOutput.RESULTS_TABLE_NAME: "results",
+        StackOutput.INPUT_LOCATION_INDEX_NAME: INPUT_LOCATION_INDEX,
+        StackOutput.STATUS_INDEX_NAME: STATUS_INDEX,
+        StackOutput.INGEST_QUEUE_URL: queues["ingest"],
+        StackOutput.INGEST_DEAD_LETTER_QUEUE_URL: queues["ingest-dlq"],
+        StackOutput.SUCCESS_TOPIC_ARN: topics["success"],
+        StackOutput.ERROR_TOPIC_ARN: topics["error"],
+        StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL: queues["success-dlq"],
+        StackOutput.ERROR_DEAD_LETTER_QUEUE_URL: queues["error-dlq"],
+        StackOutput.RESULTS_FAILURE_QUEUE_URL: queues["results-failures"],
+        StackOutput.ENDPOINT_NAME: "demo-endpoint",
+        StackOutput.OUTPUT_PATH: "s3://output-bucket/outputs",
+        StackOutput.FAILURE_PATH: "s3://output-bucket/failures",
     }
     return Pipeline(outputs, s3, sqs, sns, dynamodb)
 

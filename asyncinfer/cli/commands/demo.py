@@ -15,14 +15,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from asyncinfer import local as local_mode
+from asyncinfer.cli.aws import ResultsTable
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
 from asyncinfer.local.synth import SynthError
 from asyncinfer.local.template import TemplateError
+from lambdas.common.contract import StackOutput
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, parse_timestamp
 from lambdas.common.records import inference_id_for as compute_inference_id
-from lambdas.common.store import record_from_item
 
-SAMPLES = Path(__file__).parent / "samples"
+SAMPLES = Path(local_mode.__file__).parent / "samples"
 BATCH_SIZE = 24
 WAIT_TIMEOUT_SECONDS = 120.0
 # Wide enough for the results table when the output is a file or a CI log, not a terminal.
@@ -62,27 +64,7 @@ def upload(s3: Any, bucket: str, inputs: list[tuple[str, bytes]]) -> list[Upload
     return uploads
 
 
-def fetch_records(dynamodb: Any, table: str, ids: list[str]) -> dict[str, InferenceRecord]:
-    records: dict[str, InferenceRecord] = {}
-    for start in range(0, len(ids), 100):
-        pending: dict[str, Any] = {
-            table: {
-                "Keys": [{"inference_id": {"S": i}} for i in ids[start : start + 100]],
-                "ConsistentRead": True,
-            }
-        }
-        while pending:
-            response = dynamodb.batch_get_item(RequestItems=pending)
-            for item in response["Responses"].get(table, []):
-                record = record_from_item(item)
-                records[record.inference_id] = record
-            pending = response.get("UnprocessedKeys") or {}
-    return records
-
-
-def wait_for_terminal(
-    dynamodb: Any, table: str, uploads: list[Upload]
-) -> dict[str, InferenceRecord]:
+def wait_for_terminal(table: ResultsTable, uploads: list[Upload]) -> dict[str, InferenceRecord]:
     ids = [item.inference_id for item in uploads]
     deadline = time.monotonic() + WAIT_TIMEOUT_SECONDS
     with Progress(
@@ -95,7 +77,7 @@ def wait_for_terminal(
     ) as progress:
         task = progress.add_task("results", total=len(ids))
         while True:
-            records = fetch_records(dynamodb, table, ids)
+            records = table.get_many(ids)
             done = sum(1 for record in records.values() if record.status in TERMINAL_STATUSES)
             progress.update(task, completed=done)
             if done == len(ids) or time.monotonic() > deadline:
@@ -160,13 +142,14 @@ def demo(
             console.print(f"local mode up in {time.monotonic() - started:.1f}s")
             session = boto3.session.Session(region_name=spec.region)
             s3 = session.client("s3", endpoint_url=spec.aws_endpoint_url)
-            dynamodb = session.client("dynamodb", endpoint_url=spec.aws_endpoint_url)
-            bucket = spec.outputs["InputBucketName"]
-            table = spec.outputs["ResultsTableName"]
+            table = ResultsTable.named_in(
+                session.client("dynamodb", endpoint_url=spec.aws_endpoint_url), spec.outputs
+            )
+            bucket = spec.outputs[StackOutput.INPUT_BUCKET_NAME]
             inputs = demo_inputs()
             console.print(f"uploading {len(inputs)} files to s3://{bucket}/demo/")
             uploads = upload(s3, bucket, inputs)
-            records = wait_for_terminal(dynamodb, table, uploads)
+            records = wait_for_terminal(table, uploads)
     except (LocalModeError, SynthError, TemplateError) as error:
         console.print(f"[red]demo: {error}[/red]")
         raise typer.Exit(code=1) from error

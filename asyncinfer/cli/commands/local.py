@@ -1,4 +1,4 @@
-"""``asyncinfer local up`` and ``asyncinfer demo``: the local mode's commands."""
+"""``asyncinfer local up``: local mode in the foreground, with how to point clients at it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from asyncinfer.local.pipeline import (
 )
 from asyncinfer.local.synth import SynthError
 from asyncinfer.local.template import TemplateError
+from lambdas.common.contract import StackOutput
 
 local_app = typer.Typer(help="Run the whole pipeline on this machine (no AWS account, no Docker).")
 console = Console(stderr=True)
@@ -59,8 +60,12 @@ def up(state_dir: StateDir = None, model_url: ModelUrl = None) -> None:
             console.print(f"  SageMaker runtime    {spec.runtime_endpoint_url}")
             console.print(f"  model server         {pipeline.model_url}")
             console.print(f"  endpoint             {spec.endpoint.name}")
-            console.print(f"  input bucket         {spec.outputs.get('InputBucketName')}")
-            console.print(f"  results table        {spec.outputs.get('ResultsTableName')}")
+            console.print(
+                f"  input bucket         {spec.outputs.get(StackOutput.INPUT_BUCKET_NAME)}"
+            )
+            console.print(
+                f"  results table        {spec.outputs.get(StackOutput.RESULTS_TABLE_NAME)}"
+            )
             console.print(f"  state and logs       {pipeline.options.state_dir}")
             console.print("Point the AWS CLI and `asyncinfer` at it with:")
             for name, value in pipeline.client_environment().items():
@@ -70,11 +75,3 @@ def up(state_dir: StateDir = None, model_url: ModelUrl = None) -> None:
             console.print("… stopping")
     except (LocalModeError, SynthError, TemplateError) as error:
         raise _fail(error) from error
-
-
-def register(app: typer.Typer) -> None:
-    """Adds the local-mode commands to the project's CLI."""
-    from asyncinfer.local.demo import demo
-
-    app.add_typer(local_app, name="local")
-    app.command("demo")(demo)

@@ -1,0 +1,30 @@
+"""What the commands share: the context they run in and the checks of their options."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import typer
+
+from asyncinfer.cli.context import CliContext
+from asyncinfer.cli.errors import CliError, ExitCode
+from asyncinfer.cli.timewindow import parse_age
+
+
+def context_of(ctx: typer.Context) -> CliContext:
+    context = ctx.find_object(CliContext)
+    if context is None:  # only when a command is invoked without the app's callback
+        raise CliError("internal error: no CLI context", ExitCode.OTHER)
+    return context
+
+
+def exclusive_formats(json_output: bool, csv_output: bool) -> None:
+    if json_output and csv_output:
+        raise CliError("choose one of --json and --csv", ExitCode.USAGE)
+
+
+def positive_age(text: str, option: str) -> timedelta:
+    age = parse_age(text)
+    if age is None or age.total_seconds() <= 0:
+        raise CliError(f"invalid {option} {text!r}: use an age like 90s, 15m, 2h", ExitCode.USAGE)
+    return age
