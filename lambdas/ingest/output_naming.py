@@ -19,8 +19,9 @@ The rule (the README's "Where outputs land" shows it with examples):
   doubled ``/`` is encoded (``!2F``), and so is the first dot of a ``.`` or ``..`` segment
   (``!2E``), so that no tool normalizes the path into another folder. ``:`` is outside the
   pattern, so an extension can never start with ``s3:`` or ``https:``. A key without a folder
-  gets no extension (the output lands directly under ``S3OutputPath``). The encoding is reversible: ``decode_extension`` gives the
-  folder back, and every folder maps to a different extension.
+  gets no extension (the output lands directly under ``S3OutputPath``). The encoding is
+  reversible: ``decode_extension`` gives the folder back, and every folder maps to a
+  different extension.
 * **Beyond 512 characters** an encoded folder is cut at the last escape boundary that leaves
   room for ``!!`` and 16 hex digits of the SHA-256 of the full folder's UTF-8 bytes (``!!``
   never occurs in an untruncated extension, so the marker is unambiguous). Such an extension
