@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -160,3 +161,14 @@ def test_two_long_folders_with_one_prefix_stay_apart() -> None:
 def test_decoding_refuses_what_the_encoder_never_makes(bad: str) -> None:
     with pytest.raises(ValueError, match="extension"):
         decode_extension(bad)
+
+
+def test_the_readme_examples_follow_the_rule() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| `s3://out/async-out/([^`]+)` \|$", readme, re.MULTILINE)
+    assert len(rows) == 4
+    inference_id = "5f3a9c2e41d07b88a16f0e3d9b2c" + "0" * 36
+    for key, path in rows:
+        name = output_name(key, inference_id)
+        expected = f"{name.extension}/{name.filename}" if name.extension else name.filename
+        assert path == expected

@@ -193,3 +193,23 @@ def test_two_versions_of_one_key_land_in_one_folder_under_two_names(s3: S3Client
     }
     assert len(names) == 2
     assert {name.extension for name in names} == {"a/b"}
+
+
+def test_the_residual_window_of_a_large_input_is_what_the_readme_states(s3: S3Client) -> None:
+    """A large input's request names the key, not the version: SageMaker reads whatever the
+    key holds when it processes the request, so an overwrite in that window is processed
+    under the older version's id (README, "Larger inputs: the residual window, stated")."""
+    version = announce(s3, VERSIONED, "big/blob.bin", b"1" * 128_001)
+    members = request_members(
+        version=version,
+        inference_id=INFERENCE_ID,
+        naming=OutputNaming.SERVICE,
+        inline_input_max_bytes=128_000,
+        reader=S3InputReader(s3),
+    )
+    assert members == {"InputLocation": f"s3://{VERSIONED}/big/blob.bin"}
+    s3.put_object(Bucket=VERSIONED, Key="big/blob.bin", Body=b"2" * 128_001)
+    # What SageMaker reads at processing time (an InputLocation carries no version id).
+    read_later = s3.get_object(Bucket=VERSIONED, Key="big/blob.bin")["Body"].read()
+    assert read_later != S3InputReader(s3).read(version)
+    assert read_later == b"2" * 128_001
