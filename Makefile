@@ -8,6 +8,8 @@ NODE_STAMP := node_modules/.installed
 # checkov pins boto3, networkx and packaging below this project's pins: it gets its own venv
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# The boto3/botocore the python3.13 Lambda runtime includes (tests/lambda_runtime_sdk.py)
+LAMBDA_SDK_STAMP := $(VENV)/lambda-runtime-sdk/.installed
 CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
@@ -39,6 +41,10 @@ $(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -qq -r requirements-checkov.txt -c constraints-checkov.txt
 	touch $@
 
+$(LAMBDA_SDK_STAMP): $(STAMP) tests/lambda_runtime_sdk.py
+	$(BIN)/python -m tests.lambda_runtime_sdk
+	touch $@
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -52,10 +58,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(CHECKOV_STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q
 
-unit: $(STAMP)
+unit: $(STAMP) $(LAMBDA_SDK_STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 infra: $(STAMP) $(CHECKOV_STAMP)

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from lambdas.common.contract import (
     CUSTOM_ATTRIBUTES_MAX_CHARS,
     DEFAULT_STACK_NAME,
+    INLINE_INPUT_CAP_BYTES,
     INLINE_RESULT_CAP_BYTES,
     ONE_GIB,
     TRACE_ID_ATTRIBUTE,
@@ -66,6 +67,13 @@ class EndpointMode(StrEnum):
 class RemovalChoice(StrEnum):
     RETAIN = "retain"
     DESTROY = "destroy"
+
+
+class OutputNamingChoice(StrEnum):
+    """``output_naming``: see lambdas/ingest/output_naming.py and the README."""
+
+    INPUT = "input"
+    SERVICE = "service"
 
 
 class LogLevel(StrEnum):
@@ -253,6 +261,22 @@ class StackConfig(BaseModel):
         "Larger objects are recorded FAILED at ingest (the async payload limit is 1 GB).",
         ge=1,
         le=ONE_GIB,
+    )
+    output_naming: OutputNamingChoice = setting(
+        OutputNamingChoice.INPUT,
+        "input, service",
+        "Where outputs land. `input`: `<S3OutputPath>/<the input key's folder>/<28 hex digits of "
+        'the inference id>.out` (S3OutputPathExtension and Filename, README "Where outputs '
+        "land\"); `service`: SageMaker's `<S3OutputPath>/<uuid>.out`.",
+    )
+    inline_input_max_bytes: int = setting(
+        INLINE_INPUT_CAP_BYTES,
+        f"an integer from 0 to {INLINE_INPUT_CAP_BYTES}",
+        "Inputs up to this size are read at the announced version and sent inline (Body), so "
+        "the endpoint processes exactly the uploaded bytes; larger ones go by InputLocation. "
+        "0 = always InputLocation.",
+        ge=0,
+        le=INLINE_INPUT_CAP_BYTES,
     )
     accept: str = setting(
         "application/json", "a MIME type", "Accept sent with every invocation.", pattern=_MIME_TYPE

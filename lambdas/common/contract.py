@@ -29,6 +29,8 @@ INVOCATION_TIMEOUT_SECONDS_DEFAULT = 900
 # The results function stores at most this much of an output in the record (DynamoDB items are
 # capped at 400 KB, and a record is copied into indexes); a larger read limit is refused.
 INLINE_RESULT_CAP_BYTES = 64 * 1024
+# InvokeEndpointAsync's inline Body holds at most this many bytes (sagemaker-runtime model, 2026).
+INLINE_INPUT_CAP_BYTES = 128_000
 # The custom attribute the ingest function adds itself; configuration may not set it.
 TRACE_ID_ATTRIBUTE = "trace_id"
 # S3 reports user-metadata keys in lower case without this prefix.

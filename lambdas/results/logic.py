@@ -103,7 +103,8 @@ def outcome_record(
     one, so the record still shows up in the by-input-location index).
     """
     request = notification.request_parameters
-    input_parts = split_s3_location(request.input_location)
+    # No inputLocation: the request carried its payload inline (Body).
+    input_parts = split_s3_location(request.input_location) if request.input_location else None
     received = notification.received_time
     if isinstance(notification, InferenceCompleted):
         status = Status.COMPLETED

@@ -2,15 +2,27 @@
 
 The models are strict about what the results function relies on (a missing required field, an
 unknown ``eventName`` or ``invocationStatus`` or an unparseable timestamp is a validation
-error) and tolerant of what it does not: fields AWS adds later are ignored.
+error) and tolerant of everything else: fields AWS adds later are ignored, and every field the
+API documents as optional is optional here, so no notification SageMaker can publish ends in
+the failure queue.
 
 Required on every result: ``eventSource`` = ``aws:sagemaker``, ``eventName`` =
 ``InferenceResult``, ``eventTime``, ``invocationStatus``, ``inferenceId`` and
-``requestParameters`` with ``endpointName`` and ``inputLocation``. A ``Completed`` result also
+``requestParameters.endpointName`` (the function routes on it). A ``Completed`` result also
 needs ``receivedTime`` and ``responseParameters.outputLocation``; a ``Failed`` one needs
-``failureReason``, while its ``receivedTime`` and ``responseParameters`` are optional (AWS's own
-failure examples omit ``responseParameters``, and a failure is still worth recording without
-its queue time).
+``failureReason``.
+
+Optional, each with the shape that omits it:
+
+* ``requestParameters.inputLocation``: absent when the request sent its payload inline
+  (``Body``, 2026) instead of an ``InputLocation``; the record then keeps the input location the
+  ingest function wrote (or none, for a request this pipeline did not send).
+* ``requestParameters.accept`` / ``customAttributes``: absent when the request had none;
+  ``contentType``: SageMaker fills in its default, tolerated when missing.
+* ``responseParameters``: absent on a failure without a failure object (AWS's own failure
+  examples); its ``contentType`` may be missing.
+* a ``Failed`` result's ``receivedTime``: tolerated when missing (recorded without queue time).
+* ``responseBody``: only with ``IncludeInferenceResponseIn``; ``awsRegion`` is ignored.
 
 The SNS envelope reuses Powertools' models. Each ``Message`` stays a string in the envelope and
 is validated on its own, so one malformed message does not stop the others of the same event.
@@ -48,7 +60,8 @@ class _SageMakerModel(BaseModel):
 
 class RequestParameters(_SageMakerModel):
     endpoint_name: str = Field(min_length=1)
-    input_location: str = Field(min_length=1)
+    # Absent for a request sent with an inline Body (no InputLocation).
+    input_location: str | None = Field(default=None, min_length=1)
     content_type: str | None = None
     accept: str | None = None
     custom_attributes: str | None = None

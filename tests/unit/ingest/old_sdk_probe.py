@@ -1,0 +1,102 @@
+"""Run in a subprocess with the Lambda runtime's SDK first on sys.path (see test_service_models).
+
+Builds the ingest function's clients the way the function does, sends InvokeEndpointAsync with
+the 2026 members to a loopback server that records what arrives, and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import botocore
+from botocore.exceptions import ParamValidationError
+
+from lambdas.ingest.clients import create_clients
+from lambdas.ingest.service_models import botocore_session
+
+received: list[dict[str, Any]] = []
+
+
+class Recorder(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        received.append(
+            {"path": self.path, "headers": dict(self.headers.items()), "body": body.hex()}
+        )
+        inference_id = self.headers.get("X-Amzn-SageMaker-Inference-Id", "generated")
+        extension = self.headers.get("X-Amzn-SageMaker-S3OutputPathExtension")
+        filename = self.headers.get("X-Amzn-SageMaker-Filename", "uuid.out")
+        folder = f"s3://out/results/{extension}" if extension else "s3://out/results"
+        payload = json.dumps({"InferenceId": inference_id}).encode()
+        self.send_response(202)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-Amzn-SageMaker-OutputLocation", f"{folder}/{filename}")
+        self.send_header("X-Amzn-SageMaker-FailureLocation", f"{folder}/uuid-error.out")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
+    # How local mode points the function at its runtime; botocore reads it per client.
+    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
+    result: dict[str, Any] = {"botocore": botocore.__version__, "botocore_file": botocore.__file__}
+
+    # The runtime's own model: botocore refuses the new members before sending anything.
+    plain = boto3.session.Session().client("sagemaker-runtime")
+    try:
+        plain.invoke_endpoint_async(EndpointName="ep", InputLocation="s3://in/k", Filename="x")
+        result["plain_refused"] = False
+    except ParamValidationError as error:
+        result["plain_refused"] = True
+        result["plain_error"] = str(error)
+
+    # The ingest function's clients, on a session that finds the bundled model first.
+    clients = create_clients(
+        boto3.session.Session(botocore_session=botocore_session()), max_pool_connections=2
+    )
+    runtime = clients.sagemaker_runtime
+    responses = []
+    inline = runtime.invoke_endpoint_async(
+        EndpointName="ep",
+        Body=b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}',
+        ContentType="application/json",
+        InferenceId="a" * 64,
+        S3OutputPathExtension="a/b!20c",
+        Filename="aaaaaaaaaaaaaaaaaaaaaaaaaaaa.out",
+        RequestTTLSeconds=60,
+        InvocationTimeoutSeconds=60,
+    )
+    responses.append(inline)
+    by_location = runtime.invoke_endpoint_async(
+        EndpointName="ep",
+        InputLocation="s3://in/a/b c/k.json",
+        InferenceId="b" * 64,
+        S3OutputPathExtension="a/b!20c",
+        Filename="bbbbbbbbbbbbbbbbbbbbbbbbbbbb.out",
+    )
+    responses.append(by_location)
+    result["responses"] = [
+        {key: response.get(key) for key in ("InferenceId", "OutputLocation", "FailureLocation")}
+        for response in responses
+    ]
+    result["received"] = received
+    server.shutdown()
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
