@@ -13,8 +13,15 @@ from stacks.endpoint import AsyncEndpoint, EndpointTarget, imported_endpoint
 from stacks.ingest import Ingest
 from stacks.monitoring import Monitoring
 from stacks.notifications import EndpointTopics, Topics, imported_topics
+from stacks.reconciler import Reconciler
 from stacks.results import Results
-from stacks.storage import INPUT_LOCATION_INDEX, OUTPUT_PREFIX, STATUS_INDEX, Storage
+from stacks.storage import (
+    FAILURE_PREFIX,
+    INPUT_LOCATION_INDEX,
+    OUTPUT_PREFIX,
+    STATUS_INDEX,
+    Storage,
+)
 
 
 class AsyncInferenceStack(Stack):
@@ -82,6 +89,15 @@ class AsyncInferenceStack(Stack):
             output_bucket=output_bucket,
             output_prefix=output_prefix,
         )
+        self.reconciler = Reconciler(
+            self,
+            "Reconciler",
+            config=config,
+            table=storage.table,
+            endpoint_name=target.name,
+            output_bucket=output_bucket,
+            object_prefixes=[output_prefix, f"{FAILURE_PREFIX}/"] if output_prefix else [""],
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -93,9 +109,14 @@ class AsyncInferenceStack(Stack):
                 "ErrorDeadLetterQueue": self.results.error_dead_letter_queue,
                 "ResultsFailureQueue": self.results.failure_queue,
             },
-            functions={"Ingest": self.ingest.function, "Results": self.results.function},
+            functions={
+                "Ingest": self.ingest.function,
+                "Results": self.results.function,
+                "Reconciler": self.reconciler.function,
+            },
             endpoint_name=target.name,
         )
+        self.monitoring.watch_reconciler(target.name)
 
         outputs = {
             "InputBucketName": storage.input_bucket.bucket_name,
@@ -111,6 +132,7 @@ class AsyncInferenceStack(Stack):
             "ResultsFailureQueueUrl": self.results.failure_queue.queue_url,
             "ResultsFunctionName": self.results.function.function_name,
             "IngestFunctionName": self.ingest.function.function_name,
+            "ReconcilerFunctionName": self.reconciler.function.function_name,
             "EndpointName": target.name,
         }
         if output_bucket is not None:
