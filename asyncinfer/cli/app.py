@@ -37,6 +37,7 @@ from asyncinfer.cli.aws import parse_s3_uri
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode, cli_error_for, usage_error
 from asyncinfer.cli.listing import Cursor, ListQuery, list_records, parse_statuses
+from asyncinfer.cli.reconcile_commands import register as register_reconcile_commands
 from asyncinfer.cli.redrive import QUEUE_NAMES, Redriver, sources_from_outputs
 from asyncinfer.cli.stats import take_snapshot
 from asyncinfer.cli.submit import (
@@ -656,4 +657,5 @@ def _register_local_commands(target_app: typer.Typer) -> None:
     module.register(target_app)
 
 
+register_reconcile_commands(app)
 _register_local_commands(app)
