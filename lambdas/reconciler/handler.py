@@ -1,8 +1,9 @@
 """Reconciler function: on a schedule, settles records that are not terminal past their deadline.
 
 The event (an EventBridge scheduled event) carries nothing the function needs: every run looks
-at the table as it is. Runs never overlap (reserved concurrency 1) and a failed run is not
-retried (the next scheduled run is the retry).
+at the table as it is. A run ends before the next one starts (its timeout is at most the
+schedule's interval) and a failed run is not retried: the next scheduled run is the retry.
+Overlapping runs would still be safe, since every write is guarded by the record as read.
 """
 
 from __future__ import annotations
