@@ -183,6 +183,10 @@ class Reconciler:
                 )
                 report.errors.append(f"{record.inference_id}: {error}")
                 return Settlement.ERROR
+            except Exception as error:  # one record never stops the run; the run then fails
+                logger.exception("Not settled: tried again at the next run")
+                report.errors.append(f"{record.inference_id}: {type(error).__name__}: {error}")
+                return Settlement.ERROR
             logger.info(
                 "Reconciled",
                 extra={"settlement": settlement.value, "inference_id": record.inference_id},
@@ -234,7 +238,9 @@ class Reconciler:
     ) -> str:
         """The notification SageMaker sent, or would have, for what it wrote to S3."""
         request = {
-            "endpointName": record.endpoint_name or self.config.endpoint_name,
+            # this stack's endpoint, even for a record of an endpoint replaced since: the
+            # evidence is the object in S3, and the record keeps its own endpoint_name
+            "endpointName": self.config.endpoint_name,
             "inputLocation": record.input_location,
             "contentType": record.content_type,
             "accept": record.accept,

@@ -13,8 +13,13 @@ from asyncinfer.cli import reconcile as reconcile_module
 from asyncinfer.cli.versions import ObjectVersion as ListedVersion
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
+from lambdas.ingest import handler as ingest_handler
+from lambdas.ingest.clients import S3ObjectInspector
 from lambdas.ingest.events import ObjectVersion, S3EventNotification, parse_notification
+from lambdas.ingest.logic import Outcome, Submitter
 from tests.unit.cli.conftest import Invoke, Pipeline
+from tests.unit.ingest.conftest import make_config
+from tests.unit.ingest.support import FakeInvoker, ManualClock
 
 
 @pytest.fixture(autouse=True)
@@ -240,3 +245,36 @@ def test_an_unversioned_object_is_sent_without_a_version_id() -> None:
     parsed = parse_notification(body)
     assert isinstance(parsed, S3EventNotification)
     assert ObjectVersion.from_record(parsed.records[0]).inference_id == version.inference_id
+
+
+def test_backfilling_twice_before_ingest_runs_still_invokes_each_version_once(
+    cli: Invoke, pipeline: Pipeline
+) -> None:
+    versions = [upload(pipeline, f"in/{name}.json") for name in ("a", "b")]
+    assert cli("backfill").exit_code == 0
+    assert cli("backfill").exit_code == 0  # ingest has not run yet: sent again
+    response = pipeline.sqs.receive_message(
+        QueueUrl=pipeline.outputs["IngestQueueUrl"], MaxNumberOfMessages=10
+    )
+    bodies = [message["Body"] for message in response["Messages"]]
+    assert len(bodies) == 4
+    clock, invoker = ManualClock(), FakeInvoker()
+    submitter = Submitter(
+        config=make_config(),
+        store=pipeline.store,
+        inspector=S3ObjectInspector(pipeline.s3),
+        invoker=invoker,
+        logger=ingest_handler.logger,
+        clock=clock.now,
+        sleep=clock.sleep,
+    )
+    outcomes = []
+    for body in bodies:
+        parsed = parse_notification(body)
+        assert isinstance(parsed, S3EventNotification)
+        target = ObjectVersion.from_record(parsed.records[0])
+        result = submitter.submit(target, trace_id="1-abc", remaining_seconds=clock.remaining)
+        outcomes.append(result.outcome)
+
+    assert sorted(outcomes) == sorted([Outcome.SUBMITTED] * 2 + [Outcome.DUPLICATE] * 2)
+    assert sorted(call.inference_id for call in invoker.calls) == sorted(v["id"] for v in versions)

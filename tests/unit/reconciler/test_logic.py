@@ -303,3 +303,46 @@ def test_config_rejects_limits_the_api_does_not_allow() -> None:
     with pytest.raises(ValueError, match="REQUEST_TTL_SECONDS"):
         config(REQUEST_TTL_SECONDS="30")
     assert config().results.inline_result_max_bytes == 16384
+
+
+def test_an_output_of_a_replaced_endpoint_still_completes_the_record(rig: Rig) -> None:
+    record = rig.seed("p.json", Status.SUBMITTED, SUBMITTED_OVERDUE)
+    assert record.output_location
+    rig.put(record.output_location, OUTPUT)
+
+    report = rig.reconciler(ENDPOINT_NAME="replacement-endpoint").run()
+
+    assert report.count(Settlement.COMPLETED) == 1
+    completed = rig.get(record.inference_id)
+    assert (completed.status, completed.endpoint_name) == (Status.COMPLETED, ENDPOINT)
+
+
+class FailingFor:
+    """The store, failing unexpectedly for one record."""
+
+    def __init__(self, store: RecordStore, inference_id: str) -> None:
+        self.store = store
+        self.inference_id = inference_id
+
+    def record_outcome(
+        self, record: InferenceRecord, *, guard: OutcomeGuard | None = None
+    ) -> InferenceRecord | None:
+        if record.inference_id == self.inference_id:
+            raise RuntimeError("table on fire")
+        return self.store.record_outcome(record, guard=guard)
+
+
+def test_one_record_that_fails_never_stops_the_run(rig: Rig) -> None:
+    broken = rig.seed("q.json", Status.SUBMITTED, SUBMITTED_OVERDUE)
+    fine = rig.seed("r.json", Status.SUBMITTED, SUBMITTED_OVERDUE)
+    reconciler = rig.reconciler()
+    failing = Reconciler(
+        **{**reconciler.__dict__, "store": FailingFor(rig.store, broken.inference_id)}
+    )
+
+    report = failing.run()
+
+    assert (report.count(Settlement.ERROR), report.count(Settlement.EXPIRED)) == (1, 1)
+    assert "RuntimeError: table on fire" in report.errors[0]
+    assert rig.get(broken.inference_id).status == Status.SUBMITTED
+    assert rig.get(fine.inference_id).failure_stage == FailureStage.EXPIRED
