@@ -112,9 +112,10 @@ def backfill(
         bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")
     ] = False,
 ) -> None:
-    """Submit the object versions that have no record (e.g. written before the stack existed)
-    through the ingest queue, as the S3 events that never came. Safe to run again: a version
-    is never submitted twice.
+    """Submit the object versions that have no record through the ingest queue.
+
+    They are sent as the S3 events that never came (objects written before the stack existed,
+    or whose event was lost). Safe to run again: a version is never submitted twice.
 
     Exit status 1 when a message could not be sent.
     """
