@@ -52,7 +52,7 @@ from lambdas.reconciler.clients import (
     ReconcilerAwsError,
 )
 from lambdas.reconciler.config import ReconcilerConfig
-from lambdas.results.logic import Disposition, NotificationProcessor
+from lambdas.results.logic import ENDPOINT_DIMENSION, Disposition, NotificationProcessor
 from lambdas.results.outputs import OutputReader, split_s3_location
 
 if TYPE_CHECKING:
@@ -129,6 +129,8 @@ class Reconciler:
         """One pass over both statuses, bounded by ``max_records`` and the time left."""
         now = self.clock()
         report = RunReport()
+        # the dimension the alarm and the widget select (the results function's metrics have it)
+        self.metrics.set_default_dimensions(**{ENDPOINT_DIMENSION: self.config.endpoint_name})
         budget = self.config.max_records
         for status in (Status.SUBMITTED, Status.PENDING):
             budget = self._drain(status, now, budget, report)

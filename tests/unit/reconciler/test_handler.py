@@ -96,3 +96,16 @@ def test_a_run_stops_starting_pages_when_time_runs_out(rig: Rig, environment: No
 
     assert summary == {"read": 0, "pages": 0, "settled": {}, "errors": 0, "complete": False}
     assert rig.get(record.inference_id).status == Status.SUBMITTED
+
+
+def test_an_idle_run_still_reports_zero_with_the_alarm_dimension(
+    rig: Rig, environment: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary: Any = handler.handler(SCHEDULED_EVENT, FakeContext())
+
+    assert summary["read"] == 0
+    emitted = emitted_metrics(capsys.readouterr().out)
+    for name in ("InferencesSettledByReconciler", "InferencesExpired"):
+        (metric,) = [m for m in emitted if m.name == name]
+        assert metric.values == [0]
+        assert metric.dimensions["EndpointName"] == ENDPOINT
