@@ -378,6 +378,13 @@ class StackConfig(BaseModel):
         "Alarm when the oldest ingest message is older than this.",
         ge=60,
     )
+    reconcile_every_minutes: int = setting(
+        15,
+        "an integer from 1 to 1440",
+        "How often the reconciler settles records with no outcome past their deadline.",
+        ge=1,
+        le=1440,
+    )
 
     @field_validator(
         "endpoint_name",

@@ -54,8 +54,9 @@ def removal_policy(config: StackConfig) -> RemovalPolicy:
     return RemovalPolicy.RETAIN
 
 
-def asset_exclusions(function: str) -> list[str]:
-    """gitignore rules keeping only ``lambdas/__init__.py``, ``lambdas/common`` and the function."""
+def asset_exclusions(function: str, *also: str) -> list[str]:
+    """gitignore rules keeping only ``lambdas/__init__.py``, ``lambdas/common``, the function and
+    the packages it ``also`` imports."""
     return [
         "/*",
         "!/lambdas/",
@@ -63,6 +64,7 @@ def asset_exclusions(function: str) -> list[str]:
         "!/lambdas/__init__.py",
         "!/lambdas/common/",
         f"!/lambdas/{function}/",
+        *(f"!/lambdas/{package}/" for package in also),
         "__pycache__/",
         "*.pyc",
     ]
@@ -92,7 +94,9 @@ class PipelineFunction(Construct):
         memory_mb: int,
         on_failure: lambda_.IDestination | None = None,
         retry_attempts: int | None = None,
+        packages: tuple[str, ...] = (),
     ) -> None:
+        """``packages``: other ``lambdas/`` packages the function imports (shipped with it)."""
         super().__init__(scope, construct_id)
         self.role = iam.Role(
             self,
@@ -115,7 +119,9 @@ class PipelineFunction(Construct):
             architecture=LAMBDA_ARCHITECTURE,
             handler=f"lambdas.{service}.handler.handler",
             code=lambda_.Code.from_asset(
-                str(REPO_ROOT), exclude=asset_exclusions(service), ignore_mode=IgnoreMode.GIT
+                str(REPO_ROOT),
+                exclude=asset_exclusions(service, *packages),
+                ignore_mode=IgnoreMode.GIT,
             ),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(

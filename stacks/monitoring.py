@@ -88,6 +88,36 @@ class Monitoring(Construct):
         )
         self.dashboard = self._dashboard(ingest_queue, dead_letter_queues, functions, endpoint_name)
 
+    def watch_reconciler(self, endpoint_name: str) -> None:
+        """An alarm when the reconciler settles anything (a notification or an S3 event was
+        lost) and a widget of what it settled and expired."""
+        dimensions = {"service": Service.RECONCILER, "EndpointName": endpoint_name}
+        settled, expired = (
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map=dimensions,
+                statistic=cloudwatch.Stats.SUM,
+                period=FIVE_MINUTES,
+            )
+            for name in ("InferencesSettledByReconciler", "InferencesExpired")
+        )
+        self._alarm(
+            "InferencesSettledByReconciler",
+            settled,
+            threshold=0,
+            description="The reconciler settled records whose outcome never arrived: a "
+            "notification was lost or an inference expired. See the records with "
+            "failure_stage=expired and the results function's dead-letter queues.",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Settled by the reconciler",
+                left=[settled.with_(label="settled"), expired.with_(label="expired")],
+                width=12,
+            )
+        )
+
     def _alarm(
         self,
         construct_id: str,

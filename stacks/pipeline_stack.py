@@ -15,8 +15,9 @@ from stacks.endpoint import AsyncEndpoint, EndpointTarget, imported_endpoint
 from stacks.ingest import Ingest
 from stacks.monitoring import Monitoring
 from stacks.notifications import EndpointTopics, Topics, imported_topics
+from stacks.reconciler import Reconciler
 from stacks.results import Results
-from stacks.storage import OUTPUT_PREFIX, Storage
+from stacks.storage import FAILURE_PREFIX, OUTPUT_PREFIX, Storage
 
 
 class AsyncInferenceStack(Stack):
@@ -86,6 +87,15 @@ class AsyncInferenceStack(Stack):
             output_bucket=output_bucket,
             output_prefix=output_prefix,
         )
+        self.reconciler = Reconciler(
+            self,
+            "Reconciler",
+            config=config,
+            table=storage.table,
+            endpoint_name=target.name,
+            output_bucket=output_bucket,
+            object_prefixes=[output_prefix, f"{FAILURE_PREFIX}/"] if output_prefix else [""],
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -97,9 +107,14 @@ class AsyncInferenceStack(Stack):
                 "ErrorDeadLetterQueue": self.results.error_dead_letter_queue,
                 "ResultsFailureQueue": self.results.failure_queue,
             },
-            functions={"Ingest": self.ingest.function, "Results": self.results.function},
+            functions={
+                "Ingest": self.ingest.function,
+                "Results": self.results.function,
+                "Reconciler": self.reconciler.function,
+            },
             endpoint_name=target.name,
         )
+        self.monitoring.watch_reconciler(target.name)
 
         results = self.results
         outputs: dict[StackOutput, str] = {
@@ -116,6 +131,7 @@ class AsyncInferenceStack(Stack):
             StackOutput.RESULTS_FAILURE_QUEUE_URL: self.results.failure_queue.queue_url,
             StackOutput.RESULTS_FUNCTION_NAME: self.results.function.function_name,
             StackOutput.INGEST_FUNCTION_NAME: self.ingest.function.function_name,
+            StackOutput.RECONCILER_FUNCTION_NAME: self.reconciler.function.function_name,
             StackOutput.ENDPOINT_NAME: target.name,
         }
         if output_bucket is not None:

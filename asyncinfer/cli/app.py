@@ -18,6 +18,7 @@ from asyncinfer.cli import render
 from asyncinfer.cli.commands import demo, fetch, local, redrive, results, status, submit, watch
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, cli_error_for, usage_error
+from asyncinfer.cli.reconcile_commands import register as register_reconcile_commands
 from asyncinfer.cli.target import GlobalOptions, local_dir_from_env
 
 
@@ -123,3 +124,4 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(local.local_app, name="local")
+register_reconcile_commands(app)

@@ -55,6 +55,7 @@ class Service(StrEnum):
 
     INGEST = "ingest"
     RESULTS = "results"
+    RECONCILER = "reconciler"
 
 
 class Env(StrEnum):
@@ -78,6 +79,14 @@ class Env(StrEnum):
     SUBMIT_CONCURRENCY = "SUBMIT_CONCURRENCY"
     # results
     INLINE_RESULT_MAX_BYTES = "INLINE_RESULT_MAX_BYTES"
+    # reconciler (also reads TABLE_NAME, ENDPOINT_NAME, RETENTION_DAYS, INLINE_RESULT_MAX_BYTES,
+    # REQUEST_TTL_SECONDS and INVOCATION_TIMEOUT_SECONDS)
+    STATUS_INDEX = "STATUS_INDEX"
+    OUTPUT_BUCKET = "OUTPUT_BUCKET"
+    INGEST_QUEUE_RETENTION_SECONDS = "INGEST_QUEUE_RETENTION_SECONDS"
+    DEAD_LETTER_RETENTION_SECONDS = "DEAD_LETTER_RETENTION_SECONDS"
+    RECONCILE_PAGE_SIZE = "RECONCILE_PAGE_SIZE"
+    RECONCILE_MAX_RECORDS = "RECONCILE_MAX_RECORDS"
 
 
 class StackOutput(StrEnum):
@@ -97,6 +106,7 @@ class StackOutput(StrEnum):
     RESULTS_FAILURE_QUEUE_URL = "ResultsFailureQueueUrl"
     RESULTS_FUNCTION_NAME = "ResultsFunctionName"
     INGEST_FUNCTION_NAME = "IngestFunctionName"
+    RECONCILER_FUNCTION_NAME = "ReconcilerFunctionName"
     ENDPOINT_NAME = "EndpointName"
     OUTPUT_PATH = "OutputPath"
     FAILURE_PATH = "FailurePath"

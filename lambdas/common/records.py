@@ -32,6 +32,7 @@ TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED})
 class FailureStage(StrEnum):
     INGEST = "ingest"
     INFERENCE = "inference"
+    EXPIRED = "expired"  # no outcome arrived before its deadline: set by the reconciler
 
 
 def inference_id_for(bucket: str, key: str, version_id: str | None, etag: str | None) -> str:

@@ -66,6 +66,15 @@ class ClaimOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class OutcomeGuard:
+    """A record as last read: ``record_outcome`` then writes only if it is still unchanged
+    (the reconciler's optimistic lock, so it never overwrites what arrived since it looked)."""
+
+    status: Status
+    updated_at: str
+
+
+@dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     existing: InferenceRecord | None = None
@@ -236,11 +245,14 @@ class RecordStore:
         self._backfill(record)
         return False
 
-    def record_outcome(self, record: InferenceRecord) -> InferenceRecord | None:
+    def record_outcome(
+        self, record: InferenceRecord, *, guard: OutcomeGuard | None = None
+    ) -> InferenceRecord | None:
         """Apply a terminal outcome unless an equal or newer one is stored.
 
         Returns the stored record after the write, or None when the outcome was a duplicate or
-        older than what is stored (nothing changed).
+        older than what is stored (nothing changed). With ``guard``, also None when the stored
+        record's status or ``updated_at`` differ from the guard's.
         """
         if record.status not in (Status.COMPLETED, Status.FAILED) or not record.completed_at:
             raise ValueError("an outcome is a COMPLETED or FAILED record with completed_at")
@@ -262,14 +274,18 @@ class RecordStore:
                 update.set(name, values[name])
         update.remove("claim_token")
         update.remove("claim_expires_at")
+        condition = "(attribute_not_exists(#completed_at) OR #completed_at < :completed_at)"
+        if guard is not None:
+            condition += f" AND {update.name('status')} = :guard_status"
+            condition += f" AND {update.name('updated_at')} = :guard_updated_at"
+            update.values[":guard_status"] = _encode(guard.status.value)
+            update.values[":guard_updated_at"] = _encode(guard.updated_at)
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={PARTITION_KEY: {"S": record.inference_id}},
                 UpdateExpression=update.expression(),
-                ConditionExpression=(
-                    "attribute_not_exists(#completed_at) OR #completed_at < :completed_at"
-                ),
+                ConditionExpression=condition,
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
                 ReturnValues="ALL_NEW",

@@ -45,6 +45,7 @@ CONTRACT_OUTPUTS = {
     "ResultsFailureQueueUrl",
     "ResultsFunctionName",
     "IngestFunctionName",
+    "ReconcilerFunctionName",
     "EndpointName",
     "OutputPath",
     "FailurePath",
@@ -317,9 +318,11 @@ def test_results_function_subscribes_to_both_topics_with_a_dead_letter_queue_eac
 def test_failed_results_invocations_land_on_the_failure_queue_after_two_retries(
     stack: Synthesized, ids: dict[str, str]
 ) -> None:
-    (invoke_config,) = stack.resources("AWS::Lambda::EventInvokeConfig").values()
-    properties = invoke_config["Properties"]
-    assert properties["FunctionName"] == {"Ref": ids["results_function"]}
+    (properties,) = [
+        config["Properties"]
+        for config in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+        if config["Properties"]["FunctionName"] == {"Ref": ids["results_function"]}
+    ]
     assert properties["MaximumRetryAttempts"] == 2
     assert properties["DestinationConfig"] == {
         "OnFailure": {"Destination": {"Fn::GetAtt": [ids["failure_queue"], "Arn"]}}
@@ -660,6 +663,7 @@ def test_every_dead_letter_queue_has_an_alarm(stack: Synthesized, ids: dict[str,
     dead_letter_queues |= {
         target(config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
         for config in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+        if "DestinationConfig" in config["Properties"]
     }
     assert dead_letter_queues == {
         ids["ingest_dlq"],
@@ -679,7 +683,8 @@ def test_functions_queue_age_and_stuck_endpoint_are_alarmed(
         for alarm in alarms
         if alarm.get("MetricName") == "Errors" and alarm["Namespace"] == "AWS/Lambda"
     }
-    assert errors == {ids["ingest_function"], ids["results_function"]}
+    reconciler = stack.output_target("ReconcilerFunctionName")
+    assert errors == {ids["ingest_function"], ids["results_function"], reconciler}
     (age,) = [
         alarm for alarm in alarms if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
     ]

@@ -234,7 +234,8 @@ def test_every_alarm_notifies_the_alarm_email_through_an_encrypted_topic(
         "Endpoint": "ops@example.com",
     }
     alarms = stack.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 8  # 4 dead-letter queues, 2 functions, queue age, endpoint backlog
+    # 4 dead-letter queues, 3 functions, queue age, endpoint backlog, reconciler settled
+    assert len(alarms) == 10
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
 

@@ -1,0 +1,151 @@
+"""Data access for the reconciler: the status index and the endpoint's output objects.
+
+The only module of the function that calls boto3 besides the shared ``RecordStore`` and the
+results function's ``S3OutputReader`` it reuses. SDK errors become ``ReconcilerAwsError``.
+
+Existence is read with HeadObject. The role may ``s3:ListBucket`` the output bucket, so S3
+answers 404 for a missing key (without it, 403: DESIGN "IAM and deploy facts"); a 403 is then a
+real denial and is reported, never taken for "no object".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.common.records import InferenceRecord, Status, format_timestamp
+from lambdas.common.store import record_from_item
+from lambdas.results.clients import split_s3_location
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
+    from mypy_boto3_s3.client import S3Client
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class ReconcilerAwsError(Exception):
+    """A call the reconciler needs failed (throttled, denied, unavailable)."""
+
+
+@dataclass(frozen=True)
+class FoundObject:
+    location: str
+    last_modified: datetime
+    content_type: str | None
+    size: int
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    records: list[InferenceRecord]
+    next_key: dict[str, AttributeValueTypeDef] | None
+
+
+class OverdueIndex(Protocol):
+    def page(
+        self,
+        status: Status,
+        cutoff: datetime,
+        limit: int,
+        start_key: dict[str, AttributeValueTypeDef] | None,
+    ) -> RecordPage: ...
+
+
+class ObjectProbe(Protocol):
+    def find(self, location: str) -> FoundObject | None:
+        """The object at ``location``, None when there is none; raises ``ReconcilerAwsError``."""
+        ...
+
+    def read_text(self, location: str, max_bytes: int) -> str:
+        """At most ``max_bytes`` of the object, as text; raises ``ReconcilerAwsError``."""
+        ...
+
+
+class StatusIndex:
+    """Queries of the ``by_status`` index (partition ``status``, sort ``updated_at``)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, index_name: str) -> None:
+        self._client = client
+        self._table = table_name
+        self._index = index_name
+
+    def page(
+        self,
+        status: Status,
+        cutoff: datetime,
+        limit: int,
+        start_key: dict[str, AttributeValueTypeDef] | None,
+    ) -> RecordPage:
+        """Oldest first, only records last written before ``cutoff`` (a key condition: nothing
+        newer is read or paid for), at most ``limit`` items."""
+        query: QueryInputTypeDef = {
+            "TableName": self._table,
+            "IndexName": self._index,
+            "KeyConditionExpression": "#status = :status AND #updated_at < :cutoff",
+            "ExpressionAttributeNames": {"#status": "status", "#updated_at": "updated_at"},
+            "ExpressionAttributeValues": {
+                ":status": {"S": status.value},
+                ":cutoff": {"S": format_timestamp(cutoff)},
+            },
+            "ScanIndexForward": True,
+            "Limit": limit,
+        }
+        if start_key:
+            query["ExclusiveStartKey"] = start_key
+        try:
+            response = self._client.query(**query)
+        except (ClientError, BotoCoreError) as error:
+            raise ReconcilerAwsError(f"query of {self._index} failed: {error}") from error
+        last = response.get("LastEvaluatedKey")
+        return RecordPage(
+            records=[record_from_item(dict(item)) for item in response.get("Items", [])],
+            next_key=dict(last) if last else None,
+        )
+
+
+class S3ObjectProbe:
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def find(self, location: str) -> FoundObject | None:
+        bucket, key = _parts(location)
+        try:
+            head = self._client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) in _MISSING_CODES:
+                return None
+            raise ReconcilerAwsError(f"cannot check {location}: {error}") from error
+        except BotoCoreError as error:
+            raise ReconcilerAwsError(f"cannot check {location}: {error}") from error
+        return FoundObject(
+            location=location,
+            last_modified=head["LastModified"],
+            content_type=head.get("ContentType"),
+            size=head.get("ContentLength", 0),
+        )
+
+    def read_text(self, location: str, max_bytes: int) -> str:
+        bucket, key = _parts(location)
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+            with response["Body"] as stream:
+                body = stream.read(max_bytes)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return ""  # an empty object
+            raise ReconcilerAwsError(f"cannot read {location}: {error}") from error
+        except BotoCoreError as error:
+            raise ReconcilerAwsError(f"cannot read {location}: {error}") from error
+        return body.decode("utf-8", errors="replace")
+
+
+def _parts(location: str) -> tuple[str, str]:
+    parts = split_s3_location(location)
+    if parts is None:
+        raise ReconcilerAwsError(f"{location!r} is not an s3://bucket/key location")
+    return parts

@@ -1,0 +1,104 @@
+"""The reconciler's environment, validated once per container.
+
+It shares ``TABLE_NAME``, ``ENDPOINT_NAME``, ``RETENTION_DAYS`` and ``INLINE_RESULT_MAX_BYTES``
+with the results function (it records outcomes through the same code, so its results config is
+read from the same variables) and ``REQUEST_TTL_SECONDS``/``INVOCATION_TIMEOUT_SECONDS`` with
+the ingest function (they set the deadline of a submitted request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas.common.contract import (
+    INLINE_RESULT_CAP_BYTES,
+    INVOCATION_TIMEOUT_SECONDS_DEFAULT,
+    INVOCATION_TIMEOUT_SECONDS_MAX,
+    INVOCATION_TIMEOUT_SECONDS_MIN,
+    REQUEST_TTL_SECONDS_DEFAULT,
+    REQUEST_TTL_SECONDS_MAX,
+    REQUEST_TTL_SECONDS_MIN,
+    STATUS_INDEX,
+)
+from lambdas.common.deadlines import (
+    DEAD_LETTER_RETENTION_SECONDS_DEFAULT,
+    INGEST_QUEUE_RETENTION_SECONDS_DEFAULT,
+    DeadlineRules,
+)
+from lambdas.results.config import ResultsConfig
+
+SQS_RETENTION_SECONDS_MIN = 60
+SQS_RETENTION_SECONDS_MAX = 14 * 24 * 3600
+# DynamoDB reads and writes per run stay small and steady: see README "Reconciler".
+PAGE_SIZE_DEFAULT = 50
+MAX_RECORDS_DEFAULT = 500
+
+
+class ReconcilerConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
+    status_index: str = Field(default=STATUS_INDEX, alias="STATUS_INDEX", min_length=1)
+    # The bucket the endpoint writes outputs and failures to; "" when the reconciler may not
+    # read it (import mode without output_bucket_name): locations are then not checked.
+    output_bucket: str = Field(default="", alias="OUTPUT_BUCKET")
+    request_ttl_seconds: int = Field(
+        default=REQUEST_TTL_SECONDS_DEFAULT,
+        alias="REQUEST_TTL_SECONDS",
+        ge=REQUEST_TTL_SECONDS_MIN,
+        le=REQUEST_TTL_SECONDS_MAX,
+    )
+    invocation_timeout_seconds: int = Field(
+        default=INVOCATION_TIMEOUT_SECONDS_DEFAULT,
+        alias="INVOCATION_TIMEOUT_SECONDS",
+        ge=INVOCATION_TIMEOUT_SECONDS_MIN,
+        le=INVOCATION_TIMEOUT_SECONDS_MAX,
+    )
+    ingest_queue_retention_seconds: int = Field(
+        default=INGEST_QUEUE_RETENTION_SECONDS_DEFAULT,
+        alias="INGEST_QUEUE_RETENTION_SECONDS",
+        ge=SQS_RETENTION_SECONDS_MIN,
+        le=SQS_RETENTION_SECONDS_MAX,
+    )
+    dead_letter_retention_seconds: int = Field(
+        default=DEAD_LETTER_RETENTION_SECONDS_DEFAULT,
+        alias="DEAD_LETTER_RETENTION_SECONDS",
+        ge=SQS_RETENTION_SECONDS_MIN,
+        le=SQS_RETENTION_SECONDS_MAX,
+    )
+    retention_days: int = Field(default=90, alias="RETENTION_DAYS", ge=0)
+    inline_result_max_bytes: int = Field(
+        default=16384, alias="INLINE_RESULT_MAX_BYTES", ge=0, le=INLINE_RESULT_CAP_BYTES
+    )
+    page_size: int = Field(default=PAGE_SIZE_DEFAULT, alias="RECONCILE_PAGE_SIZE", ge=1, le=1000)
+    max_records: int = Field(
+        default=MAX_RECORDS_DEFAULT, alias="RECONCILE_MAX_RECORDS", ge=1, le=100_000
+    )
+
+    @property
+    def rules(self) -> DeadlineRules:
+        return DeadlineRules(
+            request_ttl_seconds=self.request_ttl_seconds,
+            invocation_timeout_seconds=self.invocation_timeout_seconds,
+            ingest_queue_retention_seconds=self.ingest_queue_retention_seconds,
+            dead_letter_retention_seconds=self.dead_letter_retention_seconds,
+        )
+
+    @property
+    def results(self) -> ResultsConfig:
+        """The results function's config for the same environment: the processor's input."""
+        return ResultsConfig.model_validate(
+            {
+                "TABLE_NAME": self.table_name,
+                "ENDPOINT_NAME": self.endpoint_name,
+                "RETENTION_DAYS": self.retention_days,
+                "INLINE_RESULT_MAX_BYTES": self.inline_result_max_bytes,
+            }
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ReconcilerConfig:
+        return cls.model_validate(dict(environ))

@@ -1,0 +1,105 @@
+"""A schedule -> the reconciler function -> overdue records settled (README "Guarantees").
+
+The function reads the status index a bounded page at a time, checks the output and failure
+objects ingest recorded, and writes outcomes with the same conditional writes as the results
+function. Its role may do exactly that: Query the one index, UpdateItem the table, list and
+read the endpoint's output bucket where SageMaker writes outputs and failures.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from lambdas.common.contract import STATUS_INDEX, Env, Service
+from stacks.config import StackConfig
+from stacks.function import PipelineFunction
+from stacks.ingest import INGEST_QUEUE_RETENTION
+from stacks.nag import acknowledge, objects_of, wildcard_resource
+from stacks.queues import DEAD_LETTER_RETENTION
+
+MAX_TIMEOUT_SECONDS = 300
+MEMORY_MB = 256
+# One run reads at most this many records, a page at a time (README "Reconciler" costs).
+PAGE_SIZE = 50
+MAX_RECORDS_PER_RUN = 500
+
+
+class Reconciler(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        table: dynamodb.ITable,
+        endpoint_name: str,
+        output_bucket: s3.IBucket | None,
+        object_prefixes: list[str],
+    ) -> None:
+        """``object_prefixes``: where in ``output_bucket`` outputs and failures are written
+        (``[""]``: anywhere, for an imported endpoint)."""
+        super().__init__(scope, construct_id)
+        every = Duration.minutes(config.reconcile_every_minutes)
+        environment = {
+            Env.TABLE_NAME: table.table_name,
+            Env.ENDPOINT_NAME: endpoint_name,
+            Env.RETENTION_DAYS: str(config.retention_days),
+            Env.INLINE_RESULT_MAX_BYTES: str(
+                config.inline_result_max_bytes if output_bucket is not None else 0
+            ),
+            Env.STATUS_INDEX: STATUS_INDEX,
+            Env.REQUEST_TTL_SECONDS: str(config.request_ttl_seconds),
+            Env.INVOCATION_TIMEOUT_SECONDS: str(config.invocation_timeout_seconds),
+            Env.INGEST_QUEUE_RETENTION_SECONDS: str(int(INGEST_QUEUE_RETENTION.to_seconds())),
+            Env.DEAD_LETTER_RETENTION_SECONDS: str(int(DEAD_LETTER_RETENTION.to_seconds())),
+            Env.RECONCILE_PAGE_SIZE: str(PAGE_SIZE),
+            Env.RECONCILE_MAX_RECORDS: str(MAX_RECORDS_PER_RUN),
+        }
+        if output_bucket is not None:
+            environment[Env.OUTPUT_BUCKET] = output_bucket.bucket_name
+        self.handler = PipelineFunction(
+            self,
+            "Function",
+            config=config,
+            service=Service.RECONCILER,
+            description="Settles records with no outcome past their deadline",
+            # a run ends before the next one starts (overlapping runs would still be safe:
+            # every write is guarded by the record as read)
+            timeout_seconds=min(MAX_TIMEOUT_SECONDS, int(every.to_seconds())),
+            memory_mb=MEMORY_MB,
+            environment={name.value: value for name, value in environment.items()},
+            retry_attempts=0,  # the next scheduled run is the retry
+            packages=("results",),  # it records outcomes with the results function's code
+        )
+        self.function = self.handler.function
+        self.handler.allow(["dynamodb:Query"], [f"{table.table_arn}/index/{STATUS_INDEX}"])
+        self.handler.allow(["dynamodb:UpdateItem"], [table.table_arn])
+        if output_bucket is not None:
+            self._allow_reads(output_bucket, object_prefixes)
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Runs the reconciler",
+            schedule=events.Schedule.rate(every),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
+
+    def _allow_reads(self, bucket: s3.IBucket, prefixes: list[str]) -> None:
+        # With ListBucket, HeadObject of a missing key answers 404 instead of 403: "no object
+        # yet" and "not allowed" stay apart (DESIGN "IAM and deploy facts").
+        self.handler.allow(["s3:ListBucket"], [bucket.bucket_arn])
+        patterns = [f"{prefix}*" for prefix in prefixes]
+        self.handler.allow(["s3:GetObject"], [bucket.arn_for_objects(p) for p in patterns])
+        for pattern in patterns:
+            acknowledge(
+                self.handler.role,
+                wildcard_resource(objects_of(bucket, pattern)),
+                "SageMaker names each output and failure object <path>/<uuid>.out; the "
+                "reconciler reads the ones ingest recorded, so the grant covers the endpoint's "
+                "output and failure prefixes (GetObject only).",
+            )
