@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aws_lambda_powertools import Metrics
-from lambdas.results.outputs import S3OutputReader
+from lambdas.results.clients import S3OutputReader
 
 from lambdas.common.records import FailureStage, Status
 from lambdas.ingest.events import ObjectVersion

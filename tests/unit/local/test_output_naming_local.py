@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from asyncinfer.local import async_api
+from asyncinfer.local.runtime import async_api, notifications
 from lambdas.ingest.output_naming import decode_extension, output_name
 from lambdas.results.logic import outcome_record
 from lambdas.results.notification import InferenceCompleted, parse_notification
@@ -69,7 +69,7 @@ def test_a_key_without_folder_lands_directly_under_the_output_path() -> None:
 
 def test_a_body_requests_notification_has_no_input_location_and_is_recorded() -> None:
     invocation = invoke("a/b/photo.json", body=b'{"x": 1}', input_location=None)
-    notification = async_api.success_notification(
+    notification = notifications.success_notification(
         invocation,
         region="us-east-1",
         event_time=RECEIVED,
@@ -87,7 +87,7 @@ def test_a_body_requests_notification_has_no_input_location_and_is_recorded() ->
 def test_a_location_request_keeps_its_input_location() -> None:
     location = "s3://input-bucket/a/b/photo.json"
     invocation = invoke("a/b/photo.json", body=None, input_location=location)
-    notification = async_api.success_notification(
+    notification = notifications.success_notification(
         invocation,
         region="us-east-1",
         event_time=RECEIVED,

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools import Metrics
-from lambdas.results.outputs import S3OutputReader
+from lambdas.results.clients import S3OutputReader
 
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore

@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Metrics
-from lambdas.results.outputs import S3OutputReader
+from aws_lambda_powertools import Logger, Metrics
+from lambdas.results.clients import S3OutputReader
 
 from lambdas.common.records import FailureStage, InferenceRecord, Status, format_timestamp
 from lambdas.common.store import OutcomeGuard, RecordStore
@@ -68,6 +68,7 @@ def results_processor(rig: Rig, store: RecordStore, metrics: Metrics) -> Notific
         outputs=S3OutputReader(rig.s3),
         metrics=metrics,
         clock=lambda: NOW,
+        logger=Logger(),
     )
 
 
