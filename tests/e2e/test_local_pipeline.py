@@ -92,23 +92,29 @@ def test_state_file_points_clients_at_local_mode(pipeline: LocalPipeline) -> Non
         assert response.status == 200
 
 
+# Iris rows with their known species: each record's prediction must be its own file's.
+IRIS = [
+    ([5.1, 3.5, 1.4, 0.2], "setosa"),
+    ([6.7, 3.1, 4.4, 1.4], "versicolor"),
+    ([7.7, 3.8, 6.7, 2.2], "virginica"),
+]
+
+
 def test_every_file_becomes_one_complete_record(
     clients: dict[str, Any], spec: LocalPipelineSpec
 ) -> None:
-    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.4, 1.4], [7.7, 3.8, 6.7, 2.2]]
-    uploads = {
-        put(
-            clients, spec, f"e2e/batch/flower {n} ü.json", json.dumps({"instances": [row]}).encode()
-        ): row
-        for n, row in enumerate(rows * 4)
-    }
+    uploads: dict[str, tuple[str, str]] = {}
+    for n, (row, label) in enumerate(IRIS * 4):
+        key = f"e2e/batch/flower {n} ü.json"
+        uploads[put(clients, spec, key, json.dumps({"instances": [row]}).encode())] = (key, label)
     records = wait_terminal(clients, spec, list(uploads))
+    assert set(records) == set(uploads)
     for inference_id, record in records.items():
+        key, label = uploads[inference_id]
         assert record.status == "COMPLETED", record.failure_reason
         assert record.endpoint_name == spec.endpoint.name
-        assert record.input_location == f"s3://{spec.outputs['InputBucketName']}/{record.input_key}"
-        assert record.input_key is not None
-        assert record.input_key.startswith("e2e/batch/flower ")
+        assert record.input_key == key
+        assert record.input_location == f"s3://{spec.outputs['InputBucketName']}/{key}"
         assert record.input_version
         assert record.content_type == "application/json"
         assert record.submitted_at
@@ -121,6 +127,7 @@ def test_every_file_becomes_one_complete_record(
         assert record.result is not None
         assert json.loads(record.result) == output
         assert len(output["predictions"]) == 1
+        assert output["predictions"][0]["label"] == label, (key, output)
         assert inference_id == record.inference_id
 
 
@@ -164,21 +171,35 @@ def test_a_duplicated_s3_event_changes_nothing(
             }
         ]
     }
+    assert pipeline.runtime is not None
+    assert pipeline.runner is not None
+    ingest_before = pipeline.runner.stats()[spec.ingest.queue_url]
     for _ in range(2):
         clients["sqs"].send_message(QueueUrl=spec.ingest.queue_url, MessageBody=json.dumps(event))
-    assert pipeline.runtime is not None
     deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
+    while True:
         depth = clients["sqs"].get_queue_attributes(
             QueueUrl=spec.ingest.queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        if depth == {
+        ingest = pipeline.runner.stats()[spec.ingest.queue_url]
+        drained = depth == {
             "ApproximateNumberOfMessages": "0",
             "ApproximateNumberOfMessagesNotVisible": "0",
-        }:
+        }
+        if drained and ingest.succeeded - ingest_before.succeeded >= 2:
             break
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"the duplicates were not delivered and done with in {WAIT_SECONDS}s: "
+                f"queue {depth}, ingest before {ingest_before}, now {ingest}"
+            )
         time.sleep(0.2)
+    # Both copies reached the handler, which succeeded without invoking the endpoint again.
+    assert ingest.messages_delivered - ingest_before.messages_delivered >= 2
+    assert ingest.failed == ingest_before.failed
+    assert ingest.worker_restarts == ingest_before.worker_restarts
+    assert ingest.moved_to_dlq == ingest_before.moved_to_dlq
     stats = pipeline.runtime.stats()
     assert stats["accepted_per_inference_id"][inference_id] == 1
     after = RecordStore(clients["dynamodb"], spec.outputs["ResultsTableName"]).get(inference_id)

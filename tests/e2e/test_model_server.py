@@ -6,10 +6,10 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -276,9 +276,16 @@ def test_runs_as_a_module_and_stops_on_sigterm() -> None:
         connection.close()
 
         process.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert process.wait(timeout=10) == 0
-        assert time.monotonic() - started < 10
+        try:
+            returncode = process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the model server did not stop within 10 s of SIGTERM")
+        # 0, not -SIGTERM: the signal is handled and the server shuts down cleanly.
+        assert returncode == 0
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
     finally:
         if process.poll() is None:
             process.kill()

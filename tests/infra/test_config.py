@@ -52,6 +52,11 @@ def test_no_context_gives_the_documented_defaults() -> None:
     assert config.uses_demo_model
     assert config.uses_demo_image
     assert config.ingest_visibility_timeout_seconds == 6 * config.ingest_timeout_seconds
+    # The documented values as literals (README, AWS docs), not the implementation's defaults.
+    assert config.ingest_timeout_seconds == 60
+    assert config.ingest_visibility_timeout_seconds == 360
+    assert config.request_ttl_seconds == 21600
+    assert config.invocation_timeout_seconds == 900
 
 
 def test_cdk_json_lists_every_key_with_its_default() -> None:

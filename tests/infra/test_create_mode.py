@@ -284,6 +284,35 @@ def test_ingest_queue_visibility_is_six_function_timeouts_and_redrives_to_its_dl
     }
 
 
+# Documented AWS values, written as literals so that a changed default fails here, rather than
+# being compared with the implementation's own defaults.
+SQS_SECONDS_PER_DAY = 86400
+
+
+def test_documented_queue_timings_are_the_literal_aws_values(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    # AWS: set the source queue's visibility timeout to six times the function timeout
+    # (README: ingest_timeout_seconds defaults to 60, batching window to 0).
+    assert stack.properties(ids["ingest_function"])["Timeout"] == 60
+    ingest_queue = stack.properties(ids["ingest_queue"])
+    assert ingest_queue["VisibilityTimeout"] == 360
+    assert ingest_queue["MessageRetentionPeriod"] == 4 * SQS_SECONDS_PER_DAY == 345600
+    for dead_letters in ("ingest_dlq", "success_dlq", "error_dlq", "failure_queue"):
+        # 14 days, SQS's maximum: time to inspect and redrive.
+        assert stack.properties(ids[dead_letters])["MessageRetentionPeriod"] == 1209600
+
+
+def test_invocation_defaults_are_sagemakers_documented_defaults(
+    stack: Synthesized, ids: dict[str, str]
+) -> None:
+    # InvokeEndpointAsync: RequestTTLSeconds defaults to 21600 (6 h), InvocationTimeoutSeconds
+    # to 900 (15 min).
+    variables = stack.properties(ids["ingest_function"])["Environment"]["Variables"]
+    assert variables["REQUEST_TTL_SECONDS"] == "21600"
+    assert variables["INVOCATION_TIMEOUT_SECONDS"] == "900"
+
+
 def test_results_function_subscribes_to_both_topics_with_a_dead_letter_queue_each(
     stack: Synthesized, ids: dict[str, str]
 ) -> None:

@@ -9,6 +9,7 @@ so it runs from its own virtual environment, ``.venv-checkov`` (``make`` creates
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -145,14 +146,57 @@ def test_every_skipped_checkov_check_is_justified() -> None:
         assert match, f"a skip needs an id and a justification of a sentence: {line!r}"
 
 
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """CI systems set ``CI`` (GitHub Actions, GitLab, CircleCI, ...): ``true``, ``1``, any text."""
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_checkov(checkov: Path, environ: Mapping[str, str]) -> None:
+    """Skip when checkov is not installed on a developer's machine; fail in CI, where a
+    missing ``.venv-checkov`` would otherwise turn the security scan into a silent skip."""
+    if checkov.is_file():
+        return
+    message = (
+        f"CHECKOV NOT INSTALLED: {checkov} is missing; create it with "
+        "`python3 -m venv .venv-checkov && .venv-checkov/bin/pip install "
+        "-r requirements-checkov.txt -c constraints-checkov.txt` (checkov conflicts with "
+        "the project's pins)"
+    )
+    if in_ci(environ):
+        pytest.fail(f"{message}; CI is set, so this fails instead of skipping")
+    pytest.skip(message)
+
+
+def outcome_of(checkov: Path, environ: Mapping[str, str]) -> str:
+    """What ``require_checkov`` does, as text: a skip must not skip the test that checks it."""
+    try:
+        require_checkov(checkov, environ)
+    except pytest.fail.Exception as failure:
+        return f"failed: {failure}"
+    except pytest.skip.Exception as skip:
+        return f"skipped: {skip}"
+    return "ran"
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes", "True"])
+def test_a_missing_checkov_fails_in_ci(tmp_path: Path, value: str) -> None:
+    outcome = outcome_of(tmp_path / "checkov", {"CI": value})
+    assert outcome.startswith("failed: CHECKOV NOT INSTALLED"), outcome
+
+
+@pytest.mark.parametrize("environ", [{}, {"CI": ""}, {"CI": "false"}, {"CI": "0"}])
+def test_a_missing_checkov_skips_outside_ci(tmp_path: Path, environ: dict[str, str]) -> None:
+    outcome = outcome_of(tmp_path / "checkov", environ)
+    assert outcome.startswith("skipped: CHECKOV NOT INSTALLED"), outcome
+
+
+def test_an_installed_checkov_neither_skips_nor_fails(tmp_path: Path) -> None:
+    (tmp_path / "checkov").write_text("#!/bin/sh\n")
+    assert outcome_of(tmp_path / "checkov", {"CI": "true"}) == "ran"
+
+
 def test_checkov_passes_on_the_synthesized_template(synthesized: Synthesized) -> None:
-    if not CHECKOV.is_file():
-        pytest.skip(
-            f"CHECKOV NOT INSTALLED: {CHECKOV} is missing; create it with "
-            "`python3 -m venv .venv-checkov && .venv-checkov/bin/pip install "
-            "-r requirements-checkov.txt -c constraints-checkov.txt` (checkov conflicts with "
-            "the project's pins)"
-        )
+    require_checkov(CHECKOV, os.environ)
     template = synthesized.outdir / f"{STACK_NAME}.template.json"
     completed = subprocess.run(
         [str(CHECKOV), "--config-file", str(CHECKOV_CONFIG), "-f", str(template), "-o", "json"],

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,18 @@ IRIS_ROWS = (
 MODEL_REJECTED_BODY = b"this is not,a flower\n1,2\n"
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One test's outcome, every figure counted from the running pipeline, none assumed."""
+
+    files: int  # objects the test uploaded or announced
+    terminal: int  # records found in a terminal state
+    lost: int  # files without any record in the table
+    duplicate_invocations: int  # files the runtime accepted more than once
+    dlq_left: int  # messages left in the dead-letter queues
+    faults_injected: int  # as the runtime, the runner and the fault proxies report them
+
+
 @dataclass
 class Summary:
     """The totals the suite prints at the end (see conftest.py)."""
@@ -72,6 +84,9 @@ class Summary:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
+
+    def add_observation(self, observation: Observation) -> None:
+        self.add(**{f.name: getattr(observation, f.name) for f in fields(Observation)})
 
     def line(self) -> str:
         return (
@@ -190,6 +205,75 @@ class Harness:
     def runner_total(self, counter: str) -> int:
         assert self.pipeline.runner is not None
         return sum(getattr(stats, counter) for stats in self.pipeline.runner.stats().values())
+
+    def runtime_faults(self) -> int:
+        """Calls the runtime refused with an injected fault (throttles, 5xx, not ready)."""
+        rejected: dict[str, int] = self.runtime_stats["rejected"]
+        return sum(count for code, count in rejected.items() if code in FAULT_ERROR_CODES)
+
+
+def observe(
+    harness: Harness, inference_ids: Iterable[str], faults_injected: Callable[[], int]
+) -> Observation:
+    """Counts the outcome of ``inference_ids`` in the table, the runtime and the queues."""
+    ids = list(dict.fromkeys(inference_ids))
+    found = [record for record in harness.records(ids).values() if record is not None]
+    accepted = harness.runtime_stats["accepted_per_inference_id"]
+    return Observation(
+        files=len(ids),
+        terminal=sum(1 for record in found if record.status in TERMINAL_STATUSES),
+        lost=len(ids) - len(found),
+        duplicate_invocations=sum(1 for i in ids if accepted.get(i, 0) > 1),
+        dlq_left=sum(harness.dead_letter_depths().values()),
+        faults_injected=faults_injected(),
+    )
+
+
+@contextmanager
+def summarized(
+    harness: Harness,
+    inference_ids: Iterable[str],
+    faults_injected: Callable[[], int],
+    summary: Summary | None = None,
+) -> Iterator[None]:
+    """Adds what ``observe`` counts to the summary when the block ends, passed or failed, so
+    that a failing run prints its real figures. ``inference_ids`` is read at the end: pass a
+    list the block fills."""
+    try:
+        yield
+    finally:
+        try:
+            observation = observe(harness, inference_ids, faults_injected)
+        except Exception as error:  # the pipeline may be what failed: keep the test's error
+            print(f"reliability: could not observe the outcome: {error!r}", file=sys.stderr)
+        else:
+            (summary or SUMMARY).add_observation(observation)
+
+
+def emf_documents(log: str, metric_name: str) -> list[dict[str, Any]]:
+    """The Powertools EMF documents of a function log that carry this metric."""
+    documents = []
+    for line in log.splitlines():
+        if '"_aws"' not in line:
+            continue
+        document = json.loads(line[line.index("{") :])
+        names = {
+            metric["Name"]
+            for directive in document["_aws"]["CloudWatchMetrics"]
+            for metric in directive["Metrics"]
+        }
+        if metric_name in names:
+            documents.append(document)
+    return documents
+
+
+def metric_total(log: str, metric_name: str) -> int:
+    """The sum of a metric's values over a function log's EMF documents."""
+    total = 0
+    for document in emf_documents(log, metric_name):
+        value = document[metric_name]
+        total += int(sum(value)) if isinstance(value, list) else int(value)
+    return total
 
 
 @contextmanager

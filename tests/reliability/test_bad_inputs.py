@@ -18,11 +18,13 @@ import pytest
 from lambdas.common.records import InferenceRecord, inference_id_for
 from tests.reliability.support import (
     IRIS_ROWS,
-    SUMMARY,
     Harness,
+    emf_documents,
     iris_csv,
+    metric_total,
     running_pipeline,
     s3_event,
+    summarized,
     wait_quiet,
     wait_terminal,
     wait_until,
@@ -38,16 +40,47 @@ FOREIGN_BUCKET = "a-bucket-the-stack-does-not-own"
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with running_pipeline(
-        tmp_path_factory.mktemp("corpus"),
-        context={"metadata_attributes": '["note","owner"]'},
-    ) as running:
+def corpus_ids() -> list[str]:
+    """The inference ids of the corpus, filled by ``uploads``, counted for the summary."""
+    return []
+
+
+def observed_bad_inputs(harness: Harness, corpus_ids: list[str]) -> int:
+    """Bad inputs as the pipeline reports having handled them: corpus records it FAILED,
+    events the ingest function ignored, notifications the results function ignored, and
+    deliveries that exhausted their retries into a dead-letter queue."""
+    failed = sum(
+        1
+        for record in harness.records(corpus_ids).values()
+        if record is not None and record.status == "FAILED"
+    )
+    ingest_log = harness.function_log("ingest")
+    results_log = harness.function_log("results")
+    return (
+        failed
+        + metric_total(ingest_log, "EventsIgnored")
+        + metric_total(results_log, "TestNotificationsIgnored")
+        + metric_total(results_log, "UnknownEndpointIgnored")
+        + harness.runner_total("moved_to_dlq")
+    )
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory, corpus_ids: list[str]) -> Iterator[Harness]:
+    with (
+        running_pipeline(
+            tmp_path_factory.mktemp("corpus"),
+            context={"metadata_attributes": '["note","owner"]'},
+        ) as running,
+        summarized(
+            running, corpus_ids, faults_injected=lambda: observed_bad_inputs(running, corpus_ids)
+        ),
+    ):
         yield running
 
 
 @pytest.fixture(scope="module")
-def uploads(harness: Harness) -> dict[str, str]:
+def uploads(harness: Harness, corpus_ids: list[str]) -> dict[str, str]:
     """Name of the case -> inference id; uploads first, then waits once for all of them."""
     prefix = f"s3://{harness.bucket}/"
     fitting_key = "corpus/long-" + "k" * (INPUT_LOCATION_LIMIT - len(prefix) - 16) + ".csv"
@@ -82,6 +115,7 @@ def uploads(harness: Harness) -> dict[str, str]:
     cases["over_one_gib"] = inference_id_for(
         harness.bucket, "corpus/huge.bin", "reported-huge-version", None
     )
+    corpus_ids.extend(cases.values())
     return cases
 
 
@@ -152,23 +186,6 @@ def test_bytes_the_model_cannot_read_fail_at_inference(
     assert record.status == "FAILED"
     assert record.failure_stage == "inference"
     assert record.failure_reason
-
-
-def emf_documents(log: str, metric_name: str) -> list[dict[str, Any]]:
-    """The Powertools EMF documents of a function log that carry this metric."""
-    documents = []
-    for line in log.splitlines():
-        if '"_aws"' not in line:
-            continue
-        document = json.loads(line[line.index("{") :])
-        names = {
-            metric["Name"]
-            for directive in document["_aws"]["CloudWatchMetrics"]
-            for metric in directive["Metrics"]
-        }
-        if metric_name in names:
-            documents.append(document)
-    return documents
 
 
 def send_to_ingest(harness: Harness, body: dict[str, Any]) -> None:
@@ -280,6 +297,3 @@ def test_notifications_that_are_not_ours_are_skipped_and_garbage_is_kept(
     # Expected and inspected: an operator deletes such a dead letter rather than redriving it.
     harness.sqs.delete_message(QueueUrl=failure_queue, ReceiptHandle=message["ReceiptHandle"])
     assert sum(harness.dead_letter_depths().values()) == 0
-    # The bad inputs of the corpus: the uploads above, plus the folder marker, the S3 test
-    # event, the foreign bucket's event, and the three notifications of this test.
-    SUMMARY.add(files=len(outcomes), terminal=len(outcomes), faults_injected=len(outcomes) + 6)

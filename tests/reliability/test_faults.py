@@ -30,14 +30,13 @@ import pytest
 
 from asyncinfer.local.faults import FaultSettings
 from tests.reliability.support import (
-    FAULT_ERROR_CODES,
     IRIS_ROWS,
     MODEL_REJECTED_BODY,
-    SUMMARY,
     Harness,
     iris_csv,
     iris_json,
     running_pipeline,
+    summarized,
     wait_quiet,
     wait_terminal,
 )
@@ -81,6 +80,18 @@ def kill_ingest_workers(harness: Harness, kills: list[int], until: threading.Eve
             until.wait(0.02)
 
 
+def observed_faults(harness: Harness) -> int:
+    """Faults as the pipeline reports them: calls the runtime refused with an injected error,
+    inferences that failed (the model's rejections), copies the runner delivered twice, and
+    workers lost (the kills)."""
+    return (
+        harness.runtime_faults()
+        + harness.runtime_stats["failed"]
+        + harness.runner_total("duplicated")
+        + harness.runner_total("worker_restarts")
+    )
+
+
 def test_faults_duplicates_and_a_killed_worker_lose_nothing_and_run_nothing_twice(
     tmp_path: Path,
 ) -> None:
@@ -90,85 +101,76 @@ def test_faults_duplicates_and_a_killed_worker_lose_nothing_and_run_nothing_twic
         faults=faults,
         runner_options={"duplicate_delivery_rate": 0.2, "seed": 7},
     ) as harness:
-        kills: list[int] = []
-        stop_killing = threading.Event()
-        killer = threading.Thread(
-            target=kill_ingest_workers, args=(harness, kills, stop_killing), daemon=True
-        )
-        killer.start()
-        expected = upload_all(harness)
-        assert len(expected) == FILES
-        # Quiet = every message processed or dead-lettered: past the redelivery of killed
-        # batches (visibility timeout 18 s) and every retry.
-        wait_quiet(harness, timeout=120 + FILES * 0.3)
-        stop_killing.set()
-        killer.join(5)
-        redriven = 0
-        for _ in range(REDRIVE_ROUNDS):
-            if not any(harness.dead_letter_depths().values()):
-                break
-            redriven += sum(harness.redrive().values())
-            wait_quiet(harness, timeout=120)
-        records = wait_terminal(harness, expected, timeout=60)
-        dead_letters_left = harness.dead_letter_depths()
+        expected: dict[str, bool] = {}  # inference id -> whether the model will reject it
+        with summarized(harness, expected, faults_injected=lambda: observed_faults(harness)):
+            kills: list[int] = []
+            stop_killing = threading.Event()
+            killer = threading.Thread(
+                target=kill_ingest_workers, args=(harness, kills, stop_killing), daemon=True
+            )
+            killer.start()
+            expected.update(upload_all(harness))
+            assert len(expected) == FILES
+            # Quiet = every message processed or dead-lettered: past the redelivery of killed
+            # batches (visibility timeout 18 s) and every retry.
+            wait_quiet(harness, timeout=120 + FILES * 0.3)
+            stop_killing.set()
+            killer.join(5)
+            redriven = 0
+            for _ in range(REDRIVE_ROUNDS):
+                if not any(harness.dead_letter_depths().values()):
+                    break
+                redriven += sum(harness.redrive().values())
+                wait_quiet(harness, timeout=120)
+            records = wait_terminal(harness, expected, timeout=60)
+            dead_letters_left = harness.dead_letter_depths()
 
-        # Exactly one record per object version, and each is the expected terminal state.
-        items = [
-            i
-            for i in harness.scan_items()
-            if i["input_location"].startswith(f"s3://{harness.bucket}/{PREFIX}")
-        ]
-        per_version = Counter((i["input_location"], i.get("input_version")) for i in items)
-        assert len(items) == FILES, f"{len(items)} records for {FILES} uploads"
-        assert set(per_version.values()) == {1}
-        assert {i["inference_id"] for i in items} == set(expected)
-        wrong = []
-        for inference_id, rejected in expected.items():
-            record = records[inference_id]
-            if rejected:
-                ok = (
-                    record.status == "FAILED"
-                    and record.failure_stage == "inference"
-                    and bool(record.failure_reason)
-                )
-            else:
-                ok = record.status == "COMPLETED" and record.output_location is not None
-            if not ok:
-                wrong.append(f"{record.input_key}: {record.status} {record.failure_reason}")
-        assert wrong == []
+            # Exactly one record per object version, and each is the expected terminal state.
+            items = [
+                i
+                for i in harness.scan_items()
+                if i["input_location"].startswith(f"s3://{harness.bucket}/{PREFIX}")
+            ]
+            per_version = Counter((i["input_location"], i.get("input_version")) for i in items)
+            assert len(items) == FILES, f"{len(items)} records for {FILES} uploads"
+            assert set(per_version.values()) == {1}
+            assert {i["inference_id"] for i in items} == set(expected)
+            wrong = []
+            for inference_id, rejected in expected.items():
+                record = records[inference_id]
+                if rejected:
+                    ok = (
+                        record.status == "FAILED"
+                        and record.failure_stage == "inference"
+                        and bool(record.failure_reason)
+                    )
+                else:
+                    ok = record.status == "COMPLETED" and record.output_location is not None
+                if not ok:
+                    wrong.append(f"{record.input_key}: {record.status} {record.failure_reason}")
+            assert wrong == []
 
-        stats = harness.runtime_stats
-        accepted = stats["accepted_per_inference_id"]
-        assert set(accepted) == set(expected), "an object was never invoked, or a stranger was"
-        duplicates = stats["duplicate_inference_ids"]
-        ingest_workers_lost = harness.pipeline.runner.stats()[  # type: ignore[union-attr]
-            harness.spec.ingest.queue_url
-        ].worker_restarts
-        assert len(duplicates) <= ingest_workers_lost * harness.spec.ingest.batch_size
-        assert max(accepted.values()) <= 2
-        assert dead_letters_left == dict.fromkeys(dead_letters_left, 0)
+            stats = harness.runtime_stats
+            accepted = stats["accepted_per_inference_id"]
+            assert set(accepted) == set(expected), "an object was never invoked, or a stranger was"
+            duplicates = stats["duplicate_inference_ids"]
+            ingest_workers_lost = harness.pipeline.runner.stats()[  # type: ignore[union-attr]
+                harness.spec.ingest.queue_url
+            ].worker_restarts
+            assert len(duplicates) <= ingest_workers_lost * harness.spec.ingest.batch_size
+            assert max(accepted.values()) <= 2
+            assert dead_letters_left == dict.fromkeys(dead_letters_left, 0)
 
-        # The faults really happened.
-        runtime_faults = sum(
-            count for code, count in stats["rejected"].items() if code in FAULT_ERROR_CODES
-        )
-        duplicates_sent = harness.runner_total("duplicated")
-        assert stats["rejected"].get("ThrottlingException", 0) > FILES * 0.1
-        assert stats["rejected"].get("ServiceUnavailable", 0) > 0
-        assert len(kills) == WORKER_KILLS
-        assert harness.runner_total("worker_restarts") >= WORKER_KILLS
-        assert duplicates_sent > FILES * 0.2  # S3 events and SNS notifications together
-        assert stats["failed"] >= FILES // REJECTED_EVERY
+            # The faults really happened.
+            duplicates_sent = harness.runner_total("duplicated")
+            assert stats["rejected"].get("ThrottlingException", 0) > FILES * 0.1
+            assert stats["rejected"].get("ServiceUnavailable", 0) > 0
+            assert len(kills) == WORKER_KILLS
+            assert harness.runner_total("worker_restarts") >= WORKER_KILLS
+            assert duplicates_sent > FILES * 0.2  # S3 events and SNS notifications together
+            assert stats["failed"] >= FILES // REJECTED_EVERY
 
-        SUMMARY.add(
-            files=FILES,
-            terminal=len(records),
-            lost=FILES - len(records),
-            duplicate_invocations=len(duplicates),
-            dlq_left=sum(dead_letters_left.values()),
-            faults_injected=runtime_faults + duplicates_sent + len(kills) + FILES // REJECTED_EVERY,
-        )
-        print(  # with -s: the figures behind the summary
-            f"faults: files={FILES} runtime_rejections={stats['rejected']} "
-            f"duplicates_sent={duplicates_sent} kills={len(kills)} redriven={redriven}"
-        )
+            print(  # with -s: the figures behind the summary
+                f"faults: files={FILES} runtime_rejections={stats['rejected']} "
+                f"duplicates_sent={duplicates_sent} kills={len(kills)} redriven={redriven}"
+            )

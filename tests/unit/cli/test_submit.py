@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -133,6 +134,43 @@ def test_unversioned_bucket_ids_use_the_etag(
     etag = resources.s3.head_object(Bucket="input-bucket", Key="a.json")["ETag"]
     assert printed_ids(result.stdout) == {
         "a.json": inference_id_for("input-bucket", "a.json", None, etag)
+    }
+
+
+def test_printed_ids_follow_the_public_formula(
+    moto_aws: None, isolated: Path, tmp_path: Path
+) -> None:
+    """The README's formula, computed here with hashlib, not with ``inference_id_for``."""
+    from typer.testing import CliRunner
+
+    from asyncinfer.cli.app import app
+    from tests.unit.cli.conftest import create_pipeline, create_stack
+
+    folder = tmp_path / "unicode"
+    folder.mkdir()
+    (folder / "été 日本+1.json").write_text('{"x": 1}')
+    resources = create_pipeline()
+    create_stack(resources.outputs)
+    runner = CliRunner()
+
+    versioned = runner.invoke(app, ["--stack", "AsyncInference", "submit", str(folder)])
+    assert versioned.exit_code == 0, versioned.output
+    version_id = resources.s3.head_object(Bucket="input-bucket", Key="été 日本+1.json")["VersionId"]
+    identity = f"s3://input-bucket/été 日本+1.json?versionId={version_id}"
+    assert printed_ids(versioned.stdout) == {
+        "été 日本+1.json": hashlib.sha256(identity.encode("utf-8")).hexdigest()
+    }
+
+    resources.s3.put_bucket_versioning(
+        Bucket="input-bucket", VersioningConfiguration={"Status": "Suspended"}
+    )
+    unversioned = runner.invoke(app, ["--stack", "AsyncInference", "submit", str(folder)])
+    assert unversioned.exit_code == 0, unversioned.output
+    etag = resources.s3.head_object(Bucket="input-bucket", Key="été 日本+1.json")["ETag"]
+    assert etag.startswith('"')
+    identity = f"s3://input-bucket/été 日本+1.json?etag={etag.strip(chr(34))}"
+    assert printed_ids(unversioned.stdout) == {
+        "été 日本+1.json": hashlib.sha256(identity.encode("utf-8")).hexdigest()
     }
 
 

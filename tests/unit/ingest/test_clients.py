@@ -20,6 +20,7 @@ from lambdas.ingest.clients import (
     SageMakerAsyncInvoker,
     create_clients,
 )
+from lambdas.ingest.logic import Outcome
 from tests.conftest import REGION
 from tests.unit.ingest.conftest import INPUT_BUCKET, World
 
@@ -134,6 +135,76 @@ def test_the_invoker_raises_the_projects_errors_for_the_ones_it_classifies(
         )
         with pytest.raises(expected, match="it went wrong"):
             SageMakerAsyncInvoker(client).invoke(REQUEST)
+
+
+def capture_invocations(client: Any) -> list[dict[str, str]]:
+    """The headers of every InvokeEndpointAsync HTTP request the client sends."""
+    sent: list[dict[str, str]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        sent.append(
+            {
+                name: value.decode() if isinstance(value, bytes) else value
+                for name, value in request.headers.items()
+            }
+        )
+
+    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpointAsync", record)
+    return sent
+
+
+def test_the_invoker_sends_every_request_member_as_its_wire_header(moto_aws: None) -> None:
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    sent = capture_invocations(client)
+    SageMakerAsyncInvoker(client).invoke(
+        InvocationRequest(
+            endpoint_name="demo-endpoint",
+            input_location="s3://input-bucket/a.csv",
+            inference_id="f" * 64,
+            content_type="text/csv",
+            accept="application/jsonlines",
+            custom_attributes="tenant=acme,trace_id=1-abc",
+            request_ttl_seconds=61,
+            invocation_timeout_seconds=62,
+        )
+    )
+    [headers] = sent
+    assert headers["X-Amzn-SageMaker-Content-Type"] == "text/csv"
+    assert headers["X-Amzn-SageMaker-Accept"] == "application/jsonlines"
+    assert headers["X-Amzn-SageMaker-Custom-Attributes"] == "tenant=acme,trace_id=1-abc"
+    assert headers["X-Amzn-SageMaker-Inference-Id"] == "f" * 64
+    assert headers["X-Amzn-SageMaker-InputLocation"] == "s3://input-bucket/a.csv"
+    assert headers["X-Amzn-SageMaker-RequestTTLSeconds"] == "61"
+    assert headers["X-Amzn-SageMaker-InvocationTimeoutSeconds"] == "62"
+
+
+def test_the_submitter_sends_the_objects_content_type_and_custom_attributes(
+    world: World, moto_aws: None
+) -> None:
+    """From object to wire: the ContentType and CustomAttributes that reach SageMaker."""
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    sent = capture_invocations(client)
+    world.invoker = SageMakerAsyncInvoker(client)  # type: ignore[assignment]
+    csv = world.upload("data/a.json", ContentType="text/csv", Metadata={"Tenant": "acme"})
+    by_extension = world.upload("data/b.csv")
+    submitter = world.submitter(
+        custom_attributes={"model": "iris v2"}, metadata_attributes=("tenant",)
+    )
+
+    for target in (csv, by_extension):
+        result = submitter.submit(target, trace_id="1-abc-def", remaining_seconds=lambda: 300.0)
+        assert result.outcome is Outcome.SUBMITTED, result
+
+    first, second = sent
+    assert first["X-Amzn-SageMaker-Content-Type"] == "text/csv"
+    assert first["X-Amzn-SageMaker-Custom-Attributes"] == (
+        "model=iris%20v2,tenant=acme,trace_id=1-abc-def"
+    )
+    assert second["X-Amzn-SageMaker-Content-Type"] == "text/csv"  # from the extension
+    assert second["X-Amzn-SageMaker-Custom-Attributes"] == "model=iris%20v2,trace_id=1-abc-def"
+    assert world.stored(csv.inference_id).custom_attributes == (
+        "model=iris%20v2,tenant=acme,trace_id=1-abc-def"
+    )
 
 
 def test_only_the_sagemaker_client_has_botocore_retries_off(aws_credentials: None) -> None:

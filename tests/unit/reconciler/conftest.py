@@ -11,13 +11,13 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools import Metrics
-from lambdas.results.clients import S3OutputReader
 
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler
+from lambdas.results.clients import S3OutputReader
 from tests.conftest import REGION, STATUS_INDEX, TABLE_NAME
 
 NAMESPACE = "AsyncInference"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger, Metrics
-from lambdas.results.clients import S3OutputReader
 
 from lambdas.common.records import FailureStage, InferenceRecord, Status, format_timestamp
 from lambdas.common.store import OutcomeGuard, RecordStore
 from lambdas.reconciler.clients import FoundObject, ReconcilerAwsError, RecordPage
 from lambdas.reconciler.logic import Reconciler, Settlement
+from lambdas.results.clients import S3OutputReader
 from lambdas.results.config import ResultsConfig
 from lambdas.results.logic import Disposition, NotificationProcessor
 from tests.conftest import create_results_table
