@@ -31,7 +31,7 @@ from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.constants import system_clock
 from asyncinfer.local.faults import FaultSettings
-from asyncinfer.local.model_server import ModelServer
+from asyncinfer.local.model_server import ModelServer, ServingStack
 from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import EndpointSpec
 
@@ -151,6 +151,17 @@ def aws() -> Iterator[Aws]:
 @pytest.fixture(scope="module")
 def demo_model() -> Iterator[ModelServer]:
     server = ModelServer(port=0)
+    server.start()
+    assert server.wait_until_ready(60)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def toolkit_model() -> Iterator[ModelServer]:
+    """The demo model behind the inference toolkit's serving stack, which answers a model's
+    client error with its own status: the path where SageMaker reports a 4xx from the model."""
+    server = ModelServer(port=0, serving_stack=ServingStack.INFERENCE_TOOLKIT)
     server.start()
     assert server.wait_until_ready(60)
     yield server
@@ -378,9 +389,9 @@ def test_generates_an_inference_id_and_includes_the_response_when_configured(
 
 
 def test_model_rejection_writes_the_failure_object_and_notifies(
-    aws: Aws, make_runtime: RuntimeFactory
+    aws: Aws, make_runtime: RuntimeFactory, toolkit_model: ModelServer
 ) -> None:
-    runtime = make_runtime()
+    runtime = make_runtime(model_url=toolkit_model.url)
     location = aws.put_input("inputs/short-row.csv", b"5.1,3.5\n")
 
     response = sagemaker(runtime).invoke_endpoint_async(
@@ -395,8 +406,10 @@ def test_model_rejection_writes_the_failure_object_and_notifies(
     assert notification["requestParameters"]["inputLocation"] == location
     assert notification["eventName"] == "InferenceResult"
     body, content_type = aws.read(response["FailureLocation"])
-    assert content_type == "application/json"
-    assert "expected 4 values" in json.loads(body)["error"]
+    # the failure object is the model's error response as the toolkit answers it: text, with
+    # the model's message first (asyncinfer/local/model_server.py error_response)
+    assert content_type.startswith("text/plain")
+    assert "expected 4 values" in body.decode()
     assert not aws.exists(response["OutputLocation"])
     assert not aws.success.has("bad-1")
     assert runtime.stats()["failed"] == 1
