@@ -36,6 +36,7 @@ import json
 import re
 import threading
 import urllib.request
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -394,9 +395,22 @@ class IamLocalRuntime(LocalRuntime):
             self._sns = session.client("sns", endpoint_url=aws_endpoint_url, config=config)
         self._authorizer = authorizer
         self._endpoint_arn = endpoint_arn
+        self._denied: Counter[str] = Counter()
+        self._denied_lock = threading.Lock()
 
     def invoke_async(
         self, endpoint_name: str, headers: Mapping[str, str], body: bytes
     ) -> AcceptedInvocation:
-        self._authorizer.authorize(headers, INVOKE_ACTION, self._endpoint_arn)
+        try:
+            self._authorizer.authorize(headers, INVOKE_ACTION, self._endpoint_arn)
+        except ApiError as error:
+            with self._denied_lock:
+                self._denied[error.code] += 1
+            raise
         return super().invoke_async(endpoint_name, headers, body)
+
+    def stats(self) -> dict[str, Any]:
+        """The runtime's counters, and ``denied``: calls refused by IAM, per error code."""
+        with self._denied_lock:
+            denied = dict(self._denied)
+        return {**super().stats(), "denied": denied}
