@@ -30,6 +30,7 @@ ONE_DELIVERY = {"max_receive_count": "1"}
 INGEST_ROLE = "IngestFunctionRole"
 RESULTS_ROLE = "ResultsFunctionRole"
 EXECUTION_ROLE = "EndpointExecutionRole"
+MISSING_VERSION = "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"  # an event for a version that is gone
 
 
 def _role_policies(body: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
@@ -78,7 +79,9 @@ def items_for_key(harness: Harness, key: str) -> list[dict[str, Any]]:
 
 
 def send_event_for_missing_key(harness: Harness, key: str) -> None:
-    event = s3_event(harness.bucket, key, size=10, version_id=None, region=harness.spec.region)
+    event = s3_event(
+        harness.bucket, key, size=10, version_id=MISSING_VERSION, region=harness.spec.region
+    )
     harness.sqs.send_message(QueueUrl=harness.spec.ingest.queue_url, MessageBody=json.dumps(event))
 
 
@@ -129,7 +132,7 @@ def test_endpoint_without_sns_publish_is_denied_and_the_record_stays_visible(
     ) as harness:
         inference_id = harness.put("denied/notification.csv", iris_csv(IRIS_ROWS[2]))
         wait_until(
-            lambda: harness.runtime_stats["outcomes"].get("completed", 0) >= 1,
+            lambda: harness.runtime_stats["completed"] >= 1,
             timeout=60,
             what="the inference to complete",
         )
@@ -161,7 +164,11 @@ def test_ingest_without_list_bucket_cannot_tell_a_missing_object(tmp_path: Path)
             timeout=90,
             what="the undecidable event to reach the ingest dead-letter queue",
         )
-        assert "403" in harness.function_log("ingest")
+        aws_log = (harness.pipeline.log_dir / "aws.log").read_text(errors="replace")
+        assert "HEAD /" in aws_log
+        assert any(
+            "without-list.csv" in line and '" 403 ' in line for line in aws_log.splitlines()
+        ), "HeadObject on the missing key was not answered 403"
         assert not [
             item
             for item in items_for_key(harness, "without-list.csv")
