@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from asyncinfer.local.faults import DynamoDBFaultProxy
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.runtime import FaultSettings
 from asyncinfer.local.spec import LocalPipelineSpec
@@ -82,6 +83,19 @@ class Summary:
 
 
 SUMMARY = Summary()
+
+
+class HostKeepingTableProxy(DynamoDBFaultProxy):
+    """The fault proxy, forwarding the ``Host`` its clients signed (SigV4 signs ``host``):
+    under IAM, the local AWS server checks signatures. (faults.py drops ``host`` as a
+    hop-by-hop header; once it forwards it, this class is the proxy itself.)"""
+
+    def _forward(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        if not any(name.lower() == "host" for name in headers):
+            headers = {**headers, "Host": self.url.split("://", 1)[1]}
+        return super()._forward(method, path, headers, body)
 
 
 @dataclass

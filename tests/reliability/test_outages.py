@@ -18,6 +18,7 @@ from tests.reliability.support import (
     IRIS_ROWS,
     SUMMARY,
     Harness,
+    HostKeepingTableProxy,
     iris_csv,
     running_pipeline,
     wait_quiet,
@@ -108,7 +109,7 @@ def test_an_endpoint_outage_delays_the_backlog_and_loses_nothing(
 
 @pytest.fixture
 def table_proxy() -> Iterator[DynamoDBFaultProxy]:
-    with DynamoDBFaultProxy() as proxy:
+    with HostKeepingTableProxy() as proxy:
         yield proxy
 
 
