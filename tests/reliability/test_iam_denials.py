@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.reliability.support import (
     IRIS_ROWS,
@@ -147,6 +149,18 @@ def test_endpoint_without_sns_publish_is_denied_and_the_record_stays_visible(
         # No notification can reach the results function: the record stays SUBMITTED, with
         # its deadline, for the reconciler to settle (failure_stage "expired").
         assert record.status == "SUBMITTED"
+        # Nor can anyone else publish in its place: the topic policy (OnlyTheEndpointPublishes)
+        # denies every principal but the execution role and the account root, the
+        # administrator included.
+        sns = boto3.session.Session(
+            region_name=harness.spec.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        ).client("sns", endpoint_url=harness.spec.aws_endpoint_url)
+        with pytest.raises(ClientError) as denied:
+            sns.publish(TopicArn=harness.spec.outputs["SuccessTopicArn"], Message="{}")
+        assert denied.value.response["Error"]["Code"] == "AccessDenied"
+        assert "topic policy" in denied.value.response["Error"]["Message"]
 
 
 def test_ingest_without_list_bucket_cannot_tell_a_missing_object(tmp_path: Path) -> None:
