@@ -178,7 +178,9 @@ def _caller_arn(handler: Any) -> tuple[str, str]:
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
-    access_key_id = handler.get_access_key()
+    # moto's get_access_key() only recognizes 20-character AKIA-style ids, not ``local``
+    authorization = handler.headers.get("Authorization", "")
+    access_key_id = authorization.partition("Credential=")[2].partition("/")[0]
     account = handler.current_account
     for role in sts_backends[account]["aws"].assumed_roles:
         if role.access_key_id == access_key_id:

@@ -261,7 +261,11 @@ def test_a_topic_policy_deny_applies_to_publish(server: tuple[str, dict[str, Any
         TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(policy)
     )
     # the role's identity policy names another topic, but the administrator's allows all:
-    assert error_code(sns.publish, TopicArn=topic_arn, Message="x") == "AccessDenied"
+    with pytest.raises(ClientError) as denied:
+        sns.publish(TopicArn=topic_arn, Message="x")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    message = denied.value.response["Error"]["Message"]
+    assert f"arn:aws:iam::{ACCOUNT}:user/local-admin (denied by the topic policy" in message
     iam = admin(url, "iam")
     iam.put_role_policy(
         RoleName="publisher",
