@@ -13,8 +13,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from asyncinfer.local.template import TemplateError
 
-class IamError(Exception):
+
+class IamError(TemplateError):
     """The template's IAM cannot work as it stands, or local mode cannot judge a policy."""
 
 
