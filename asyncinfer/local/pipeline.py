@@ -1,5 +1,8 @@
 """Starts and stops the whole local pipeline: AWS APIs, model server, runtime and event runner.
 
+By default local mode runs under IAM (``asyncinfer.local.iam``): the functions and the runtime
+act with their template roles' credentials, everything else as the local administrator.
+
 Everything lives under one state folder (``.local/`` by default): the synthesized template,
 the logs of every component, and ``state.json``, which tells the CLI where local mode answers.
 """
@@ -232,10 +235,10 @@ class LocalPipeline:
         )
         self._progress("creating the stack's buckets, queues, topics and table")
         provisioner.create_resources()
-        iam = IamProvisioner(
-            template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
-        )
         if self.options.enforce_iam:
+            iam = IamProvisioner(
+                template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
+            )
             self._progress("creating the stack's roles and assuming them (IAM enforced)")
             iam.check_delivery_policies()
             iam.create_roles()
