@@ -119,7 +119,8 @@ THROTTLING_ERRORS = (
     ),
     ("com.amazon.coral.availability#ThrottlingException", "Rate of requests exceeds the allowed"),
 )
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "host"})
+# ``host`` is forwarded: SigV4 signs it, and the local AWS server checks signatures under IAM.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
 
 
 class DynamoDBFaultProxy:

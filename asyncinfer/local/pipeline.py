@@ -1,5 +1,8 @@
 """Starts and stops the whole local pipeline: AWS APIs, model server, runtime and event runner.
 
+By default local mode runs under IAM (``asyncinfer.local.iam``): the functions and the runtime
+act with their template roles' credentials, everything else as the local administrator.
+
 Everything lives under one state folder (``.local/`` by default): the synthesized template,
 the logs of every component, and ``state.json``, which tells the CLI where local mode answers.
 """
@@ -20,24 +23,39 @@ from types import TracebackType
 from typing import IO, Any
 
 from asyncinfer.local.constants import system_clock
+from asyncinfer.local.iam import (
+    LAMBDA_SERVICE,
+    SAGEMAKER_SERVICE,
+    Authorizer,
+    IamLocalRuntime,
+    IamProvisioner,
+    RoleCredentials,
+    enable_enforcement,
+)
 from asyncinfer.local.lambda_runner.runner import EventRunner
-from asyncinfer.local.provision import Provisioner
+from asyncinfer.local.provision import INGEST_HANDLER, RESULTS_HANDLER, Provisioner
 from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
 from asyncinfer.local.template import Template
 
+# The local administrator (``aws_server.LOCAL_ADMIN_KEY``): provisioning, the CLI and tests.
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
 }
 STATE_DIR_VARIABLE = "ASYNCINFER_LOCAL_DIR"
+IAM_VARIABLE = "ASYNCINFER_LOCAL_IAM"  # "off" runs local mode without IAM (for debugging)
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 
 
 def default_state_dir() -> Path:
     return Path(os.environ.get(STATE_DIR_VARIABLE, ".local")).resolve()
+
+
+def default_enforce_iam() -> bool:
+    return os.environ.get(IAM_VARIABLE, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def project_root() -> Path:
@@ -59,6 +77,10 @@ class LocalOptions:
     # per function name ("ingest", "results"): variables set over the template's, e.g.
     # AWS_ENDPOINT_URL_DYNAMODB to put a fault-injecting proxy in front of one function's table
     function_environment: dict[str, dict[str, str]] = field(default_factory=dict)
+    # IAM enforcement: each function and the runtime act as their template role (README)
+    enforce_iam: bool = field(default_factory=default_enforce_iam)
+    # edits the synthesized template before local mode reads it (tests: a grant removed)
+    template_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any] | None) -> None:
@@ -160,6 +182,7 @@ class LocalPipeline:
         self.runner: EventRunner | None = None
         self.spec: LocalPipelineSpec | None = None
         self.model_url = ""
+        self.role_credentials: dict[str, RoleCredentials] = {}
 
     @property
     def state_file(self) -> Path:
@@ -197,8 +220,8 @@ class LocalPipeline:
         )
         self._progress("starting the AWS APIs (moto server)")
         aws_endpoint_url = self._start_aws_server(deadline)
-        template = Template.load(
-            synthesized.template_path,
+        template = Template(
+            self._load_template(synthesized.template_path, synthesized.stack_name),
             stack_name=synthesized.stack_name,
             region=self.options.region,
             aws_endpoint_url=aws_endpoint_url,
@@ -206,25 +229,66 @@ class LocalPipeline:
         credentials = LOCAL_CREDENTIALS | {"AWS_DEFAULT_REGION": self.options.region}
         os.environ.update(credentials)
         os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # the administrator is an IAM user
         provisioner = Provisioner(
             template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
         )
         self._progress("creating the stack's buckets, queues, topics and table")
         provisioner.create_resources()
+        if self.options.enforce_iam:
+            iam = IamProvisioner(
+                template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
+            )
+            self._progress("creating the stack's roles and assuming them (IAM enforced)")
+            iam.check_delivery_policies()
+            iam.create_roles()
+            iam.set_topic_policies()
+            self.role_credentials = {
+                "ingest": iam.assume(iam.function_role(INGEST_HANDLER), LAMBDA_SERVICE, "ingest"),
+                "results": iam.assume(
+                    iam.function_role(RESULTS_HANDLER), LAMBDA_SERVICE, "results"
+                ),
+                "endpoint": iam.assume(iam.execution_role(), SAGEMAKER_SERVICE, "SageMaker"),
+            }
         self.model_url = self.options.model_url or self._start_model_server(deadline)
         endpoint = provisioner.endpoint_spec(self.model_url)
         self._progress(f"starting the SageMaker async runtime for endpoint {endpoint.name}")
-        self.runtime = LocalRuntime(
-            endpoint,
-            aws_endpoint_url=aws_endpoint_url,
-            region=self.options.region,
-            **self.options.runtime_options,
-        )
+        if self.options.enforce_iam:
+            self.runtime = IamLocalRuntime(
+                endpoint,
+                aws_endpoint_url=aws_endpoint_url,
+                region=self.options.region,
+                credentials=self.role_credentials["endpoint"],
+                authorizer=Authorizer(
+                    aws_endpoint_url,
+                    self.options.region,
+                    [self.role_credentials["ingest"], self.role_credentials["results"]],
+                ),
+                endpoint_arn=provisioner.endpoint_arn(),
+                **self.options.runtime_options,
+            )
+        else:
+            self.runtime = LocalRuntime(
+                endpoint,
+                aws_endpoint_url=aws_endpoint_url,
+                region=self.options.region,
+                **self.options.runtime_options,
+            )
         self.runtime.start()
+        # each function's workers act as its role; the caller's variables still win
+        overrides: dict[str, dict[str, str]] = {
+            name: self.role_credentials[name].environment()
+            for name in ("ingest", "results")
+            if name in self.role_credentials
+        }
+        for name, extra in self.options.function_environment.items():
+            overrides[name] = {**overrides.get(name, {}), **extra}
         spec = with_function_environment(
             provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url),
-            self.options.function_environment,
+            overrides,
         )
+        if self.options.enforce_iam:
+            enable_enforcement(aws_endpoint_url)
         self.spec = spec
         self._progress("starting the event runner (ingest and results functions)")
         self.runner = EventRunner(
@@ -240,6 +304,15 @@ class LocalPipeline:
         self.runtime.publish_test_notifications()
         self._write_state(spec)
         return spec
+
+    def _load_template(self, path: Path, stack_name: str) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(path.read_text())
+        if self.options.template_transform is not None:
+            body = self.options.template_transform(body)
+            (self.options.state_dir / f"{stack_name}.local.template.json").write_text(
+                json.dumps(body, indent=1)
+            )
+        return body
 
     def function_environment(self, spec: LocalPipelineSpec) -> dict[str, str]:
         """What a Lambda container would have, pointed at the local services."""
@@ -264,7 +337,10 @@ class LocalPipeline:
         }
 
     def _start_aws_server(self, deadline: float) -> str:
-        return self._servers.start("aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline)
+        arguments = ["--iam"] if self.options.enforce_iam else []
+        return self._servers.start(
+            "aws", "asyncinfer.local.aws_server", arguments, "/moto-api/", deadline
+        )
 
     def _start_model_server(self, deadline: float) -> str:
         self._progress("starting the demo model server")
@@ -281,6 +357,7 @@ class LocalPipeline:
             "outputs": spec.outputs,
             "pid": os.getpid(),
             "started_at": system_clock().isoformat(timespec="seconds"),
+            "iam_enforced": self.options.enforce_iam,
         }
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2))

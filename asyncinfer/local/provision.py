@@ -278,6 +278,14 @@ class Provisioner:
             raise TemplateError("the template subscribes no results function to a topic")
         return sources
 
+    def endpoint_arn(self) -> str:
+        """The endpoint's ARN, what ``sagemaker:InvokeEndpointAsync`` is authorized on."""
+        for endpoint_id, _ in self.template.of_type("AWS::SageMaker::Endpoint"):
+            return self.template.physical(endpoint_id).attributes["Arn"]
+        raise TemplateError(
+            "local mode needs endpoint_mode=create: the template defines no endpoint"
+        )
+
     def endpoint_spec(self, model_url: str) -> EndpointSpec:
         """The async endpoint as its EndpointConfig defines it, served by ``model_url``."""
         endpoints = list(self.template.of_type("AWS::SageMaker::Endpoint"))

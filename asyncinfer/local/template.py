@@ -99,6 +99,10 @@ def physical_resource(
         key_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:32]
         return PhysicalResource(key_id, {"Arn": arn("kms", f"key/{key_id}"), "KeyId": key_id})
 
+    def log_group() -> PhysicalResource:
+        name = _short_name(stack, logical_id, 512)
+        return PhysicalResource(name, {"Arn": arn("logs", f"log-group:{name}:*")})
+
     builders: dict[str, Callable[[], PhysicalResource]] = {
         "AWS::S3::Bucket": bucket,
         "AWS::SQS::Queue": queue,
@@ -112,6 +116,7 @@ def physical_resource(
         "AWS::SageMaker::Model": lambda: sagemaker("model", "ModelName"),
         "AWS::IAM::Role": role,
         "AWS::KMS::Key": key,
+        "AWS::Logs::LogGroup": log_group,
     }
     builder = builders.get(resource_type)
     if builder is not None:

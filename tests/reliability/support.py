@@ -284,6 +284,7 @@ def running_pipeline(
     faults: FaultSettings | None = None,
     runner_options: Mapping[str, Any] | None = None,
     function_environment: Mapping[str, Mapping[str, str]] | None = None,
+    template_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Iterator[Harness]:
     options = LocalOptions(
         state_dir=state_dir,
@@ -293,6 +294,7 @@ def running_pipeline(
         function_environment={
             name: dict(env) for name, env in (function_environment or {}).items()
         },
+        template_transform=template_transform,
     )
     with LocalPipeline(options) as pipeline:
         assert pipeline.spec is not None

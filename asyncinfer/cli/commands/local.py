@@ -14,6 +14,7 @@ from asyncinfer.local.pipeline import (
     LocalModeError,
     LocalOptions,
     LocalPipeline,
+    default_enforce_iam,
     default_state_dir,
 )
 from asyncinfer.local.synth import SynthError
@@ -32,9 +33,23 @@ ModelUrl = Annotated[
     typer.Option("--model-url", help="Your own model server (container contract) instead."),
 ]
 
+EnforceIam = Annotated[
+    bool | None,
+    typer.Option(
+        "--iam/--no-iam",
+        help="Enforce the template's IAM policies [default: on; ASYNCINFER_LOCAL_IAM=off]",
+    ),
+]
 
-def _options(state_dir: Path | None, model_url: str | None) -> LocalOptions:
-    return LocalOptions(state_dir=(state_dir or default_state_dir()).resolve(), model_url=model_url)
+
+def _options(
+    state_dir: Path | None, model_url: str | None, enforce_iam: bool | None = None
+) -> LocalOptions:
+    return LocalOptions(
+        state_dir=(state_dir or default_state_dir()).resolve(),
+        model_url=model_url,
+        enforce_iam=default_enforce_iam() if enforce_iam is None else enforce_iam,
+    )
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -43,13 +58,13 @@ def _fail(error: Exception) -> typer.Exit:
 
 
 @local_app.command("up")
-def up(state_dir: StateDir = None, model_url: ModelUrl = None) -> None:
+def up(state_dir: StateDir = None, model_url: ModelUrl = None, iam: EnforceIam = None) -> None:
     """Start local mode in the foreground; Ctrl-C stops everything cleanly."""
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
     pipeline = LocalPipeline(
-        _options(state_dir, model_url), progress=lambda step: console.print(f"… {step}")
+        _options(state_dir, model_url, iam), progress=lambda step: console.print(f"… {step}")
     )
     try:
         with pipeline:
@@ -67,6 +82,8 @@ def up(state_dir: StateDir = None, model_url: ModelUrl = None) -> None:
                 f"  results table        {spec.outputs.get(StackOutput.RESULTS_TABLE_NAME)}"
             )
             console.print(f"  state and logs       {pipeline.options.state_dir}")
+            enforced = "enforced" if pipeline.options.enforce_iam else "OFF (--no-iam)"
+            console.print(f"  IAM                  {enforced}")
             console.print("Point the AWS CLI and `asyncinfer` at it with:")
             for name, value in pipeline.client_environment().items():
                 console.print(f"  export {name}={value}", highlight=False)

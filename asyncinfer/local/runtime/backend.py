@@ -63,7 +63,8 @@ class LocalRuntime:
         faults: FaultSettings | None = None,
         clock: Clock = system_clock,
         aws_access_key_id: str = "local",
-        aws_secret_access_key: str = "local",  # noqa: S107 (moto accepts any credentials)
+        aws_secret_access_key: str = "local",  # noqa: S107 (the local admin's key)
+        aws_session_token: str | None = None,
     ) -> None:
         for path in (endpoint.output_path, endpoint.failure_path):
             async_api.split_s3_uri(path)  # a ValueError now, not a lost request later
@@ -88,6 +89,7 @@ class LocalRuntime:
             region,
             aws_access_key_id,
             aws_secret_access_key,
+            aws_session_token,
             max_pool_connections=self.worker_count + 4,
         )
         self._http = LoopbackHTTPService(RuntimeRequestHandler, self, host, port, THREAD_PREFIX)
@@ -346,6 +348,7 @@ def _aws_clients(
     region: str,
     aws_access_key_id: str,
     aws_secret_access_key: str,
+    aws_session_token: str | None,
     *,
     max_pool_connections: int,
 ) -> tuple[S3Client, SNSClient]:
@@ -360,6 +363,7 @@ def _aws_clients(
         "region_name": region,
         "aws_access_key_id": aws_access_key_id,
         "aws_secret_access_key": aws_secret_access_key,
+        "aws_session_token": aws_session_token,
         "config": config,
     }
     with _SESSION_LOCK:
