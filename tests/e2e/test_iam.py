@@ -327,7 +327,7 @@ def signed_headers(credentials: RoleCredentials | None) -> dict[str, str]:
 
 
 def test_the_runtime_authorizer_uses_the_callers_role(server: tuple[str, dict[str, Any]]) -> None:
-    from asyncinfer.local.async_api import ApiError
+    from asyncinfer.local.runtime.async_api import ApiError
 
     url, roles = server
     authorizer = Authorizer(url, REGION, roles.values())
