@@ -56,9 +56,14 @@ class LocalOptions:
     context: dict[str, str] = field(default_factory=dict)  # CDK context overrides
     runtime_options: dict[str, Any] = field(default_factory=dict)  # e.g. fault injection
     runner_options: dict[str, Any] = field(default_factory=dict)  # e.g. duplicate_delivery_rate
-    # per function name ("ingest", "results"): variables set over the template's, e.g.
-    # AWS_ENDPOINT_URL_DYNAMODB to put a fault-injecting proxy in front of one function's table
+    # per function name ("ingest", "results", "reconciler"): variables set over the template's,
+    # e.g. AWS_ENDPOINT_URL_DYNAMODB to put a fault-injecting proxy in front of one function's
+    # table
     function_environment: dict[str, dict[str, str]] = field(default_factory=dict)
+    # A local-only speed-up: every scheduled rule (the reconciler's rate(N minutes), from the
+    # reconcile_every_minutes context) fires every this many seconds instead. None: the
+    # template's rate, as on AWS.
+    schedule_period_seconds: float | None = None
 
 
 def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any] | None) -> None:
@@ -77,7 +82,11 @@ def with_function_environment(
     spec: LocalPipelineSpec, overrides: Mapping[str, Mapping[str, str]]
 ) -> LocalPipelineSpec:
     """The spec with each named function's environment updated by ``overrides[name]``."""
-    known = {spec.ingest.function.name, *(source.function.name for source in spec.results)}
+    known = {
+        spec.ingest.function.name,
+        *(source.function.name for source in spec.results),
+        *(source.function.name for source in spec.schedules),
+    }
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise LocalModeError(f"no function named {', '.join(unknown)} (known: {sorted(known)})")
@@ -93,6 +102,27 @@ def with_function_environment(
         ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
         results=tuple(
             replace(source, function=updated(source.function)) for source in spec.results
+        ),
+        schedules=tuple(
+            replace(source, function=updated(source.function)) for source in spec.schedules
+        ),
+    )
+
+
+def with_schedule_period(
+    spec: LocalPipelineSpec, period_seconds: float | None
+) -> LocalPipelineSpec:
+    """The spec with every schedule firing each ``period_seconds`` (None: as the template says).
+
+    A local-only speed-up for tests: on AWS the rule's own rate applies."""
+    if period_seconds is None:
+        return spec
+    if period_seconds <= 0:
+        raise LocalModeError(f"schedule_period_seconds must be positive, got {period_seconds}")
+    return replace(
+        spec,
+        schedules=tuple(
+            replace(source, period_seconds=float(period_seconds)) for source in spec.schedules
         ),
     )
 
@@ -221,14 +251,17 @@ class LocalPipeline:
             **self.options.runtime_options,
         )
         self.runtime.start()
-        spec = with_function_environment(
-            provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url),
-            self.options.function_environment,
+        spec = with_schedule_period(
+            with_function_environment(
+                provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url),
+                self.options.function_environment,
+            ),
+            self.options.schedule_period_seconds,
         )
         self.spec = spec
-        self._progress("starting the event runner (ingest and results functions)")
+        self._progress("starting the event runner (ingest, results and scheduled functions)")
         self.runner = EventRunner(
-            [spec.ingest, *spec.results],
+            [spec.ingest, *spec.results, *spec.schedules],
             aws_endpoint_url=aws_endpoint_url,
             region=self.options.region,
             base_environment=self.function_environment(spec),
