@@ -3,9 +3,9 @@ written before the bucket notified anyone, brought in by ``backfill``; ``reconci
 judge before and after (issue 13).
 
 The stack is synthesized with test-sized deadlines: RequestTTLSeconds 60 (the API minimum),
-InvocationTimeoutSeconds 5, the reconciler's margin 5 s (``SUBMITTED_MARGIN_SECONDS``), and its
-schedule (``rate(1 minute)`` from ``reconcile_every_minutes``) replaced locally by a 3 s period
-(``LocalOptions.schedule_period_seconds``): a record with no outcome is settled about 70 s
+InvocationTimeoutSeconds 2, the reconciler's margin 2 s (``SUBMITTED_MARGIN_SECONDS``), and its
+schedule (``rate(1 minute)`` from ``reconcile_every_minutes``) replaced locally by a 2 s period
+(``LocalOptions.schedule_period_seconds``): a record with no outcome is settled about 65 s
 after its submission.
 """
 
@@ -46,12 +46,13 @@ pytestmark = pytest.mark.reliability
 
 CONTEXT = {
     "request_ttl_seconds": "60",
-    "invocation_timeout_seconds": "5",
+    "invocation_timeout_seconds": "2",
     "reconcile_every_minutes": "1",
 }
-RECONCILER_ENVIRONMENT = {"reconciler": {"SUBMITTED_MARGIN_SECONDS": "5"}}
-SCHEDULE_PERIOD_SECONDS = 3.0
+RECONCILER_ENVIRONMENT = {"reconciler": {"SUBMITTED_MARGIN_SECONDS": "2"}}
+SCHEDULE_PERIOD_SECONDS = 2.0
 KNOBS = {"drop_notification_rate": 0.1, "expire_rate": 0.1}
+LEGACY_KNOBS = {"drop_notification_rate": 0.1, "expire_rate": 0.0}
 FILES = 30  # of which every sixth is rejected by the model
 LEGACY = 4  # uploaded while the bucket had no notification configuration
 
@@ -143,7 +144,8 @@ def test_lost_notifications_and_expired_requests_are_settled_by_the_reconciler(
     with running_pipeline(
         tmp_path,
         context=CONTEXT,
-        faults=FaultSettings(**KNOBS, seed=13),
+        # the backfilled versions meet lost notifications only: each must end COMPLETED
+        faults=FaultSettings(**LEGACY_KNOBS, seed=13),
         function_environment=RECONCILER_ENVIRONMENT,
         schedule_period_seconds=SCHEDULE_PERIOD_SECONDS,
     ) as harness:
@@ -155,21 +157,6 @@ def test_lost_notifications_and_expired_requests_are_settled_by_the_reconciler(
                 ]
                 stranded = strand(harness, "stranded/0.csv")
             ids.append(stranded)
-            rejected: set[str] = set()
-            for number in range(FILES):
-                inference_id = harness.put(f"reconcile/{number:03d}.csv", body(number))
-                ids.append(inference_id)
-                if number % 6 == 5:
-                    rejected.add(inference_id)
-            settled(harness, FILES)
-            # Two more whose request expires and whose failure notification is lost: nothing
-            # but the reconciler can ever settle them, and it finds no object: expired.
-            set_faults(harness, drop_notification_rate=1.0, expire_rate=1.0)
-            ids.extend(harness.put(f"lost/{n}.csv", iris_csv(IRIS_ROWS[n])) for n in range(2))
-            settled(harness, FILES + 2)
-            # The backfilled versions meet lost notifications only: each must end COMPLETED.
-            set_faults(harness, drop_notification_rate=0.1, expire_rate=0.0)
-
             # Before backfill: the legacy objects have no record; `reconcile` says so.
             before = harness.cli("reconcile", "--min-age", "0s", "--json")
             assert before.returncode == 1, before.stdout + before.stderr
@@ -186,7 +173,23 @@ def test_lost_notifications_and_expired_requests_are_settled_by_the_reconciler(
                 timeout=60,
                 what="the backfilled versions to be claimed",
             )
-            settled(harness, FILES + 2 + LEGACY)
+            settled(harness, LEGACY)
+
+            set_faults(harness, **KNOBS)
+            rejected: set[str] = set()
+            for number in range(FILES):
+                inference_id = harness.put(f"reconcile/{number:03d}.csv", body(number))
+                ids.append(inference_id)
+                if number % 6 == 5:
+                    rejected.add(inference_id)
+            settled(harness, LEGACY + FILES)
+            # Two more whose request expires and whose failure notification is lost: nothing
+            # but the reconciler can ever settle them, and it finds no object: expired.
+            set_faults(harness, drop_notification_rate=1.0, expire_rate=1.0)
+            ids.extend(harness.put(f"lost/{n}.csv", iris_csv(IRIS_ROWS[n])) for n in range(2))
+            settled(harness, LEGACY + FILES + 2)
+            # The stranded version meets lost notifications only: it must end COMPLETED.
+            set_faults(harness, **LEGACY_KNOBS)
 
             # A claim whose ingest message is dead-lettered stays PENDING however often the
             # reconciler runs (its message may still be redriven), and the redrive still works.
