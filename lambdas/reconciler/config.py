@@ -6,8 +6,8 @@ Each field's alias is its environment variable (``lambdas.common.contract.Env``)
 (it records outcomes through the same code, so its results config is read from the same
 variables) and ``REQUEST_TTL_SECONDS``/``INVOCATION_TIMEOUT_SECONDS`` with the ingest function
 (they set the deadline of a submitted request). ``SUBMITTED_MARGIN_SECONDS`` (default 1800,
-``lambdas.common.deadlines.SUBMITTED_MARGIN``) is the margin added to them; the stack leaves it
-at its default, local-mode tests set it small so that records fall due within seconds.
+``lambdas.common.deadlines.SUBMITTED_MARGIN``) is the margin added to them; the stack sets that
+default, local-mode tests set it small so that records fall due within seconds.
 """
 
 from __future__ import annotations
