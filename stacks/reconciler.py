@@ -16,6 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambdas.common.contract import STATUS_INDEX, Env, Service
+from lambdas.common.deadlines import SUBMITTED_MARGIN
 from stacks.config import StackConfig
 from stacks.function import PipelineFunction
 from stacks.ingest import INGEST_QUEUE_RETENTION
@@ -59,6 +60,8 @@ class Reconciler(Construct):
             Env.DEAD_LETTER_RETENTION_SECONDS: str(int(DEAD_LETTER_RETENTION.to_seconds())),
             Env.RECONCILE_PAGE_SIZE: str(PAGE_SIZE),
             Env.RECONCILE_MAX_RECORDS: str(MAX_RECORDS_PER_RUN),
+            # the default margin; local-mode tests set a small one over it
+            Env.SUBMITTED_MARGIN_SECONDS: str(int(SUBMITTED_MARGIN.total_seconds())),
         }
         if output_bucket is not None:
             environment[Env.OUTPUT_BUCKET] = output_bucket.bucket_name

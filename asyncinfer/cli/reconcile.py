@@ -9,10 +9,10 @@ it from the user's side:
 * a matched record that is not terminal past its deadline (``lambdas.common.deadlines``), and
   any such record the ``by_status`` index holds under the prefix, is *overdue*.
 
-Versions younger than ``RECENT`` are not judged: S3 can take a minute or more to deliver their
-event. ``backfill`` sends each version without a record to the ingest queue as the event S3
-itself would have sent, so it takes the pipeline's exactly-once path (deterministic inference
-id, ingest's claim): sending one twice never submits it twice.
+Versions younger than ``RECENT`` (``--min-age``) are not judged: S3 can take a minute or more
+to deliver their event. ``backfill`` sends each version without a record to the ingest queue as
+the event S3 itself would have sent, so it takes the pipeline's exactly-once path (deterministic
+inference id, ingest's claim): sending one twice never submits it twice.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class Reconciliation:
     rules: DeadlineRules
     now: datetime
     progress: Callable[[int], None] = lambda count: None
+    min_age: timedelta | None = None  # younger versions are not judged; None: RECENT
 
     def run(self, bucket: str, prefix: str, since: datetime | None) -> ReconcileReport:
         report = ReconcileReport()
@@ -155,7 +156,8 @@ class Reconciliation:
     ) -> bool:
         if since is not None and version.last_modified < since:
             return False
-        if version.last_modified > self.now - RECENT:
+        min_age = RECENT if self.min_age is None else self.min_age
+        if version.last_modified > self.now - min_age:
             report.recent += 1
             return False
         report.versions += 1

@@ -22,7 +22,7 @@ from asyncinfer.cli.reconcile import (
     s3_event,
     summary_line,
 )
-from asyncinfer.cli.timewindow import parse_moment
+from asyncinfer.cli.timewindow import parse_age, parse_moment
 from asyncinfer.cli.versions import BucketVersions
 from lambdas.common.deadlines import DeadlineRules
 
@@ -30,6 +30,15 @@ Prefix = Annotated[str, typer.Option("--prefix", help="Only keys under this pref
 Since = Annotated[
     str | None,
     typer.Option("--since", help="Only versions written since T (15m, 2h, 7d or ISO-8601)."),
+]
+MinAge = Annotated[
+    str | None,
+    typer.Option(
+        "--min-age",
+        help="Judge only versions at least this old (90s, 15m, 2h): S3 may take a minute or "
+        "more to deliver a new object's event. 0s judges everything, e.g. a bucket that had "
+        "no notification. Default 15m.",
+    ),
 ]
 
 
@@ -40,9 +49,14 @@ def _context(ctx: typer.Context) -> CliContext:
     return context
 
 
-def _reconcile(context: CliContext, prefix: str, since: str | None) -> ReconcileReport:
+def _reconcile(
+    context: CliContext, prefix: str, since: str | None, min_age: str | None = None
+) -> ReconcileReport:
     now = datetime.now(UTC)
     start = parse_moment(since, now, "--since") if since else None
+    age = parse_age(min_age) if min_age is not None else None
+    if min_age is not None and age is None:
+        raise CliError(f"invalid --min-age {min_age!r}: use an age like 90s, 15m", ExitCode.USAGE)
     bucket = context.target.output("InputBucketName")
     with Progress(
         SpinnerColumn(),
@@ -60,6 +74,7 @@ def _reconcile(context: CliContext, prefix: str, since: str | None) -> Reconcile
             rules=DeadlineRules(),
             now=now,
             progress=lambda listed: progress.update(task, completed=listed),
+            min_age=age,
         ).run(bucket, prefix, start)
 
 
@@ -83,6 +98,7 @@ def reconcile(
     *,
     prefix: Prefix = "",
     since: Since = None,
+    min_age: MinAge = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Check that every object version of the input bucket has exactly one record, and that
@@ -92,7 +108,7 @@ def reconcile(
     assume the default RequestTTLSeconds and InvocationTimeoutSeconds.
     """
     context = _context(ctx)
-    report = _reconcile(context, prefix, since)
+    report = _reconcile(context, prefix, since, min_age)
     if json_output:
         render.emit(context.stdout, render.to_json(report_document(report)))
     else:
@@ -108,6 +124,7 @@ def backfill(
     *,
     prefix: Prefix = "",
     since: Since = None,
+    min_age: MinAge = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")
     ] = False,
@@ -120,7 +137,7 @@ def backfill(
     Exit status 1 when a message could not be sent.
     """
     context = _context(ctx)
-    report = _reconcile(context, prefix, since)
+    report = _reconcile(context, prefix, since, min_age)
     outcome = BackfillReport(dry_run=dry_run, skipped=report.versions + report.recent)
     outcome.skipped -= len(report.missing)
     if not dry_run and report.missing:

@@ -45,6 +45,18 @@ class FaultSettings(BaseModel):
 
     Rates are fractions of calls (0 to 1). While ``down_until`` is in the future every call is
     answered ``down_error``. ``seed`` makes the random draws reproducible.
+
+    Two knobs act after a request was accepted:
+
+    * ``expire_rate``: the share of requests that wait in the endpoint's queue past their
+      ``RequestTTLSeconds`` (the API reference: "Maximum age in seconds a request can be in the
+      queue before it is marked as expired"). The runtime treats them as it treats a request
+      that really waited that long: no model call, no output or failure object, and the
+      failure notification it sends for an expired request (``inference.py``, step 1).
+    * ``drop_notification_rate``: the share of ``InferenceResult`` notifications lost: the
+      output or failure object is written as usual, the SNS publish is not made (counted as
+      ``notifications_dropped`` in the runtime's stats). Nothing bounds SNS delivery on AWS
+      short of its retries, so a notification that never arrives is what the reconciler is for.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -55,6 +67,8 @@ class FaultSettings(BaseModel):
     down_until: AwareDatetime | None = None
     down_error: Literal["ServiceUnavailable", "ModelNotReadyException"] = "ServiceUnavailable"
     model_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    expire_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    drop_notification_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     seed: int | None = None
 
     def updated(self, changes: Mapping[str, Any], now: datetime) -> FaultSettings:

@@ -33,7 +33,7 @@ from asyncinfer.local.iam import (
     enable_enforcement,
 )
 from asyncinfer.local.lambda_runner.runner import EventRunner
-from asyncinfer.local.provision import INGEST_HANDLER, RESULTS_HANDLER, Provisioner
+from asyncinfer.local.provision import FUNCTION_NAMES, Provisioner
 from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
@@ -74,13 +74,18 @@ class LocalOptions:
     context: dict[str, str] = field(default_factory=dict)  # CDK context overrides
     runtime_options: dict[str, Any] = field(default_factory=dict)  # e.g. fault injection
     runner_options: dict[str, Any] = field(default_factory=dict)  # e.g. duplicate_delivery_rate
-    # per function name ("ingest", "results"): variables set over the template's, e.g.
-    # AWS_ENDPOINT_URL_DYNAMODB to put a fault-injecting proxy in front of one function's table
+    # per function name ("ingest", "results", "reconciler"): variables set over the template's,
+    # e.g. AWS_ENDPOINT_URL_DYNAMODB to put a fault-injecting proxy in front of one function's
+    # table
     function_environment: dict[str, dict[str, str]] = field(default_factory=dict)
     # IAM enforcement: each function and the runtime act as their template role (README)
     enforce_iam: bool = field(default_factory=default_enforce_iam)
     # edits the synthesized template before local mode reads it (tests: a grant removed)
     template_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # A local-only speed-up: every scheduled rule (the reconciler's rate(N minutes), from the
+    # reconcile_every_minutes context) fires every this many seconds instead. None: the
+    # template's rate, as on AWS.
+    schedule_period_seconds: float | None = None
 
 
 def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any] | None) -> None:
@@ -99,7 +104,11 @@ def with_function_environment(
     spec: LocalPipelineSpec, overrides: Mapping[str, Mapping[str, str]]
 ) -> LocalPipelineSpec:
     """The spec with each named function's environment updated by ``overrides[name]``."""
-    known = {spec.ingest.function.name, *(source.function.name for source in spec.results)}
+    known = {
+        spec.ingest.function.name,
+        *(source.function.name for source in spec.results),
+        *(source.function.name for source in spec.schedules),
+    }
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise LocalModeError(f"no function named {', '.join(unknown)} (known: {sorted(known)})")
@@ -115,6 +124,27 @@ def with_function_environment(
         ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
         results=tuple(
             replace(source, function=updated(source.function)) for source in spec.results
+        ),
+        schedules=tuple(
+            replace(source, function=updated(source.function)) for source in spec.schedules
+        ),
+    )
+
+
+def with_schedule_period(
+    spec: LocalPipelineSpec, period_seconds: float | None
+) -> LocalPipelineSpec:
+    """The spec with every schedule firing each ``period_seconds`` (None: as the template says).
+
+    A local-only speed-up for tests: on AWS the rule's own rate applies."""
+    if period_seconds is None:
+        return spec
+    if period_seconds <= 0:
+        raise LocalModeError(f"schedule_period_seconds must be positive, got {period_seconds}")
+    return replace(
+        spec,
+        schedules=tuple(
+            replace(source, period_seconds=float(period_seconds)) for source in spec.schedules
         ),
     )
 
@@ -243,13 +273,14 @@ class LocalPipeline:
             iam.check_delivery_policies()
             iam.create_roles()
             iam.set_topic_policies()
+            # every function local mode runs acts as its own role (FUNCTION_NAMES: handler -> name)
             self.role_credentials = {
-                "ingest": iam.assume(iam.function_role(INGEST_HANDLER), LAMBDA_SERVICE, "ingest"),
-                "results": iam.assume(
-                    iam.function_role(RESULTS_HANDLER), LAMBDA_SERVICE, "results"
-                ),
-                "endpoint": iam.assume(iam.execution_role(), SAGEMAKER_SERVICE, "SageMaker"),
+                name: iam.assume(iam.function_role(handler), LAMBDA_SERVICE, name)
+                for handler, name in FUNCTION_NAMES.items()
             }
+            self.role_credentials["endpoint"] = iam.assume(
+                iam.execution_role(), SAGEMAKER_SERVICE, "SageMaker"
+            )
         self.model_url = self.options.model_url or self._start_model_server(deadline)
         endpoint = provisioner.endpoint_spec(self.model_url)
         self._progress(f"starting the SageMaker async runtime for endpoint {endpoint.name}")
@@ -262,7 +293,7 @@ class LocalPipeline:
                 authorizer=Authorizer(
                     aws_endpoint_url,
                     self.options.region,
-                    [self.role_credentials["ingest"], self.role_credentials["results"]],
+                    [self.role_credentials[name] for name in FUNCTION_NAMES.values()],
                 ),
                 endpoint_arn=provisioner.endpoint_arn(),
                 **self.options.runtime_options,
@@ -278,21 +309,24 @@ class LocalPipeline:
         # each function's workers act as its role; the caller's variables still win
         overrides: dict[str, dict[str, str]] = {
             name: self.role_credentials[name].environment()
-            for name in ("ingest", "results")
+            for name in FUNCTION_NAMES.values()
             if name in self.role_credentials
         }
         for name, extra in self.options.function_environment.items():
             overrides[name] = {**overrides.get(name, {}), **extra}
-        spec = with_function_environment(
-            provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url),
-            overrides,
+        spec = with_schedule_period(
+            with_function_environment(
+                provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=self.runtime.url),
+                overrides,
+            ),
+            self.options.schedule_period_seconds,
         )
         if self.options.enforce_iam:
             enable_enforcement(aws_endpoint_url)
         self.spec = spec
-        self._progress("starting the event runner (ingest and results functions)")
+        self._progress("starting the event runner (ingest, results and scheduled functions)")
         self.runner = EventRunner(
-            [spec.ingest, *spec.results],
+            [spec.ingest, *spec.results, *spec.schedules],
             aws_endpoint_url=aws_endpoint_url,
             region=self.options.region,
             base_environment=self.function_environment(spec),

@@ -3,29 +3,43 @@
 Buckets (with versioning), queues (with redrive policies), topics, the results table (keys,
 indexes, TTL) and the bucket notification are created as the template defines them; Lambda
 subscriptions to topics become SQS delivery queues subscribed to those topics, which the event
-runner turns back into SNS Lambda events.
+runner turns back into SNS Lambda events. EventBridge rules with a ``rate(...)`` schedule and a
+function target become ``ScheduleSourceSpec``s the runner fires on that schedule.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import boto3
 
+from asyncinfer.local.constants import ACCOUNT_ID
 from asyncinfer.local.spec import (
     EndpointSpec,
     FunctionSpec,
     LocalPipelineSpec,
     QueueSourceSpec,
+    ScheduleSourceSpec,
     TopicSourceSpec,
 )
-from asyncinfer.local.template import Template, TemplateError
+from asyncinfer.local.template import PARTITION, Template, TemplateError
 from lambdas.common.contract import LocalOutput
 
 INGEST_HANDLER = "lambdas.ingest.handler.handler"
 RESULTS_HANDLER = "lambdas.results.handler.handler"
+RECONCILER_HANDLER = "lambdas.reconciler.handler.handler"
+FUNCTION_NAMES = {
+    INGEST_HANDLER: "ingest",
+    RESULTS_HANDLER: "results",
+    RECONCILER_HANDLER: "reconciler",
+}
+# EventBridge rate expressions: "rate(value unit)", unit minute(s), hour(s) or day(s)
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
+RATE_EXPRESSION = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 LAMBDA_DEFAULT_RETRIES = 2  # Lambda's asynchronous invocation retries, when not configured
 SQS_DEFAULT_VISIBILITY_TIMEOUT = 30
 
@@ -158,6 +172,7 @@ class Provisioner:
             results=tuple(results),
             endpoint=endpoint,
             failure_destinations=failure_destinations,
+            schedules=tuple(self._schedule_sources(functions)),
         )
 
     def _functions(self) -> dict[str, tuple[FunctionSpec, Mapping[str, Any]]]:
@@ -165,14 +180,14 @@ class Provisioner:
         found: dict[str, tuple[FunctionSpec, Mapping[str, Any]]] = {}
         for logical_id, properties in self.template.of_type("AWS::Lambda::Function"):
             handler = properties.get("Handler")
-            if handler not in (INGEST_HANDLER, RESULTS_HANDLER):
+            if handler not in FUNCTION_NAMES:
                 continue
             environment = self.template.resolve(
                 properties.get("Environment", {}).get("Variables", {})
             )
             found[logical_id] = (
                 FunctionSpec(
-                    name="ingest" if handler == INGEST_HANDLER else "results",
+                    name=FUNCTION_NAMES[handler],
                     handler=handler,
                     environment={key: str(value) for key, value in environment.items()},
                     timeout_seconds=int(properties.get("Timeout", 3)),
@@ -286,6 +301,35 @@ class Provisioner:
             "local mode needs endpoint_mode=create: the template defines no endpoint"
         )
 
+    def _schedule_sources(
+        self, functions: Mapping[str, tuple[FunctionSpec, Mapping[str, Any]]]
+    ) -> list[ScheduleSourceSpec]:
+        """Enabled EventBridge rules on a ``rate(...)`` schedule that target our functions."""
+        sources = []
+        for logical_id, rule in self.template.of_type("AWS::Events::Rule"):
+            expression = rule.get("ScheduleExpression")
+            if expression is None or rule.get("State", "ENABLED") != "ENABLED":
+                continue
+            for target in rule.get("Targets", []):
+                function_id = self.template.logical_id_of(target["Arn"])
+                if function_id not in functions:
+                    continue
+                _, retries = self._on_failure_queue(function_id)
+                sources.append(
+                    ScheduleSourceSpec(
+                        rule_arn=self._rule_arn(logical_id, rule),
+                        schedule_expression=str(expression),
+                        period_seconds=rate_seconds(str(expression)),
+                        max_attempts=1 + retries,
+                        function=functions[function_id][0],
+                    )
+                )
+        return sources
+
+    def _rule_arn(self, logical_id: str, rule: Mapping[str, Any]) -> str:
+        name = self.template.resolve(rule.get("Name")) or self.template.physical(logical_id).ref
+        return f"arn:{PARTITION}:events:{self.region}:{ACCOUNT_ID}:rule/{name}"
+
     def endpoint_spec(self, model_url: str) -> EndpointSpec:
         """The async endpoint as its EndpointConfig defines it, served by ``model_url``."""
         endpoints = list(self.template.of_type("AWS::SageMaker::Endpoint"))
@@ -314,3 +358,15 @@ class Provisioner:
             instance_count=max(1, int(variant.get("InitialInstanceCount", 1))),
             model_url=model_url,
         )
+
+
+def rate_seconds(expression: str) -> float:
+    """The period of an EventBridge ``rate(...)`` expression; other schedules (``cron(...)``)
+    are not run locally (README "Local mode")."""
+    match = RATE_EXPRESSION.fullmatch(expression.strip())
+    if match is None:
+        raise TemplateError(f"local mode runs rate(...) schedules only, not {expression!r}")
+    value, unit = int(match[1]), match[2].removesuffix("s")
+    if value < 1:
+        raise TemplateError(f"{expression!r}: the rate must be at least 1")
+    return float(value * RATE_UNIT_SECONDS[unit])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class FunctionSpec:
     """One Lambda function: the handler path and its environment as the template sets them."""
 
-    name: str  # "ingest" or "results"
+    name: str  # "ingest", "results" or "reconciler"
     handler: str  # dotted path, e.g. "lambdas.ingest.handler.handler"
     environment: dict[str, str]
     timeout_seconds: int
@@ -53,6 +53,23 @@ class TopicSourceSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSourceSpec:
+    """An EventBridge rule with a ``rate(...)`` schedule whose target is a function.
+
+    ``period_seconds`` is the rule's rate; local mode may replace it with a shorter one
+    (``LocalOptions.schedule_period_seconds``, a local-only speed-up for tests).
+    ``max_attempts`` is 1 + the function's asynchronous retries (its EventInvokeConfig):
+    EventBridge invokes a Lambda target asynchronously, so Lambda retries a failed run.
+    """
+
+    rule_arn: str
+    schedule_expression: str  # as the template has it, e.g. "rate(15 minutes)"
+    period_seconds: float
+    max_attempts: int
+    function: FunctionSpec
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     """The async endpoint's configuration, read from the template's EndpointConfig."""
 
@@ -79,3 +96,5 @@ class LocalPipelineSpec:
     # dead-letter queues that are a function's async on-failure destination: they receive
     # Lambda's invocation records rather than the SNS envelope
     failure_destinations: tuple[str, ...] = ()
+    # scheduled functions (the reconciler), as the template's EventBridge rules run them
+    schedules: tuple[ScheduleSourceSpec, ...] = ()

@@ -87,6 +87,9 @@ class Env(StrEnum):
     DEAD_LETTER_RETENTION_SECONDS = "DEAD_LETTER_RETENTION_SECONDS"
     RECONCILE_PAGE_SIZE = "RECONCILE_PAGE_SIZE"
     RECONCILE_MAX_RECORDS = "RECONCILE_MAX_RECORDS"
+    # seconds added to a submitted request's TTL and invocation timeout before it is overdue
+    # (default 1800: lambdas.common.deadlines.SUBMITTED_MARGIN); small only in local tests
+    SUBMITTED_MARGIN_SECONDS = "SUBMITTED_MARGIN_SECONDS"
 
 
 class StackOutput(StrEnum):

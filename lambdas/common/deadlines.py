@@ -4,9 +4,11 @@ reports by.
 * ``SUBMITTED``: SageMaker drops a request that waited in its queue longer than
   ``RequestTTLSeconds`` and stops one that ran longer than ``InvocationTimeoutSeconds``, and
   writes the output or failure object as it finishes. So past
-  ``submitted_at + RequestTTLSeconds + InvocationTimeoutSeconds + SUBMITTED_MARGIN`` every
-  object it will ever write for the request exists; the margin covers clock skew and
-  SageMaker's own lag between finishing and writing.
+  ``submitted_at + RequestTTLSeconds + InvocationTimeoutSeconds + margin`` every
+  object it will ever write for the request exists; the margin (``SUBMITTED_MARGIN``, 30
+  minutes, unless ``submitted_margin`` says otherwise: the reconciler's
+  ``SUBMITTED_MARGIN_SECONDS``) covers clock skew and SageMaker's own lag between finishing and
+  writing.
 * ``PENDING``: ingest's claim. Its message may still sit on the ingest queue, or on the ingest
   dead-letter queue waiting for ``asyncinfer redrive``, and a redelivery must still be able to
   submit it. No such message outlives ``ingest queue retention + dead-letter retention`` counted
@@ -43,12 +45,13 @@ class DeadlineRules:
     invocation_timeout_seconds: int = INVOCATION_TIMEOUT_SECONDS_DEFAULT
     ingest_queue_retention_seconds: int = INGEST_QUEUE_RETENTION_SECONDS_DEFAULT
     dead_letter_retention_seconds: int = DEAD_LETTER_RETENTION_SECONDS_DEFAULT
+    submitted_margin: timedelta = SUBMITTED_MARGIN
 
     def window(self, status: Status) -> timedelta | None:
         """How long after its last write a record of this status may stay as it is."""
         if status == Status.SUBMITTED:
             seconds = self.request_ttl_seconds + self.invocation_timeout_seconds
-            return timedelta(seconds=seconds) + SUBMITTED_MARGIN
+            return timedelta(seconds=seconds) + self.submitted_margin
         if status == Status.PENDING:
             seconds = self.ingest_queue_retention_seconds + self.dead_letter_retention_seconds
             return timedelta(seconds=seconds) + PENDING_MARGIN

@@ -1,16 +1,20 @@
-"""The reconciler's environment, validated once per container.
+"""The reconciler's settings: read from the environment once, validated, then passed down.
 
-It shares ``TABLE_NAME``, ``ENDPOINT_NAME``, ``RETENTION_DAYS`` and ``INLINE_RESULT_MAX_BYTES``
-with the results function (it records outcomes through the same code, so its results config is
-read from the same variables) and ``REQUEST_TTL_SECONDS``/``INVOCATION_TIMEOUT_SECONDS`` with
-the ingest function (they set the deadline of a submitted request).
+Each field's alias is its environment variable (``lambdas.common.contract.Env``); see
+``lambdas.common.environment`` for how they are loaded. It shares ``TABLE_NAME``,
+``ENDPOINT_NAME``, ``RETENTION_DAYS`` and ``INLINE_RESULT_MAX_BYTES`` with the results function
+(it records outcomes through the same code, so its results config is read from the same
+variables) and ``REQUEST_TTL_SECONDS``/``INVOCATION_TIMEOUT_SECONDS`` with the ingest function
+(they set the deadline of a submitted request). ``SUBMITTED_MARGIN_SECONDS`` (default 1800,
+``lambdas.common.deadlines.SUBMITTED_MARGIN``) is the margin added to them; the stack sets that
+default, local-mode tests set it small so that records fall due within seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from lambdas.common.contract import (
     INLINE_RESULT_CAP_BYTES,
@@ -21,12 +25,16 @@ from lambdas.common.contract import (
     REQUEST_TTL_SECONDS_MAX,
     REQUEST_TTL_SECONDS_MIN,
     STATUS_INDEX,
+    Env,
+    Service,
 )
 from lambdas.common.deadlines import (
     DEAD_LETTER_RETENTION_SECONDS_DEFAULT,
     INGEST_QUEUE_RETENTION_SECONDS_DEFAULT,
+    SUBMITTED_MARGIN,
     DeadlineRules,
 )
+from lambdas.common.environment import EnvironmentSettings
 from lambdas.results.config import ResultsConfig
 
 SQS_RETENTION_SECONDS_MIN = 60
@@ -36,46 +44,52 @@ PAGE_SIZE_DEFAULT = 50
 MAX_RECORDS_DEFAULT = 500
 
 
-class ReconcilerConfig(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class ReconcilerConfig(EnvironmentSettings):
+    function = Service.RECONCILER
 
-    table_name: str = Field(alias="TABLE_NAME", min_length=1)
-    endpoint_name: str = Field(alias="ENDPOINT_NAME", min_length=1)
-    status_index: str = Field(default=STATUS_INDEX, alias="STATUS_INDEX", min_length=1)
+    table_name: str = Field(alias=Env.TABLE_NAME, min_length=1)
+    endpoint_name: str = Field(alias=Env.ENDPOINT_NAME, min_length=1)
+    status_index: str = Field(default=STATUS_INDEX, alias=Env.STATUS_INDEX, min_length=1)
     # The bucket the endpoint writes outputs and failures to; "" when the reconciler may not
     # read it (import mode without output_bucket_name): locations are then not checked.
-    output_bucket: str = Field(default="", alias="OUTPUT_BUCKET")
+    output_bucket: str = Field(default="", alias=Env.OUTPUT_BUCKET)
     request_ttl_seconds: int = Field(
         default=REQUEST_TTL_SECONDS_DEFAULT,
-        alias="REQUEST_TTL_SECONDS",
+        alias=Env.REQUEST_TTL_SECONDS,
         ge=REQUEST_TTL_SECONDS_MIN,
         le=REQUEST_TTL_SECONDS_MAX,
     )
     invocation_timeout_seconds: int = Field(
         default=INVOCATION_TIMEOUT_SECONDS_DEFAULT,
-        alias="INVOCATION_TIMEOUT_SECONDS",
+        alias=Env.INVOCATION_TIMEOUT_SECONDS,
         ge=INVOCATION_TIMEOUT_SECONDS_MIN,
         le=INVOCATION_TIMEOUT_SECONDS_MAX,
     )
     ingest_queue_retention_seconds: int = Field(
         default=INGEST_QUEUE_RETENTION_SECONDS_DEFAULT,
-        alias="INGEST_QUEUE_RETENTION_SECONDS",
+        alias=Env.INGEST_QUEUE_RETENTION_SECONDS,
         ge=SQS_RETENTION_SECONDS_MIN,
         le=SQS_RETENTION_SECONDS_MAX,
     )
     dead_letter_retention_seconds: int = Field(
         default=DEAD_LETTER_RETENTION_SECONDS_DEFAULT,
-        alias="DEAD_LETTER_RETENTION_SECONDS",
+        alias=Env.DEAD_LETTER_RETENTION_SECONDS,
         ge=SQS_RETENTION_SECONDS_MIN,
         le=SQS_RETENTION_SECONDS_MAX,
     )
-    retention_days: int = Field(default=90, alias="RETENTION_DAYS", ge=0)
+    retention_days: int = Field(default=90, alias=Env.RETENTION_DAYS, ge=0)
     inline_result_max_bytes: int = Field(
-        default=16384, alias="INLINE_RESULT_MAX_BYTES", ge=0, le=INLINE_RESULT_CAP_BYTES
+        default=16384, alias=Env.INLINE_RESULT_MAX_BYTES, ge=0, le=INLINE_RESULT_CAP_BYTES
     )
-    page_size: int = Field(default=PAGE_SIZE_DEFAULT, alias="RECONCILE_PAGE_SIZE", ge=1, le=1000)
+    page_size: int = Field(default=PAGE_SIZE_DEFAULT, alias=Env.RECONCILE_PAGE_SIZE, ge=1, le=1000)
     max_records: int = Field(
-        default=MAX_RECORDS_DEFAULT, alias="RECONCILE_MAX_RECORDS", ge=1, le=100_000
+        default=MAX_RECORDS_DEFAULT, alias=Env.RECONCILE_MAX_RECORDS, ge=1, le=100_000
+    )
+    submitted_margin_seconds: int = Field(
+        default=int(SUBMITTED_MARGIN.total_seconds()),
+        alias=Env.SUBMITTED_MARGIN_SECONDS,
+        ge=0,
+        le=SQS_RETENTION_SECONDS_MAX,
     )
 
     @property
@@ -85,6 +99,7 @@ class ReconcilerConfig(BaseModel):
             invocation_timeout_seconds=self.invocation_timeout_seconds,
             ingest_queue_retention_seconds=self.ingest_queue_retention_seconds,
             dead_letter_retention_seconds=self.dead_letter_retention_seconds,
+            submitted_margin=timedelta(seconds=self.submitted_margin_seconds),
         )
 
     @property
@@ -98,7 +113,3 @@ class ReconcilerConfig(BaseModel):
                 "INLINE_RESULT_MAX_BYTES": self.inline_result_max_bytes,
             }
         )
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> ReconcilerConfig:
-        return cls.model_validate(dict(environ))

@@ -1,9 +1,15 @@
-"""Reconciler function: on a schedule, settles records that are not terminal past their deadline.
+"""Lambda entry point of the reconciler function: ``lambdas.reconciler.handler.handler``.
+
+On a schedule, settles records that are not terminal past their deadline; see
+``lambdas.reconciler.logic`` for how.
 
 The event (an EventBridge scheduled event) carries nothing the function needs: every run looks
 at the table as it is. A run ends before the next one starts (its timeout is at most the
 schedule's interval) and a failed run is not retried: the next scheduled run is the retry.
 Overlapping runs would still be safe, since every write is guarded by the record as read.
+
+The environment is validated and the AWS clients are created on the first invocation and then
+kept for the container's life; importing this module does neither.
 """
 
 from __future__ import annotations
@@ -14,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from botocore.config import Config
 
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
-from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
+from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex, create_clients
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler, RunReport
 from lambdas.results.clients import S3OutputReader
@@ -29,10 +34,6 @@ if TYPE_CHECKING:
 logger = Logger()
 metrics = Metrics()
 
-S3_CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-)
-DYNAMODB_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 # Stop starting pages with less time than this left: a page of writes, then the metrics flush.
 RESERVE_MILLISECONDS = 20_000
 
@@ -42,16 +43,18 @@ class ReconcileErrorsError(Exception):
 
 
 @cache
-def clients() -> tuple[ReconcilerConfig, StatusIndex, S3ObjectProbe, RecordStore, S3OutputReader]:
+def reconciler() -> Reconciler:
+    """The container's reconciler (config, clients); cached, so built once per container."""
     config = ReconcilerConfig.from_environ(os.environ)
-    dynamodb = boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
-    s3 = boto3.client("s3", config=S3_CLIENT_CONFIG)
-    return (
-        config,
-        StatusIndex(dynamodb, config.table_name, config.status_index),
-        S3ObjectProbe(s3),
-        RecordStore(dynamodb, config.table_name),
-        S3OutputReader(s3),
+    clients = create_clients(boto3.session.Session())
+    return Reconciler(
+        config=config,
+        index=StatusIndex(clients.dynamodb, config.table_name, config.status_index),
+        probe=S3ObjectProbe(clients.s3),
+        store=RecordStore(clients.dynamodb, config.table_name),
+        outputs=S3OutputReader(clients.s3),
+        metrics=metrics,
+        logger=logger,
     )
 
 
@@ -69,16 +72,9 @@ def summary(report: RunReport) -> dict[str, Any]:
 @traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config, index, probe, store, outputs = clients()
-    report = Reconciler(
-        config=config,
-        index=index,
-        probe=probe,
-        store=store,
-        outputs=outputs,
-        metrics=metrics,
-        out_of_time=lambda: context.get_remaining_time_in_millis() < RESERVE_MILLISECONDS,
-    ).run()
+    report = reconciler().run(
+        out_of_time=lambda: context.get_remaining_time_in_millis() < RESERVE_MILLISECONDS
+    )
     if report.errors:
         raise ReconcileErrorsError(
             f"{len(report.errors)} records not checked: {'; '.join(report.errors[:5])}"

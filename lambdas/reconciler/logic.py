@@ -28,15 +28,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.common.deadlines import PENDING_MARGIN, SUBMITTED_MARGIN
+from lambdas.common.deadlines import PENDING_MARGIN
 from lambdas.common.records import (
     FailureStage,
     InferenceRecord,
@@ -52,18 +51,15 @@ from lambdas.reconciler.clients import (
     ReconcilerAwsError,
 )
 from lambdas.reconciler.config import ReconcilerConfig
+from lambdas.reconciler.telemetry import ENDPOINT_DIMENSION, Metric
 from lambdas.results.clients import OutputReader, split_s3_location
 from lambdas.results.logic import Disposition, NotificationProcessor
-from lambdas.results.telemetry import ENDPOINT_DIMENSION
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-logger = Logger()
-
 FAILURE_TEXT_MAX_BYTES = 1024
-SETTLED_METRIC = "InferencesSettledByReconciler"
-EXPIRED_METRIC = "InferencesExpired"
 
 
 class OutcomeWriter(Protocol):
@@ -115,19 +111,26 @@ def _never() -> bool:
     return False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reconciler:
+    """Settles overdue records; built once per container (``handler.reconciler``), with the
+    handler's ``metrics`` and ``logger`` injected as the results function's processor is."""
+
     config: ReconcilerConfig
     index: OverdueIndex
     probe: ObjectProbe
     store: OutcomeWriter
     outputs: OutputReader
     metrics: Metrics
+    logger: Logger
     clock: Callable[[], datetime] = utc_now
     out_of_time: Callable[[], bool] = _never
 
-    def run(self) -> RunReport:
-        """One pass over both statuses, bounded by ``max_records`` and the time left."""
+    def run(self, out_of_time: Callable[[], bool] | None = None) -> RunReport:
+        """One pass over both statuses, bounded by ``max_records`` and the time left
+        (``out_of_time``, per invocation; the instance's own by default)."""
+        if out_of_time is not None:
+            return replace(self, out_of_time=out_of_time).run()
         now = self.clock()
         report = RunReport()
         # the dimension the alarm and the widget select (the results function's metrics have it)
@@ -137,11 +140,15 @@ class Reconciler:
             budget = self._drain(status, now, budget, report)
         settled = sum(report.count(s) for s in (Settlement.COMPLETED, Settlement.FAILED))
         settled += report.count(Settlement.EXPIRED)
-        self.metrics.add_metric(name=SETTLED_METRIC, unit=MetricUnit.Count, value=settled)
         self.metrics.add_metric(
-            name=EXPIRED_METRIC, unit=MetricUnit.Count, value=report.count(Settlement.EXPIRED)
+            name=Metric.INFERENCES_SETTLED, unit=MetricUnit.Count, value=settled
         )
-        logger.info(
+        self.metrics.add_metric(
+            name=Metric.INFERENCES_EXPIRED,
+            unit=MetricUnit.Count,
+            value=report.count(Settlement.EXPIRED),
+        )
+        self.logger.info(
             "Reconciler run done",
             extra={
                 "read": report.read,
@@ -175,6 +182,7 @@ class Reconciler:
     def _settle_logged(
         self, record: InferenceRecord, now: datetime, report: RunReport
     ) -> Settlement:
+        logger = self.logger
         with logger.append_context_keys(
             inference_id=record.inference_id, correlation_id=record.inference_id
         ):
@@ -275,7 +283,7 @@ class Reconciler:
             outputs=self.outputs,
             metrics=self.metrics,
             clock=self.clock,
-            logger=logger,
+            logger=self.logger,
         )
         disposition = processor.process_message(message)
         if disposition in (Disposition.COMPLETED, Disposition.FAILED):
@@ -324,5 +332,5 @@ class Reconciler:
             f"expired: no outcome by the deadline {shown} (submitted_at {record.submitted_at} "
             f"+ RequestTTLSeconds {rules.request_ttl_seconds} s + InvocationTimeoutSeconds "
             f"{rules.invocation_timeout_seconds} s + margin "
-            f"{int(SUBMITTED_MARGIN.total_seconds())} s); {found}"
+            f"{int(rules.submitted_margin.total_seconds())} s); {found}"
         )

@@ -772,6 +772,39 @@ def test_model_failure_injection_fails_inferences(aws: Aws, make_runtime: Runtim
     assert "injected model failure" in aws.read(response["FailureLocation"])[0].decode()
 
 
+def test_lost_notifications_and_injected_expiry_set_through_the_admin_api(
+    aws: Aws, make_runtime: RuntimeFactory
+) -> None:
+    runtime = make_runtime()
+    client = sagemaker(runtime)
+    location = aws.put_input("inputs/knobs.csv", SETOSA_CSV)
+    assert admin(runtime, "faults", {"drop_notification_rate": 1.0})["drop_notification_rate"] == 1
+
+    lost = client.invoke_endpoint_async(
+        EndpointName=ENDPOINT, InputLocation=location, InferenceId="lost-1", ContentType="text/csv"
+    )
+    assert runtime.wait_idle(WAIT_SECONDS)
+    # the output is written as usual, only its notification never leaves
+    assert aws.read(lost["OutputLocation"])[0]
+    stats = admin(runtime, "stats")
+    assert stats["notifications_dropped"] == 1
+    assert stats["dropped_notification_ids"] == ["lost-1"]
+
+    admin(runtime, "faults", {"drop_notification_rate": 0.0, "expire_rate": 1.0})
+    expired = client.invoke_endpoint_async(
+        EndpointName=ENDPOINT, InputLocation=location, InferenceId="expired-1"
+    )
+    notification = aws.errors.for_inference("expired-1")
+    assert notification["failureReason"].startswith("Request has expired")
+    assert "responseParameters" not in notification
+    assert runtime.wait_idle(WAIT_SECONDS)
+    assert not aws.exists(expired["OutputLocation"])
+    assert not aws.exists(expired["FailureLocation"])
+    stats = admin(runtime, "stats")
+    assert (stats["expired"], stats["expired_inference_ids"]) == (1, ["expired-1"])
+    assert not aws.success.has("lost-1")
+
+
 # stats, notifications, lifecycle
 
 

@@ -21,7 +21,12 @@ from botocore.config import Config
 from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
-from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
+from lambdas.common.records import (
+    TERMINAL_STATUSES,
+    FailureStage,
+    InferenceRecord,
+    inference_id_for,
+)
 from lambdas.common.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +57,8 @@ IRIS_ROWS = (
     (5.0, 3.6, 1.4, 0.2),
     (6.3, 2.5, 5.0, 1.9),
 )
+# The reconciler's settlements that write an outcome (lambdas.reconciler.logic.Settlement).
+SETTLED = frozenset({"completed", "failed", "expired"})
 # The demo model rejects this (not four numbers): the inference fails, deterministically.
 MODEL_REJECTED_BODY = b"this is not,a flower\n1,2\n"
 
@@ -66,6 +73,9 @@ class Observation:
     duplicate_invocations: int  # files the runtime accepted more than once
     dlq_left: int  # messages left in the dead-letter queues
     faults_injected: int  # as the runtime, the runner and the fault proxies report them
+    # records whose outcome the reconciler wrote (its "Reconciled" log lines, settled ones)
+    settled_by_reconciler: int = 0
+    expired: int = 0  # records FAILED with failure_stage "expired"
 
 
 @dataclass
@@ -78,6 +88,8 @@ class Summary:
     duplicate_invocations: int = 0
     dlq_left: int = 0
     faults_injected: int = 0
+    settled_by_reconciler: int = 0
+    expired: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -92,7 +104,8 @@ class Summary:
         return (
             f"reliability: files={self.files} terminal={self.terminal} lost={self.lost} "
             f"duplicate_invocations={self.duplicate_invocations} dlq_left={self.dlq_left} "
-            f"faults_injected={self.faults_injected}"
+            f"faults_injected={self.faults_injected} "
+            f"settled_by_reconciler={self.settled_by_reconciler} expired={self.expired}"
         )
 
 
@@ -183,6 +196,19 @@ class Harness:
             )
         return items
 
+    def cli(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        """Runs ``asyncinfer <arguments>`` against local mode, as a user would."""
+        environment = {**os.environ, **self.pipeline.client_environment()}
+        return subprocess.run(
+            [sys.executable, "-m", "asyncinfer", *arguments],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+
     def redrive(self) -> dict[str, int]:
         """Runs the user's ``redrive`` command against local mode, as a user would; returns
         the number of messages moved per dead-letter queue URL."""
@@ -202,6 +228,24 @@ class Harness:
     def function_log(self, function_name: str) -> str:
         return (self.pipeline.log_dir / f"{function_name}.log").read_text(errors="replace")
 
+    def reconciler_settlements(self) -> dict[str, str]:
+        """What the reconciler wrote, by inference id, read from its log ("Reconciled" lines
+        whose settlement changed the record: completed, failed or expired)."""
+        path = self.pipeline.log_dir / "reconciler.log"
+        if not path.exists():
+            return {}
+        settled: dict[str, str] = {}
+        for line in path.read_text(errors="replace").splitlines():
+            if '"Reconciled"' not in line:
+                continue
+            try:
+                entry = json.loads(line[line.index("{") :])
+            except ValueError:
+                continue
+            if entry.get("message") == "Reconciled" and entry.get("settlement") in SETTLED:
+                settled[entry["inference_id"]] = entry["settlement"]
+        return settled
+
     def runner_total(self, counter: str) -> int:
         assert self.pipeline.runner is not None
         return sum(getattr(stats, counter) for stats in self.pipeline.runner.stats().values())
@@ -219,6 +263,7 @@ def observe(
     ids = list(dict.fromkeys(inference_ids))
     found = [record for record in harness.records(ids).values() if record is not None]
     accepted = harness.runtime_stats["accepted_per_inference_id"]
+    by_reconciler = harness.reconciler_settlements()
     return Observation(
         files=len(ids),
         terminal=sum(1 for record in found if record.status in TERMINAL_STATUSES),
@@ -226,6 +271,8 @@ def observe(
         duplicate_invocations=sum(1 for i in ids if accepted.get(i, 0) > 1),
         dlq_left=sum(harness.dead_letter_depths().values()),
         faults_injected=faults_injected(),
+        settled_by_reconciler=sum(1 for i in ids if i in by_reconciler),
+        expired=sum(1 for record in found if record.failure_stage == FailureStage.EXPIRED),
     )
 
 
@@ -285,6 +332,7 @@ def running_pipeline(
     runner_options: Mapping[str, Any] | None = None,
     function_environment: Mapping[str, Mapping[str, str]] | None = None,
     template_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    schedule_period_seconds: float | None = None,
 ) -> Iterator[Harness]:
     options = LocalOptions(
         state_dir=state_dir,
@@ -295,6 +343,7 @@ def running_pipeline(
             name: dict(env) for name, env in (function_environment or {}).items()
         },
         template_transform=template_transform,
+        schedule_period_seconds=schedule_period_seconds,
     )
     with LocalPipeline(options) as pipeline:
         assert pipeline.spec is not None

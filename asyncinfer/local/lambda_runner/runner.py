@@ -1,9 +1,11 @@
-"""The local event runner: Lambda's SQS event source mappings and SNS→Lambda delivery.
+"""The local event runner: Lambda's SQS event source mappings, SNS→Lambda delivery and
+EventBridge schedules.
 
 ``EventRunner`` reads queues on the moto server and invokes the real handlers in worker
 processes (see ``pool`` and ``worker``), with the semantics the deployed stack gets from AWS:
 an SQS event source mapping per ``QueueSourceSpec`` (``sqs``), SNS → Lambda delivery per
-``TopicSourceSpec`` (``sns``); both are an ``EventSource`` (``source``).
+``TopicSourceSpec`` (``sns``), a scheduled rule per ``ScheduleSourceSpec`` (``schedule``); each
+is an ``EventSource`` (``source``).
 
 
 ``stop()`` stops polling, lets in-flight invocations finish until its timeout, then kills the
@@ -27,6 +29,7 @@ from botocore.config import Config
 from asyncinfer.local.faults import DuplicateDelivery
 from asyncinfer.local.lambda_runner.context import lambda_environment
 from asyncinfer.local.lambda_runner.pool import WorkerPool
+from asyncinfer.local.lambda_runner.schedule import ScheduleSource
 from asyncinfer.local.lambda_runner.sns import TopicSource
 from asyncinfer.local.lambda_runner.source import (
     MAX_VISIBILITY_TIMEOUT_SECONDS,
@@ -34,7 +37,12 @@ from asyncinfer.local.lambda_runner.source import (
     SourceStats,
 )
 from asyncinfer.local.lambda_runner.sqs import QueueSource
-from asyncinfer.local.spec import FunctionSpec, QueueSourceSpec, TopicSourceSpec
+from asyncinfer.local.spec import (
+    FunctionSpec,
+    QueueSourceSpec,
+    ScheduleSourceSpec,
+    TopicSourceSpec,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -42,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SourceSpec = QueueSourceSpec | TopicSourceSpec
+SourceSpec = QueueSourceSpec | TopicSourceSpec | ScheduleSourceSpec
 
 
 class EventRunner:
@@ -175,6 +183,14 @@ class EventRunner:
 
     def _make_source(self, spec: SourceSpec) -> EventSource:
         pool = self._pools[spec.function.name]
+        if isinstance(spec, ScheduleSourceSpec):
+            return ScheduleSource(
+                spec,
+                pool=pool,
+                stopping=self._stopping,
+                region=self._region,
+                retry_backoff_seconds=self._async_retry_backoff_seconds,
+            )
         if isinstance(spec, QueueSourceSpec):
             return QueueSource(
                 spec,
@@ -205,6 +221,8 @@ class EventRunner:
         return sum(
             spec.maximum_concurrency
             if isinstance(spec, QueueSourceSpec)
+            else 1  # a schedule runs one invocation at a time
+            if isinstance(spec, ScheduleSourceSpec)
             else self._async_concurrency
             for spec in self._sources_specs
             if spec.function.name == function_name
@@ -237,8 +255,9 @@ def _validate(spec: SourceSpec) -> None:
                 function.name,
                 function.timeout_seconds,
             )
-    elif spec.max_attempts < 1:
-        raise ValueError(f"{spec.topic_arn}: max_attempts must be at least 1")
+    elif spec.max_attempts < 1:  # a topic or a schedule
+        key = spec.topic_arn if isinstance(spec, TopicSourceSpec) else spec.rule_arn
+        raise ValueError(f"{key}: max_attempts must be at least 1")
 
 
 def _functions_by_name(sources: Sequence[SourceSpec]) -> dict[str, FunctionSpec]:

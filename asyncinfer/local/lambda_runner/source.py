@@ -66,8 +66,8 @@ class Counters:
 
 
 class EventSource(Protocol):
-    """One source of events for one function: an SQS event source mapping (``sqs``) or an
-    SNS subscription (``sns``).
+    """One source of events for one function: an SQS event source mapping (``sqs``), an
+    SNS subscription (``sns``) or an EventBridge schedule (``schedule``).
 
     The runner ``start``s every source, then at ``stop()`` sets the shared stop event, ``join``s
     each one until a deadline (``time.monotonic()`` seconds), closes the worker pools and
@@ -76,7 +76,7 @@ class EventSource(Protocol):
 
     @property
     def key(self) -> str:
-        """What the runner's ``stats()`` lists it under: the queue URL or the topic ARN."""
+        """What the runner's ``stats()`` lists it under: the queue URL, topic or rule ARN."""
         ...
 
     @property

@@ -9,14 +9,16 @@ botocore parses (see ``async_api``). Signatures are accepted without being check
 An accepted request waits in an in-memory queue for one of
 ``MaxConcurrentInvocationsPerInstance x instances`` workers, which, as SageMaker does:
 
-1. fail it if it waited longer than its ``RequestTTLSeconds``;
+1. fail it if it waited longer than its ``RequestTTLSeconds`` (or the ``expire_rate`` knob says
+   it did): no output or failure object, a failure notification;
 2. read the input object from S3 (the moto server) and POST it to the model server's
    ``/invocations`` with the request's content type, accept and custom attributes, waiting at
    most ``InvocationTimeoutSeconds`` for the model (as a socket timeout: for each read);
 3. write a 2xx answer to ``<S3OutputPath>/<uuid>.out`` (with the model's content type), or the
    error answer to ``<S3FailurePath>/<uuid>-error.out``; the locations are the ones the invoke
    call returned;
-4. publish the ``InferenceResult`` notification to the success or the error topic.
+4. publish the ``InferenceResult`` notification to the success or the error topic (unless the
+   ``drop_notification_rate`` knob loses it).
 
 Faults for tests and benchmarks (``FaultSettings``) are set at construction or at run time
 through the admin API: ``GET|POST /_local/faults``, ``GET /_local/stats``,

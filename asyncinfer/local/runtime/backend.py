@@ -47,6 +47,9 @@ class _Stats:
     notifications_published: int = 0
     notification_errors: int = 0
     accepted_per_inference_id: Counter[str] = field(default_factory=Counter)
+    # fault knobs acting after acceptance: which inferences they hit
+    notifications_dropped: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
 
 
 class LocalRuntime:
@@ -104,6 +107,8 @@ class LocalRuntime:
             stopping=self._stopping,
             model_fails=lambda: self._draw(self.faults.model_failure_rate),
             count_publish=self._count_publish,
+            expires=lambda: self._draw(self.faults.expire_rate),
+            notification_lost=self._notification_lost,
         )
 
     # lifecycle
@@ -204,12 +209,15 @@ class LocalRuntime:
                 "completed": stats.outcomes["completed"],
                 "failed": stats.outcomes["failed"],
                 "expired": stats.outcomes["expired"],
+                "expired_inference_ids": list(stats.expired),
                 "abandoned": stats.outcomes["abandoned"],
                 "in_flight": stats.in_flight,
                 "max_in_flight": stats.max_in_flight,
                 "queue_depth": self._queue.qsize(),
                 "notifications_published": stats.notifications_published,
                 "notification_errors": stats.notification_errors,
+                "notifications_dropped": len(stats.notifications_dropped),
+                "dropped_notification_ids": list(stats.notifications_dropped),
                 "accepted_per_inference_id": per_id,
                 "duplicate_inference_ids": sorted(key for key, n in per_id.items() if n > 1),
             }
@@ -308,6 +316,8 @@ class LocalRuntime:
             finally:
                 with self._lock:
                     self._stats.in_flight -= 1
+                    if outcome == "expired":
+                        self._stats.expired.append(invocation.inference_id)
                 self._finish_one(outcome)
 
     def _report_internal_failure(self, invocation: AcceptedInvocation, error: Exception) -> None:
@@ -325,6 +335,13 @@ class LocalRuntime:
             self._pending -= 1
             if self._pending == 0:
                 self._idle.notify_all()
+
+    def _notification_lost(self, inference_id: str) -> bool:
+        if not self._draw(self.faults.drop_notification_rate):
+            return False
+        with self._lock:
+            self._stats.notifications_dropped.append(inference_id)
+        return True
 
     def _count_publish(self, published: bool) -> None:
         with self._lock:

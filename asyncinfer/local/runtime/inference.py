@@ -48,9 +48,13 @@ class InferenceProcessor:
         stopping: threading.Event,
         model_fails: Callable[[], bool],
         count_publish: Callable[[bool], None],
+        expires: Callable[[], bool] = lambda: False,
+        notification_lost: Callable[[str], bool] = lambda _: False,
     ) -> None:
         """``model_fails`` draws the injected model failure; ``count_publish`` counts each
-        notification, published (True) or not."""
+        notification, published (True) or not; ``expires`` draws the injected expiry of a
+        request (``FaultSettings.expire_rate``); ``notification_lost`` draws, for an inference
+        id, the loss of its notification (``drop_notification_rate``) and counts it."""
         self.endpoint = endpoint
         self.region = region
         self._s3 = s3
@@ -60,15 +64,23 @@ class InferenceProcessor:
         self._stopping = stopping
         self._model_fails = model_fails
         self._count_publish = count_publish
+        self._expires = expires
+        self._notification_lost = notification_lost
 
     def process(self, invocation: AcceptedInvocation) -> Outcome:
         """Runs one request; returns the counter it ends in (completed, failed, expired)."""
         request = invocation.request
         waited = (self._clock() - invocation.received_at).total_seconds()
-        if waited > request.request_ttl_seconds:
+        injected = waited <= request.request_ttl_seconds and self._expires()
+        if waited > request.request_ttl_seconds or injected:
+            waited_text = (
+                f"more than {request.request_ttl_seconds} seconds (local fault injection)"
+                if injected
+                else f"{waited:.0f} seconds"
+            )
             self.fail(
                 invocation,
-                f"Request has expired: it waited {waited:.0f} seconds in the queue, longer "
+                f"Request has expired: it waited {waited_text} in the queue, longer "
                 f"than its RequestTTLSeconds ({request.request_ttl_seconds}).",
                 failure_body=None,
             )
@@ -158,7 +170,7 @@ class InferenceProcessor:
             response_status=response.status,
         )
         if self.endpoint.success_topic_arn:
-            self.publish(self.endpoint.success_topic_arn, notification)
+            self._notify(self.endpoint.success_topic_arn, invocation, notification)
         return "completed"
 
     def fail(
@@ -183,7 +195,16 @@ class InferenceProcessor:
             failure_location=failure_location,
         )
         if self.endpoint.error_topic_arn:
-            self.publish(self.endpoint.error_topic_arn, notification)
+            self._notify(self.endpoint.error_topic_arn, invocation, notification)
+
+    def _notify(
+        self, topic_arn: str, invocation: AcceptedInvocation, message: Mapping[str, Any]
+    ) -> None:
+        """Publishes an ``InferenceResult``, unless the fault knob loses it."""
+        if self._notification_lost(invocation.inference_id):
+            logger.info("notification of %s lost (local fault injection)", invocation.inference_id)
+            return
+        self.publish(topic_arn, message)
 
     def _put(self, location: str, body: bytes, content_type: str) -> None:
         bucket, key = async_api.split_s3_uri(location)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from asyncinfer.cli import reconcile as reconcile_module
+from asyncinfer.cli.errors import ExitCode
 from asyncinfer.cli.versions import ObjectVersion as ListedVersion
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
@@ -168,6 +169,22 @@ def test_versions_younger_than_s3_event_delivery_are_not_judged(
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     assert (document["versions_checked"], document["too_recent"]) == (0, 1)
+
+
+def test_min_age_judges_young_versions_on_request(
+    cli: Invoke, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reconcile_module, "RECENT", timedelta(minutes=15))
+    upload(pipeline, "in/just-now.json")
+
+    result = cli("reconcile", "--min-age", "0s", "--json")
+
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert (document["versions_checked"], document["too_recent"]) == (1, 0)
+    assert document["without_record"] == 1
+    assert cli("reconcile", "--min-age", "1h").exit_code == 0
+    assert cli("reconcile", "--min-age", "soon").exit_code == ExitCode.USAGE
 
 
 def sent_messages(pipeline: Pipeline) -> list[dict[str, Any]]:

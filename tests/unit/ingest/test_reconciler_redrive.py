@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.common.records import FailureStage, Status
 from lambdas.ingest.events import ObjectVersion
@@ -30,6 +30,7 @@ def reconciler(world: World) -> Reconciler:
         store=world.store,
         outputs=S3OutputReader(world.s3),
         metrics=Metrics(namespace="AsyncInference", service="reconciler"),
+        logger=Logger(service="reconciler"),
         clock=world.clock.now,
     )
 

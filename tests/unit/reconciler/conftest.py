@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
@@ -59,6 +59,7 @@ class Rig:
             store=self.store,
             outputs=S3OutputReader(self.s3),
             metrics=self.metrics,
+            logger=Logger(service="reconciler"),
             clock=lambda: now,
         )
 

@@ -52,9 +52,9 @@ def environment(monkeypatch: pytest.MonkeyPatch, aws_credentials: None) -> Itera
         "POWERTOOLS_SERVICE_NAME": "reconciler",
     }.items():
         monkeypatch.setenv(name, value)
-    handler.clients.cache_clear()
+    handler.reconciler.cache_clear()
     yield
-    handler.clients.cache_clear()
+    handler.reconciler.cache_clear()
 
 
 def test_a_scheduled_run_settles_and_counts(
