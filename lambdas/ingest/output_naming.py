@@ -34,8 +34,8 @@ The rule (the README's "Where outputs land" shows it with examples):
   about n²/2¹¹³) + ``.out``: 32 characters, one dot. An inference id that is not hex (a caller
   gave its own) is hashed with SHA-256 first, so the name stays within the pattern.
 
-SageMaker documents no separator handling: the local runtime (``asyncinfer.local.runtime.async_api``)
-strips ``/`` at the ends of the extension and joins ``<S3OutputPath>/<extension>/<Filename>``.
+SageMaker documents no separator handling: the local runtime
+(``asyncinfer.local.runtime.async_api``) strips ``/`` at the ends of the extension and joins ``<S3OutputPath>/<extension>/<Filename>``.
 The pipeline never guesses the location: it stores the ``OutputLocation`` the response
 returns.
 
