@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from asyncinfer.local.lambda_runner.events import sns_event
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
@@ -349,3 +350,8 @@ def test_redriven_notification_dead_letters_end_as_records(
     assert reports["success DLQ"]["destination"] == "results function"
     assert {r.status for r in wait_terminal(clients, spec, ids).values()} == {"COMPLETED"}
     assert sqs.receive_message(QueueUrl=observer, WaitTimeSeconds=1).get("Messages", []) == []
+    # and the topic stays the endpoint's alone: the operator's Publish is still denied
+    with pytest.raises(ClientError) as denied:
+        sns.publish(TopicArn=spec.outputs["SuccessTopicArn"], Message=envelopes[failure]["Message"])
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "topic policy" in denied.value.response["Error"]["Message"]
