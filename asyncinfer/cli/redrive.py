@@ -6,9 +6,11 @@ Sources and where their messages go:
 * the success/error subscription DLQs hold the SNS envelopes SNS could not deliver to the
   results function: each becomes the SNS event SNS sends a subscribed function and goes to
   the results function (stack output ``ResultsFunctionName``) as an asynchronous ``Invoke``
-  (``InvocationType=Event``), the way SNS invokes it (Lambda developer guide, "Using Lambda
-  with Amazon SNS": "Amazon SNS invokes your function asynchronously with an event that
-  contains a message and metadata");
+  (``InvocationType=Event``), the way SNS invokes it (Lambda developer guide, "Invoking Lambda
+  functions with Amazon SNS notifications", formerly "Using Lambda with Amazon SNS": "Lambda
+  processes SNS messages asynchronously by queuing the messages and handling retries", and its
+  example event; "Invoking a Lambda function asynchronously": Amazon SNS invokes functions
+  asynchronously);
 * the results function's async-failure destination holds Lambda invocation records whose
   ``requestPayload`` is the SNS event the function failed on: each of its records is invoked
   again the same way.
@@ -153,8 +155,9 @@ def _subscription_arn(envelope: Mapping[str, Any]) -> str:
 
 def sns_event_for(envelope: Mapping[str, Any]) -> dict[str, Any]:
     """The event SNS invokes a subscribed function with, for the envelope it holds in a
-    subscription DLQ (Lambda developer guide, "Using Lambda with Amazon SNS", example event:
-    the same fields, ``SigningCertURL``/``UnsubscribeURL`` spelt ``...Url``)."""
+    subscription DLQ (Lambda developer guide, "Invoking Lambda functions with Amazon SNS
+    notifications", example event: the envelope's fields, ``SigningCertURL`` and
+    ``UnsubscribeURL`` spelt ``SigningCertUrl``/``UnsubscribeUrl``)."""
     sns: dict[str, Any] = {
         record_name: envelope.get(envelope_name)
         for envelope_name, record_name in _SNS_RECORD_FIELDS

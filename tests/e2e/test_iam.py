@@ -354,8 +354,8 @@ def test_the_runtime_authorizer_uses_the_callers_role(server: tuple[str, dict[st
 
 
 def sns_event(topic_arn: str, message: str) -> dict[str, Any]:
-    """The event SNS invokes a subscribed function with (Lambda developer guide, "Using
-    Lambda with Amazon SNS")."""
+    """The event SNS invokes a subscribed function with (Lambda developer guide, "Invoking
+    Lambda functions with Amazon SNS notifications", example event)."""
     return {
         "Records": [
             {

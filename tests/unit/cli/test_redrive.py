@@ -249,7 +249,8 @@ def test_redrive_moves_every_dead_letter_back(
 
 
 def test_a_topic_dead_letter_becomes_the_event_sns_sends_a_function() -> None:
-    """Lambda developer guide, "Using Lambda with Amazon SNS", example event."""
+    """Lambda developer guide, "Invoking Lambda functions with Amazon SNS notifications"
+    (formerly "Using Lambda with Amazon SNS"), example event."""
     body = json.loads(envelope("arn:aws:sns:us-east-1:123456789012:success", "{}"))
 
     event = sns_event_for({**body, "Subject": "s"})
