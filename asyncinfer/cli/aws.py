@@ -1,6 +1,6 @@
 """Data access for the CLI: the clients, the results table and S3 objects.
 
-With ``messaging`` (SQS and SNS) and ``target`` (CloudFormation), the only modules of the CLI
+With ``messaging`` (SQS and Lambda) and ``target`` (CloudFormation), the only modules of the CLI
 that call boto3. Every call runs inside ``calling(resource)`` so that an error names what it
 was about.
 """
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
-    from mypy_boto3_sns.client import SNSClient
     from mypy_boto3_sqs.client import SQSClient
 
 BATCH_GET_MAX_KEYS = 100
@@ -88,9 +87,8 @@ class AwsClients:
         return client
 
     @cached_property
-    def sns(self) -> SNSClient:
-        client: SNSClient = self._client("sns")
-        return client
+    def awslambda(self) -> Any:  # no mypy_boto3_lambda in this environment
+        return self._client("lambda")
 
 
 # ---------------------------------------------------------------------------- results table

@@ -8,7 +8,7 @@ from functools import cached_property
 from rich.console import Console
 
 from asyncinfer.cli.aws import AwsClients, Objects, ResultsTable
-from asyncinfer.cli.messaging import Queues, Topics
+from asyncinfer.cli.messaging import Functions, Queues
 from asyncinfer.cli.render import emit
 from asyncinfer.cli.target import GlobalOptions, Target, discover
 from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
@@ -54,5 +54,5 @@ class CliContext:
         return Queues(self.clients.sqs)
 
     @cached_property
-    def topics(self) -> Topics:
-        return Topics(self.clients.sns)
+    def functions(self) -> Functions:
+        return Functions(self.clients.awslambda)

@@ -1,7 +1,8 @@
-"""Data access for the CLI's SQS queues and SNS topics (``watch`` and ``redrive``)."""
+"""Data access for the CLI's SQS queues and Lambda functions (``watch`` and ``redrive``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 from asyncinfer.cli.aws import calling
 
 if TYPE_CHECKING:
-    from mypy_boto3_sns.client import SNSClient
-    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef as SnsAttributeTypeDef
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import (
         MessageAttributeValueOutputTypeDef,
@@ -130,22 +129,16 @@ def _sendable_attribute(value: MessageAttributeValueOutputTypeDef) -> Any:
     }
 
 
-class Topics:
-    def __init__(self, client: SNSClient) -> None:
+class Functions:
+    def __init__(self, client: Any) -> None:
         self._client = client
 
-    def publish(
-        self,
-        topic_arn: str,
-        message: str,
-        *,
-        subject: str | None = None,
-        attributes: Mapping[str, SnsAttributeTypeDef] | None = None,
-    ) -> str:
-        arguments: dict[str, Any] = {"TopicArn": topic_arn, "Message": message}
-        if subject:
-            arguments["Subject"] = subject
-        if attributes:
-            arguments["MessageAttributes"] = dict(attributes)
-        with calling(f"topic {topic_arn}"):
-            return self._client.publish(**arguments).get("MessageId", "")
+    def invoke_async(self, function_name: str, event: Mapping[str, Any]) -> None:
+        """Lambda ``Invoke`` with ``InvocationType=Event``: queued with the function's own
+        retries and on-failure destination, as an invocation by SNS is."""
+        with calling(f"function {function_name}"):
+            self._client.invoke(
+                FunctionName=function_name,
+                InvocationType="Event",
+                Payload=json.dumps(event).encode(),
+            )

@@ -3,29 +3,41 @@
 Sources and where their messages go:
 
 * the ingest DLQ holds S3 event messages: back to the ingest queue, body and attributes as-is;
-* the success/error subscription DLQs hold SNS envelopes: in local mode back to the topic's
-  delivery queue (as-is), otherwise the envelope's ``Message`` is published to its ``TopicArn``;
+* the success/error subscription DLQs hold the SNS envelopes SNS could not deliver to the
+  results function: each becomes the SNS event SNS sends a subscribed function and goes to
+  the results function (stack output ``ResultsFunctionName``) as an asynchronous ``Invoke``
+  (``InvocationType=Event``), the way SNS invokes it (Lambda developer guide, "Invoking Lambda
+  functions with Amazon SNS notifications", formerly "Using Lambda with Amazon SNS": "Lambda
+  processes SNS messages asynchronously by queuing the messages and handling retries", and its
+  example event; "Invoking a Lambda function asynchronously": Amazon SNS invokes functions
+  asynchronously);
 * the results function's async-failure destination holds Lambda invocation records whose
-  ``requestPayload`` is the original SNS event: each record's ``Sns.Message`` is published
-  again to its ``TopicArn`` (or, in local mode, its envelope is sent to the delivery queue).
+  ``requestPayload`` is the SNS event the function failed on: each of its records is invoked
+  again the same way.
+
+Not through the topic: the stack's topic policy lets only the endpoint's role publish
+(``OnlyTheEndpointPublishes``, so an operator's ``Publish`` is denied), and a publish would
+reach every subscriber of the topic, while only the results function missed the message.
+An asynchronous invocation gets the function's own retries and on-failure destination again.
+The operator needs ``lambda:InvokeFunction`` on the results function. Local mode's AWS server
+hands such an invocation to its event runner (``asyncinfer.local.aws_server``): one code path.
 
 Duplicates this may cause are harmless: ingest and results writes are idempotent.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from asyncinfer.cli.errors import AwsCallError, cli_error_for
-from asyncinfer.cli.messaging import OutgoingMessage, QueueMessage, Queues, Topics
-from lambdas.common.contract import LocalOutput, StackOutput
+from asyncinfer.cli.messaging import Functions, OutgoingMessage, QueueMessage, Queues
+from lambdas.common.contract import StackOutput
 from lambdas.common.records import inference_id_for
 
 HOLD_SECONDS = 300  # how long a message we looked at stays invisible while the run goes on
@@ -45,19 +57,19 @@ class RedriveSource:
     queue_url: str
     kind: SourceKind
     destination: str  # shown to the user
-    destination_queue: str | None = None  # ingest queue, or a local topic delivery queue
-    topic_arn: str | None = None  # where raw (non-envelope) messages of a topic DLQ go
-    delivery_queues: Mapping[str, str] = field(default_factory=dict)  # topic ARN -> queue
+    destination_queue: str | None = None  # the ingest queue
+    function_name: str | None = None  # the results function (topic DLQs, its failures)
 
 
 @dataclass(frozen=True)
 class Copy:
-    body: str
+    """One message sent to ``queue_url``, or one SNS ``event`` invoked on ``function_name``."""
+
+    body: str = ""
     queue_url: str | None = None
-    topic_arn: str | None = None
-    subject: str | None = None
     queue_attributes: Mapping[str, Any] = field(default_factory=dict)
-    topic_attributes: Mapping[str, Any] = field(default_factory=dict)
+    function_name: str | None = None
+    event: Mapping[str, Any] = field(default_factory=dict)
     inference_id: str | None = None
 
 
@@ -119,25 +131,48 @@ def _s3_event_inference_ids(body: str) -> Iterator[str]:
             continue
 
 
-def _topic_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    """SNS-event/envelope attributes (``Type``/``Value``) in Publish's shape."""
-    converted: dict[str, Any] = {}
-    for name, value in attributes.items():
-        data_type = str(value.get("Type", "String"))
-        if data_type.startswith("Binary"):
-            converted[name] = {
-                "DataType": data_type,
-                "BinaryValue": base64.b64decode(value.get("Value", "")),
+_SNS_RECORD_FIELDS = (  # an SNS record's ``Sns`` object, envelope name -> record name
+    ("Type", "Type"),
+    ("MessageId", "MessageId"),
+    ("TopicArn", "TopicArn"),
+    ("Subject", "Subject"),
+    ("Message", "Message"),
+    ("Timestamp", "Timestamp"),
+    ("SignatureVersion", "SignatureVersion"),
+    ("Signature", "Signature"),
+    ("SigningCertURL", "SigningCertUrl"),
+    ("UnsubscribeURL", "UnsubscribeUrl"),
+)
+
+
+def _subscription_arn(envelope: Mapping[str, Any]) -> str:
+    """The subscription the envelope was sent for, from its ``UnsubscribeURL``
+    (``...?Action=Unsubscribe&SubscriptionArn=...``); the topic's ARN if it names none."""
+    query = parse_qs(urlsplit(str(envelope.get("UnsubscribeURL") or "")).query)
+    arns = query.get("SubscriptionArn") or [str(envelope["TopicArn"])]
+    return arns[0]
+
+
+def sns_event_for(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """The event SNS invokes a subscribed function with, for the envelope it holds in a
+    subscription DLQ (Lambda developer guide, "Invoking Lambda functions with Amazon SNS
+    notifications", example event: the envelope's fields, ``SigningCertURL`` and
+    ``UnsubscribeURL`` spelt ``SigningCertUrl``/``UnsubscribeUrl``)."""
+    sns: dict[str, Any] = {
+        record_name: envelope.get(envelope_name)
+        for envelope_name, record_name in _SNS_RECORD_FIELDS
+    }
+    sns["MessageAttributes"] = envelope.get("MessageAttributes") or {}
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": _subscription_arn(envelope),
+                "Sns": sns,
             }
-        else:
-            converted[name] = {"DataType": data_type, "StringValue": str(value.get("Value", ""))}
-    return converted
-
-
-def _envelope_from_lambda_record(sns: Mapping[str, Any]) -> dict[str, Any]:
-    """A Lambda SNS record's ``Sns`` object in the JSON shape SNS delivers to SQS."""
-    renamed = {"SigningCertUrl": "SigningCertURL", "UnsubscribeUrl": "UnsubscribeURL"}
-    return {renamed.get(name, name): value for name, value in sns.items()}
+        ]
+    }
 
 
 def copies_for(source: RedriveSource, message: QueueMessage) -> list[Copy]:
@@ -158,44 +193,37 @@ def copies_for(source: RedriveSource, message: QueueMessage) -> list[Copy]:
     return _lambda_failure_copies(source, message)
 
 
+def _results_function(source: RedriveSource) -> str:
+    if source.function_name is None:
+        raise UnroutableMessage(
+            f"the target names no results function (output {StackOutput.RESULTS_FUNCTION_NAME})"
+        )
+    return source.function_name
+
+
 def _topic_dlq_copy(source: RedriveSource, message: QueueMessage) -> Copy:
-    if source.destination_queue is not None:  # local mode: the delivery queue takes it as-is
-        try:
-            notification = _json_object(message.body).get("Message")
-        except UnroutableMessage:  # moved all the same: the delivery queue is its source
-            notification = None
-        return Copy(
-            body=message.body,
-            queue_url=source.destination_queue,
-            queue_attributes=message.attributes,
-            inference_id=_notification_inference_id(notification)
-            if isinstance(notification, str)
-            else None,
-        )
     document = _json_object(message.body)
-    if isinstance(document.get("Message"), str) and isinstance(document.get("TopicArn"), str):
-        return Copy(
-            body=document["Message"],
-            topic_arn=document["TopicArn"],
-            subject=document.get("Subject") or None,
-            topic_attributes=_topic_attributes(document.get("MessageAttributes") or {}),
-            inference_id=_notification_inference_id(document["Message"]),
+    if document.get("Type") != "Notification" or not all(
+        isinstance(document.get(name), str) for name in ("MessageId", "TopicArn", "Message")
+    ):
+        raise UnroutableMessage(
+            "not an SNS notification envelope (Type, MessageId, TopicArn, Message)"
         )
-    if source.topic_arn is not None:  # raw message delivery: the body is the notification
-        return Copy(
-            body=message.body,
-            topic_arn=source.topic_arn,
-            inference_id=_notification_inference_id(message.body),
-        )
-    raise UnroutableMessage("neither an SNS envelope nor a known topic")
+    return Copy(
+        function_name=_results_function(source),
+        event=sns_event_for(document),
+        inference_id=_notification_inference_id(document["Message"]),
+    )
 
 
 def _lambda_failure_copies(source: RedriveSource, message: QueueMessage) -> list[Copy]:
+    """Each SNS record of the failed invocation, invoked again as it was (SNS sends one)."""
     document = _json_object(message.body)
     payload = document.get("requestPayload")
     records = payload.get("Records") if isinstance(payload, dict) else None
     if not isinstance(records, list) or not records:
         raise UnroutableMessage("no requestPayload.Records (not a Lambda failure record)")
+    function_name = _results_function(source)
     copies: list[Copy] = []
     for record in records:
         sns = record.get("Sns") if isinstance(record, dict) else None
@@ -205,26 +233,13 @@ def _lambda_failure_copies(source: RedriveSource, message: QueueMessage) -> list
             or not isinstance(sns.get("TopicArn"), str)
         ):
             raise UnroutableMessage("a record without Sns.Message and Sns.TopicArn")
-        inference_id = _notification_inference_id(sns["Message"])
-        delivery_queue = source.delivery_queues.get(sns["TopicArn"])
-        if delivery_queue is not None:
-            copies.append(
-                Copy(
-                    body=json.dumps(_envelope_from_lambda_record(sns)),
-                    queue_url=delivery_queue,
-                    inference_id=inference_id,
-                )
+        copies.append(
+            Copy(
+                function_name=function_name,
+                event={"Records": [record]},
+                inference_id=_notification_inference_id(sns["Message"]),
             )
-        else:
-            copies.append(
-                Copy(
-                    body=sns["Message"],
-                    topic_arn=sns["TopicArn"],
-                    subject=sns.get("Subject") or None,
-                    topic_attributes=_topic_attributes(sns.get("MessageAttributes") or {}),
-                    inference_id=inference_id,
-                )
-            )
+        )
     return copies
 
 
@@ -237,12 +252,12 @@ class Redriver:
     def __init__(
         self,
         queues: Queues,
-        topics: Topics,
+        functions: Functions,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._queues = queues
-        self._topics = topics
+        self._functions = functions
         self._sleep = sleep
 
     def run(self, source: RedriveSource, *, dry_run: bool) -> RedriveReport:
@@ -318,14 +333,9 @@ class Redriver:
             for copy in copies:
                 if copy.queue_url is not None:
                     by_queue.setdefault(copy.queue_url, []).append((message.message_id, copy))
-                else:
+                elif message.message_id not in errors:  # one failed copy keeps the message
                     try:
-                        self._topics.publish(
-                            copy.topic_arn or "",
-                            copy.body,
-                            subject=copy.subject,
-                            attributes=copy.topic_attributes,
-                        )
+                        self._functions.invoke_async(copy.function_name or "", copy.event)
                     except AwsCallError as error:
                         errors[message.message_id] = cli_error_for(error).format_message()
         for queue_url, entries in by_queue.items():
@@ -341,22 +351,17 @@ class Redriver:
         return errors
 
 
-# Per topic: its ``--queue`` name, then the outputs naming the topic, local mode's delivery
-# queue for it, and its subscription's dead-letter queue.
-TOPIC_OUTPUTS = (
-    ("success", StackOutput.SUCCESS_TOPIC_ARN, LocalOutput.SUCCESS_DELIVERY_QUEUE_URL,
-     StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL),
-    ("error", StackOutput.ERROR_TOPIC_ARN, LocalOutput.ERROR_DELIVERY_QUEUE_URL,
-     StackOutput.ERROR_DEAD_LETTER_QUEUE_URL),
-)  # fmt: skip
+# Per topic: its ``--queue`` name and the output naming its subscription's dead-letter queue.
+TOPIC_DLQ_OUTPUTS = (
+    ("success", StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL),
+    ("error", StackOutput.ERROR_DEAD_LETTER_QUEUE_URL),
+)
 
 
 def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]:
     """The dead-letter queues a target lists, keyed by the names ``--queue`` accepts.
 
-    Local mode lists its topic delivery queues (``SuccessDeliveryQueueUrl``,
-    ``ErrorDeliveryQueueUrl``): dead letters of a topic go back there instead of through SNS.
-    """
+    Local mode lists the same outputs as a deployed stack, and redrives the same way."""
     sources: dict[str, RedriveSource] = {}
     ingest_dlq = outputs.get(StackOutput.INGEST_DEAD_LETTER_QUEUE_URL)
     ingest_queue = outputs.get(StackOutput.INGEST_QUEUE_URL)
@@ -368,30 +373,24 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
             destination="ingest queue",
             destination_queue=ingest_queue,
         )
-    delivery_queues: dict[str, str] = {}
-    for name, topic_output, delivery_output, dlq_output in TOPIC_OUTPUTS:
-        topic = outputs.get(topic_output)
-        delivery = outputs.get(delivery_output)
-        if topic and delivery:
-            delivery_queues[topic] = delivery
+    function_name = outputs.get(StackOutput.RESULTS_FUNCTION_NAME) or None
+    for name, dlq_output in TOPIC_DLQ_OUTPUTS:
         dlq = outputs.get(dlq_output)
-        if not dlq:
-            continue
-        sources[name] = RedriveSource(
-            name=f"{name} DLQ",
-            queue_url=dlq,
-            kind=SourceKind.TOPIC_DLQ,
-            destination=f"{name} delivery queue" if delivery else f"{name} topic",
-            destination_queue=delivery,
-            topic_arn=topic,
-        )
+        if dlq:
+            sources[name] = RedriveSource(
+                name=f"{name} DLQ",
+                queue_url=dlq,
+                kind=SourceKind.TOPIC_DLQ,
+                destination="results function",
+                function_name=function_name,
+            )
     failures = outputs.get(StackOutput.RESULTS_FAILURE_QUEUE_URL)
     if failures:
         sources["results"] = RedriveSource(
             name="results failures",
             queue_url=failures,
             kind=SourceKind.LAMBDA_FAILURES,
-            destination="topic delivery queues" if delivery_queues else "their topics",
-            delivery_queues=delivery_queues,
+            destination="results function",
+            function_name=function_name,
         )
     return sources

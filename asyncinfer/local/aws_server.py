@@ -1,4 +1,4 @@
-"""The local AWS APIs (S3, SQS, SNS, DynamoDB): a moto server on a loopback port.
+"""The local AWS APIs (S3, SQS, SNS, DynamoDB, Lambda's Invoke): a moto server on a loopback port.
 
 Run as ``python -m asyncinfer.local.aws_server --port 0``; it prints ``READY <port>`` once it
 answers, and stops on SIGTERM/SIGINT.
@@ -8,6 +8,16 @@ moto's S3 event notifications omit fields that real S3 sends. The most important
 local mode would compute different ids than AWS. This module adds the fields S3 documents
 (``versionId`` for versioned buckets, ``sequencer``, ``userIdentity``, ``requestParameters``,
 ``responseElements``) to moto's event before it is queued.
+
+moto cannot run the project's functions (it would need Docker): local mode's event runner runs
+them. An asynchronous ``Invoke`` (``InvocationType=Event``) of a function the runner delivers a
+topic to is handed to the runner here: each SNS record of the event goes, as the SNS envelope an
+SQS subscription holds, to the delivery queue local mode created for that function and the
+record's topic (tagged ``asyncinfer:local:function-arn`` and ``asyncinfer:local:topic-arn`` by
+``provision``), where the runner invokes the function with Lambda's async retries and on-failure
+destination, as AWS does for an event it accepted (Lambda developer guide, "Invoking a Lambda
+function asynchronously": Lambda "places the event in a queue and returns a success response").
+Any other Invoke is moto's own.
 
 Under IAM (``--iam``, local mode's default) the server also completes moto's authorization:
 
@@ -19,6 +29,10 @@ Under IAM (``--iam``, local mode's default) the server also completes moto's aut
   (``arn:aws:dynamodb:R:A:table/T``), the index for a ``Query``/``Scan`` with ``IndexName``
   (``.../table/T/index/I``, as AWS authorizes it), every table of a batch or transaction, and the
   topic for SNS (``Publish`` on ``TopicArn``/``TargetArn``, ``Subscribe``, attributes...);
+- moto authorizes Lambda's ``Invoke`` as ``lambda:Invoke`` on ``*``; AWS authorizes it as
+  ``lambda:InvokeFunction`` on the function's ARN (``arn:aws:lambda:R:A:function:F``, with
+  ``:QUALIFIER`` for a qualified call; Service Authorization Reference, "Actions defined by AWS
+  Lambda"), and so does this server, for every call on a function;
 - ``GetObject``/``HeadObject`` on a missing key answer 403 ``AccessDenied`` when the caller may
   not ``s3:ListBucket`` the bucket, as S3 does (S3 API reference, HeadObject "Permissions":
   "If you don't have the s3:ListBucket permission, Amazon S3 returns an HTTP status code 403").
@@ -48,6 +62,17 @@ ADMIN_POLICY = {
 # DynamoDB operations that name several tables: authorized on each, as AWS does.
 _BATCH_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem"})
 _TRANSACT_OPERATIONS = frozenset({"TransactGetItems", "TransactWriteItems"})
+# Tags of a delivery queue that stands in for a function's SNS subscription (``provision``).
+FUNCTION_TAG = "asyncinfer:local:function-arn"
+TOPIC_TAG = "asyncinfer:local:topic-arn"
+# Lambda API operations whose IAM action has another name (Service Authorization Reference).
+_LAMBDA_IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
+# moto's authorization errors as Lambda names them (JSON, same HTTP status)
+_LAMBDA_ERROR_CODES = {
+    "AccessDenied": "AccessDeniedException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+}
 # moto's authorization errors as DynamoDB names them (HTTP 400, JSON)
 _DYNAMODB_ERROR_CODES = {
     "AccessDenied": "AccessDeniedException",
@@ -140,12 +165,53 @@ def _sns_resource(handler: Any) -> str:
     return "*"
 
 
+def _function_arn(handler: Any) -> str | None:
+    """The ARN a Lambda call on a function acts on (``None`` for other calls).
+
+    ``FunctionName`` may be a name, a full ARN or a partial ARN (``A:function:F``), each with a
+    ``:QUALIFIER``, or the qualifier may come as ``?Qualifier=``; the answer carries it."""
+    from urllib.parse import unquote
+
+    parts = handler.path.split("/functions/", 1)
+    if len(parts) != 2 or not parts[1].strip("/"):
+        return None
+    name = unquote(parts[1].split("/", 1)[0])
+    if name.startswith("arn:"):
+        fields = name.split(":")
+        base, qualifier = ":".join(fields[:7]), ":".join(fields[7:])
+    elif ":function:" in name:
+        account, _, rest = name.partition(":function:")
+        function, _, qualifier = rest.partition(":")
+        base = f"arn:aws:lambda:{handler.region}:{account}:function:{function}"
+    else:
+        function, _, qualifier = name.partition(":")
+        base = f"arn:aws:lambda:{handler.region}:{handler.current_account}:function:{function}"
+    qualifier = qualifier or handler.querystring.get("Qualifier", [""])[0]
+    return f"{base}:{qualifier}" if qualifier else base
+
+
+def _lambda_request_class() -> type:
+    """moto's IAM request, with the IAM action of operations named otherwise in the API."""
+    from moto.iam.access_control import IAMRequest
+
+    class LambdaIAMRequest(IAMRequest):
+        def __init__(self, **kwargs: Any) -> None:  # moto passes every argument by name
+            action = kwargs["action"]
+            kwargs["action"] = _LAMBDA_IAM_ACTIONS.get(action, action)
+            super().__init__(**kwargs)
+
+    return LambdaIAMRequest
+
+
 def _complete_authorization() -> None:
-    """Authorizes DynamoDB and SNS calls on their real ARNs instead of moto's ``*``."""
+    """Authorizes DynamoDB, SNS and Lambda calls on their real ARNs instead of moto's ``*``."""
+    from moto.awslambda.responses import LambdaResponse
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.core.exceptions import JsonRESTError, _RESTError
     from moto.dynamodb.responses import DynamoHandler
     from moto.sns.responses import SNSResponse
+
+    lambda_request = _lambda_request_class()
 
     original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
@@ -169,8 +235,109 @@ def _complete_authorization() -> None:
         if _enforcing() and self._get_action() in ("Publish", "PublishBatch"):
             _check_topic_policy(self, topic_arn)
 
+    def awslambda(self: Any, resource: str = "*") -> None:
+        arn = _function_arn(self) or resource
+        try:
+            self._authenticate_and_authorize_action(lambda_request, arn)
+        except _RESTError as error:
+            # moto answers in XML; Lambda's protocol is REST-JSON (AccessDeniedException, 403)
+            code = _LAMBDA_ERROR_CODES.get(error.error_type, error.error_type)
+            message = error.message
+            if code == "AccessDeniedException":
+                message = f"{message} on resource: {arn}"
+            denied = JsonRESTError(code, message)
+            denied.code = error.code
+            raise denied from None
+
     DynamoHandler._authenticate_and_authorize_normal_action = dynamodb  # type: ignore[method-assign]
     SNSResponse._authenticate_and_authorize_normal_action = sns  # type: ignore[method-assign]
+    LambdaResponse._authenticate_and_authorize_normal_action = awslambda  # type: ignore[method-assign]
+
+
+def _envelope(sns: Any) -> dict[str, Any]:
+    """An SNS record of a Lambda event as the envelope SNS delivers to an SQS subscription."""
+    renamed = {"SigningCertUrl": "SigningCertURL", "UnsubscribeUrl": "UnsubscribeURL"}
+    return {renamed.get(name, name): value for name, value in sns.items() if value is not None}
+
+
+def _sns_records(body: Any) -> list[dict[str, Any]] | None:
+    """The ``Sns`` objects of an SNS event (``None`` if the payload is not one)."""
+    import json
+
+    try:
+        event = json.loads(body or b"null")
+    except ValueError:
+        return None
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        return None
+    found: list[dict[str, Any]] = []
+    for record in records:
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        if (
+            not isinstance(sns, dict)
+            or record.get("EventSource") != "aws:sns"
+            or not isinstance(sns.get("TopicArn"), str)
+            or not isinstance(sns.get("Message"), str)
+        ):
+            return None
+        found.append(sns)
+    return found
+
+
+def _hand_to_event_runner(handler: Any) -> tuple[int, dict[str, str], str] | None:
+    """An async Invoke of a function local mode runs: its SNS records onto the function's
+    delivery queues. ``None`` when local mode does not run the function (moto answers)."""
+    import json
+
+    from moto.sqs.models import sqs_backends
+
+    function_arn = _function_arn(handler)
+    if function_arn is None:
+        return None
+    backend = sqs_backends[handler.current_account][handler.region]
+    deliveries = {
+        queue.tags.get(TOPIC_TAG): queue.name
+        for queue in backend.queues.values()
+        if queue.tags.get(FUNCTION_TAG) == function_arn.removesuffix(":$LATEST")
+    }
+    if not deliveries:
+        return None
+    records = _sns_records(handler.body)
+    unknown = (
+        None if records is None else sorted({r["TopicArn"] for r in records} - set(deliveries))
+    )
+    if records is None or unknown:
+        why = (
+            "is not an SNS event"
+            if records is None
+            else f"names topics the function does not subscribe to: {', '.join(unknown or [])}"
+        )
+        message = (
+            f"local mode runs {function_arn} only for the topics it subscribes to; this "
+            f"asynchronous invocation {why}"
+        )
+        headers = {"x-amzn-errortype": "InvalidRequestContentException", "status": "400"}
+        return 400, headers, json.dumps({"Type": "User", "message": message})
+    for sns in records:
+        backend.send_message(deliveries[sns["TopicArn"]], json.dumps(_envelope(sns)))
+    return 202, {"status": "202", "content-type": "application/json"}, ""
+
+
+def _complete_lambda_invoke() -> None:
+    """Async invocations of the functions local mode runs go to its event runner."""
+    from moto.awslambda.responses import LambdaResponse
+
+    original = LambdaResponse.invoke
+
+    def invoke(self: Any) -> Any:
+        if self.headers.get("X-Amz-Invocation-Type") == "Event":
+            handed = _hand_to_event_runner(self)
+            if handed is not None:
+                return handed
+        return original(self)
+
+    LambdaResponse.invoke = invoke  # type: ignore[method-assign]
 
 
 def _caller_arn(handler: Any) -> tuple[str, str]:
@@ -288,6 +455,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     _complete_s3_events()
+    _complete_lambda_invoke()
     if args.iam:
         _seed_admin()
         _complete_authorization()

@@ -3,8 +3,11 @@
 Buckets (with versioning), queues (with redrive policies), topics, the results table (keys,
 indexes, TTL) and the bucket notification are created as the template defines them; Lambda
 subscriptions to topics become SQS delivery queues subscribed to those topics, which the event
-runner turns back into SNS Lambda events. EventBridge rules with a ``rate(...)`` schedule and a
-function target become ``ScheduleSourceSpec``s the runner fires on that schedule.
+runner turns back into SNS Lambda events. Each delivery queue is tagged with the function and the
+topic it stands in for, so that the local AWS server can hand an asynchronous ``Invoke`` of the
+function (``asyncinfer redrive``) to the runner through it (``aws_server``). EventBridge rules
+with a ``rate(...)`` schedule and a function target become ``ScheduleSourceSpec``s the runner
+fires on that schedule.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import boto3
 
+from asyncinfer.local.aws_server import FUNCTION_TAG, TOPIC_TAG
 from asyncinfer.local.constants import ACCOUNT_ID
 from asyncinfer.local.spec import (
     EndpointSpec,
@@ -275,6 +279,10 @@ class Provisioner:
             delivery_queue = sqs.create_queue(
                 QueueName=f"{self.template.stack_name}-{logical_id}-delivery"[:80],
                 Attributes={"VisibilityTimeout": str(functions[function_id][0].timeout_seconds)},
+                tags={
+                    FUNCTION_TAG: self.template.physical(function_id).attributes["Arn"],
+                    TOPIC_TAG: topic_arn,
+                },
             )["QueueUrl"]
             delivery_arn = sqs.get_queue_attributes(
                 QueueUrl=delivery_queue, AttributeNames=["QueueArn"]

@@ -16,6 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from asyncinfer.local.aws_server import FUNCTION_TAG, TOPIC_TAG
 from asyncinfer.local.iam import (
     ADMIN_ACCESS_KEY_ID,
     ADMIN_SECRET_ACCESS_KEY,
@@ -35,6 +36,8 @@ BUCKET = "iam-input"
 TOPIC = "iam-success"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}"
+FUNCTION = "iam-results-function"  # run by local mode's event runner, not by moto
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -66,6 +69,9 @@ ROLES: dict[str, list[dict[str, Any]]] = {
     "object-lister": [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"},
         {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"},
+    ],
+    "function-invoker": [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": FUNCTION_ARN}
     ],
     "invoker": [
         {
@@ -345,3 +351,113 @@ def test_the_runtime_authorizer_uses_the_callers_role(server: tuple[str, dict[st
     with pytest.raises(ApiError) as unknown:
         authorizer.authorize(signed_headers(stranger), action, endpoint_arn)
     assert unknown.value.code == "UnrecognizedClientException"
+
+
+def sns_event(topic_arn: str, message: str) -> dict[str, Any]:
+    """The event SNS invokes a subscribed function with (Lambda developer guide, "Invoking
+    Lambda functions with Amazon SNS notifications", example event)."""
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic_arn}:0b1c",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": "95df01b4",
+                    "TopicArn": topic_arn,
+                    "Subject": None,
+                    "Message": message,
+                    "Timestamp": "2026-11-30T12:00:00.000Z",
+                    "SignatureVersion": "1",
+                    "Signature": "c2ln",
+                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/cert.pem",
+                    "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                    "MessageAttributes": {},
+                },
+            }
+        ]
+    }
+
+
+@pytest.fixture(scope="module")
+def delivery_queue(server: tuple[str, dict[str, Any]]) -> str:
+    """What ``provision`` creates for a function subscribed to a topic: a tagged queue."""
+    url, _ = server
+    return str(
+        admin(url, "sqs").create_queue(
+            QueueName="iam-results-delivery",
+            tags={FUNCTION_TAG: FUNCTION_ARN, TOPIC_TAG: TOPIC_ARN},
+        )["QueueUrl"]
+    )
+
+
+def test_an_async_invoke_of_a_local_function_reaches_its_delivery_queue(
+    server: tuple[str, dict[str, Any]], delivery_queue: str
+) -> None:
+    url, roles = server
+    invoker = as_role(url, roles["function-invoker"], "lambda")
+    for name in (FUNCTION, FUNCTION_ARN):
+        response = invoker.invoke(
+            FunctionName=name,
+            InvocationType="Event",
+            Payload=json.dumps(sns_event(TOPIC_ARN, f"via {name}")).encode(),
+        )
+        assert response["StatusCode"] == 202
+    sqs = admin(url, "sqs")
+    messages = sqs.receive_message(QueueUrl=delivery_queue, MaxNumberOfMessages=10)["Messages"]
+    envelopes = [json.loads(message["Body"]) for message in messages]
+    assert sorted(envelope["Message"] for envelope in envelopes) == [
+        f"via {FUNCTION_ARN}",
+        f"via {FUNCTION}",
+    ]
+    # the envelope as an SQS subscription holds it: URL fields spelt as SNS sends them
+    assert envelopes[0]["TopicArn"] == TOPIC_ARN
+    assert envelopes[0]["SigningCertURL"].endswith("cert.pem")
+    assert "SigningCertUrl" not in envelopes[0]
+    assert "Subject" not in envelopes[0]
+
+
+def test_invoke_is_authorized_as_invoke_function_on_the_function_arn(
+    server: tuple[str, dict[str, Any]], delivery_queue: str
+) -> None:
+    url, roles = server
+    event = json.dumps(sns_event(TOPIC_ARN, "x")).encode()
+    invoker = as_role(url, roles["function-invoker"], "lambda")
+    other = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:another"
+    with pytest.raises(ClientError) as denied:
+        invoker.invoke(FunctionName=other, InvocationType="Event", Payload=event)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "lambda:InvokeFunction" in denied.value.response["Error"]["Message"]
+    assert denied.value.response["Error"]["Message"].endswith(f"on resource: {other}")
+    stranger = as_role(url, roles["publisher"], "lambda")
+    assert (
+        error_code(stranger.invoke, FunctionName=FUNCTION, InvocationType="Event", Payload=event)
+        == "AccessDeniedException"
+    )
+    sqs = admin(url, "sqs")
+    assert sqs.receive_message(QueueUrl=delivery_queue).get("Messages", []) == []
+
+
+def test_an_invoke_local_mode_cannot_run_is_refused(
+    server: tuple[str, dict[str, Any]], delivery_queue: str
+) -> None:
+    url, _ = server
+    client = admin(url, "lambda")
+    not_sns = json.dumps({"hello": "world"}).encode()
+    assert (
+        error_code(client.invoke, FunctionName=FUNCTION, InvocationType="Event", Payload=not_sns)
+        == "InvalidRequestContentException"
+    )
+    other_topic = json.dumps(sns_event(f"{TOPIC_ARN}-other", "x")).encode()
+    assert (
+        error_code(
+            client.invoke, FunctionName=FUNCTION, InvocationType="Event", Payload=other_topic
+        )
+        == "InvalidRequestContentException"
+    )
+    # a function local mode does not run is moto's: it does not exist
+    assert (
+        error_code(client.invoke, FunctionName="nowhere", InvocationType="Event", Payload=not_sns)
+        == "ResourceNotFoundException"
+    )

@@ -15,7 +15,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
+from asyncinfer.local.lambda_runner.events import sns_event
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
@@ -278,3 +280,78 @@ def test_the_cli_submits_follows_and_reads_results_in_local_mode(
     fetched = run_cli(pipeline, "fetch", good_id, cwd=tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     assert json.loads(fetched.stdout)["predictions"][0]["label"] == "setosa"
+
+
+def test_redriven_notification_dead_letters_end_as_records(
+    pipeline: LocalPipeline, clients: dict[str, Any], spec: LocalPipelineSpec, tmp_path: Path
+) -> None:
+    """A notification in the success subscription DLQ and one in the results function's
+    failure queue, redriven by ``asyncinfer redrive`` as the local administrator (under IAM):
+    the CLI invokes the results function asynchronously (``lambda:InvokeFunction``), as on
+    AWS, and each ends as a record again. No other subscriber of the topic sees it twice."""
+    assert pipeline.options.enforce_iam
+    sqs, sns = (
+        clients["sqs"],
+        boto3.client(
+            "sns",
+            region_name=spec.region,
+            endpoint_url=spec.aws_endpoint_url,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        ),
+    )
+    # another subscriber of the success topic, to catch a fan-out and a real envelope
+    observer = sqs.create_queue(QueueName="e2e-redrive-observer")["QueueUrl"]
+    observer_arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=spec.outputs["SuccessTopicArn"], Protocol="sqs", Endpoint=observer_arn)
+    ids = [
+        put(clients, spec, f"e2e/redrive/{n}.json", json.dumps({"instances": [row]}).encode())
+        for n, (row, _) in enumerate(IRIS[:2])
+    ]
+    assert {r.status for r in wait_terminal(clients, spec, ids).values()} == {"COMPLETED"}
+    envelopes: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(envelopes) < len(ids) and time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=observer, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            envelope = json.loads(message["Body"])
+            envelopes[json.loads(envelope["Message"])["inferenceId"]] = envelope
+            sqs.delete_message(QueueUrl=observer, ReceiptHandle=message["ReceiptHandle"])
+    assert set(ids) <= set(envelopes)
+    table = spec.outputs["ResultsTableName"]
+    for inference_id in ids:  # as if the notifications had never been delivered
+        clients["dynamodb"].delete_item(TableName=table, Key={"inference_id": {"S": inference_id}})
+    dead_letter, failure = ids
+    sqs.send_message(
+        QueueUrl=spec.outputs["SuccessDeadLetterQueueUrl"],
+        MessageBody=json.dumps(envelopes[dead_letter]),
+    )
+    record = {
+        "version": "1.0",
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": sns_event(envelopes[failure], "arn:aws:sns:local:subscription"),
+        "responsePayload": {"errorType": "Throttled", "errorMessage": "table throttled"},
+    }
+    sqs.send_message(
+        QueueUrl=spec.outputs["ResultsFailureQueueUrl"], MessageBody=json.dumps(record)
+    )
+
+    redriven = run_cli(
+        pipeline, "redrive", "--queue", "success", "--queue", "results", "--json", cwd=tmp_path
+    )
+
+    assert redriven.returncode == 0, redriven.stderr
+    reports = {report["source"]: report for report in json.loads(redriven.stdout)}
+    assert reports["success DLQ"]["moved"] == 1
+    assert reports["results failures"]["moved"] == 1
+    assert reports["success DLQ"]["destination"] == "results function"
+    assert {r.status for r in wait_terminal(clients, spec, ids).values()} == {"COMPLETED"}
+    assert sqs.receive_message(QueueUrl=observer, WaitTimeSeconds=1).get("Messages", []) == []
+    # and the topic stays the endpoint's alone: the operator's Publish is still denied
+    with pytest.raises(ClientError) as denied:
+        sns.publish(TopicArn=spec.outputs["SuccessTopicArn"], Message=envelopes[failure]["Message"])
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "topic policy" in denied.value.response["Error"]["Message"]

@@ -48,7 +48,7 @@ def redrive(
     if not available:
         raise CliError("the target lists no dead-letter queue in its outputs", ExitCode.SERVICE)
     selected = [available[name] for name in (wanted or list(available))]
-    redriver = Redriver(context.queues, context.topics)
+    redriver = Redriver(context.queues, context.functions)
     reports = [redriver.run(source, dry_run=dry_run) for source in selected]
     if json_output:
         document = render.redrive_document(reports)

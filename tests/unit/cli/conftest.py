@@ -81,6 +81,7 @@ def create_pipeline(endpoint_url: str | None = None, *, versioned: bool = True) 
         StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL: queues["success-dlq"],
         StackOutput.ERROR_DEAD_LETTER_QUEUE_URL: queues["error-dlq"],
         StackOutput.RESULTS_FAILURE_QUEUE_URL: queues["results-failures"],
+        StackOutput.RESULTS_FUNCTION_NAME: "results-function",
         StackOutput.ENDPOINT_NAME: "demo-endpoint",
         StackOutput.OUTPUT_PATH: "s3://output-bucket/outputs",
         StackOutput.FAILURE_PATH: "s3://output-bucket/failures",
