@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.records import InferenceRecord, Status, format_timestamp
@@ -24,16 +23,11 @@ from lambdas.common.store import record_from_item
 from lambdas.results.clients import split_s3_location
 
 if TYPE_CHECKING:
-    from boto3.session import Session
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
     from mypy_boto3_s3.client import S3Client
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-S3_CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-)
-DYNAMODB_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
 class ReconcilerAwsError(Exception):
@@ -157,18 +151,3 @@ def _parts(location: str) -> tuple[str, str]:
     if parts is None:
         raise ReconcilerAwsError(f"{location!r} is not an s3://bucket/key location")
     return parts
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    dynamodb: DynamoDBClient
-    s3: S3Client
-
-
-def create_clients(session: Session) -> AwsClients:
-    """The function's clients, created once per container. ``AWS_ENDPOINT_URL*`` (local mode)
-    is honoured by botocore."""
-    return AwsClients(
-        dynamodb=session.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG),
-        s3=session.client("s3", config=S3_CLIENT_CONFIG),
-    )

@@ -23,10 +23,12 @@ from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
-from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex, create_clients
+from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler, RunReport
-from lambdas.results.clients import S3OutputReader
+
+# the reconciler records outcomes as the results function does, with the same clients
+from lambdas.results.clients import S3OutputReader, create_clients
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
