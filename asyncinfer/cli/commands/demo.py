@@ -28,7 +28,7 @@ SAMPLES = Path(local_mode.__file__).parent / "samples"
 BATCH_SIZE = 24
 WAIT_TIMEOUT_SECONDS = 120.0
 # Wide enough for the results table when the output is a file or a CI log, not a terminal.
-console = Console(width=None if Console().is_terminal else 140)
+console = Console(width=None if Console().is_terminal else 180)
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,21 @@ def _outcome(record: InferenceRecord) -> str:
     return record.output_location or ""
 
 
-def results_table(uploads: list[Upload], records: dict[str, InferenceRecord]) -> Table:
+def _landed(record: InferenceRecord, output_path: str) -> str:
+    """Where the output (or failure) object landed, shown relative to the output path when
+    under it: the record's location, as SageMaker's response gave it."""
+    location = record.output_location or record.failure_location or ""
+    return location.removeprefix(output_path.rstrip("/") + "/")
+
+
+def results_table(
+    uploads: list[Upload], records: dict[str, InferenceRecord], output_path: str
+) -> Table:
     table = Table(title="SageMaker async inference: local demo results")
-    for column in ("inference id", "input", "status", "latency ms", "result / failure reason"):
+    columns = ("inference id", "input", "status", "latency ms", "result / failure reason")
+    for column in columns:
         table.add_column(column, overflow="fold")
+    table.add_column("output landed at (under the output path)", overflow="fold")
     for item in uploads:
         record = records.get(item.inference_id)
         status = record.status if record else "MISSING"
@@ -118,6 +129,7 @@ def results_table(uploads: list[Upload], records: dict[str, InferenceRecord]) ->
             f"[{style}]{status}[/{style}]",
             _latency_ms(record) if record else "-",
             _outcome(record) if record else "",
+            _landed(record, output_path) if record else "",
         )
     return table
 
@@ -153,7 +165,9 @@ def demo(
     except (LocalModeError, SynthError, TemplateError) as error:
         console.print(f"[red]demo: {error}[/red]")
         raise typer.Exit(code=1) from error
-    console.print(results_table(uploads, records))
+    naming = spec.outputs.get(StackOutput.OUTPUT_NAMING, "unknown")
+    console.print(f"outputs land under {spec.endpoint.output_path}/ (output_naming = {naming})")
+    console.print(results_table(uploads, records, spec.endpoint.output_path))
     statuses = [
         str(records[u.inference_id].status) if u.inference_id in records else "MISSING"
         for u in uploads
