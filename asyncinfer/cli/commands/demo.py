@@ -18,10 +18,11 @@ from rich.table import Table
 from asyncinfer import local as local_mode
 from asyncinfer.cli.aws import ResultsTable
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
+from asyncinfer.local.spec import EndpointSpec
 from asyncinfer.local.synth import SynthError
 from asyncinfer.local.template import TemplateError
 from lambdas.common.contract import StackOutput
-from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, parse_timestamp
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status, parse_timestamp
 from lambdas.common.records import inference_id_for as compute_inference_id
 
 SAMPLES = Path(local_mode.__file__).parent / "samples"
@@ -104,21 +105,24 @@ def _outcome(record: InferenceRecord) -> str:
     return record.output_location or ""
 
 
-def _landed(record: InferenceRecord, output_path: str) -> str:
-    """Where the output (or failure) object landed, shown relative to the output path when
-    under it: the record's location, as SageMaker's response gave it."""
-    location = record.output_location or record.failure_location or ""
-    return location.removeprefix(output_path.rstrip("/") + "/")
+def _landed(record: InferenceRecord, endpoint: EndpointSpec) -> str:
+    """Where the output (or, for a failure, the failure object) landed, relative to the
+    endpoint's path: the record's location, as SageMaker's response gave it."""
+    if record.status == Status.FAILED:
+        location = record.failure_location or ""
+        return "failure: " + location.removeprefix(endpoint.failure_path.rstrip("/") + "/")
+    location = record.output_location or ""
+    return location.removeprefix(endpoint.output_path.rstrip("/") + "/")
 
 
 def results_table(
-    uploads: list[Upload], records: dict[str, InferenceRecord], output_path: str
+    uploads: list[Upload], records: dict[str, InferenceRecord], endpoint: EndpointSpec
 ) -> Table:
     table = Table(title="SageMaker async inference: local demo results")
     columns = ("inference id", "input", "status", "latency ms", "result / failure reason")
     for column in columns:
         table.add_column(column, overflow="fold")
-    table.add_column("output landed at (under the output path)", overflow="fold")
+    table.add_column("landed at (under the output / failure path)", overflow="fold")
     for item in uploads:
         record = records.get(item.inference_id)
         status = record.status if record else "MISSING"
@@ -129,7 +133,7 @@ def results_table(
             f"[{style}]{status}[/{style}]",
             _latency_ms(record) if record else "-",
             _outcome(record) if record else "",
-            _landed(record, output_path) if record else "",
+            _landed(record, endpoint) if record else "",
         )
     return table
 
@@ -167,7 +171,7 @@ def demo(
         raise typer.Exit(code=1) from error
     naming = spec.outputs.get(StackOutput.OUTPUT_NAMING, "unknown")
     console.print(f"outputs land under {spec.endpoint.output_path}/ (output_naming = {naming})")
-    console.print(results_table(uploads, records, spec.endpoint.output_path))
+    console.print(results_table(uploads, records, spec.endpoint))
     statuses = [
         str(records[u.inference_id].status) if u.inference_id in records else "MISSING"
         for u in uploads
