@@ -261,7 +261,8 @@ class StackConfig(BaseModel):
         "input, service",
         "Where outputs land. `input`: `<S3OutputPath>/<the input key's folder>/<28 hex digits of "
         'the inference id>.out` (S3OutputPathExtension and Filename, README "Where outputs '
-        "land\"); `service`: SageMaker's `<S3OutputPath>/<uuid>.out`.",
+        'land"); `service`: neither member, SageMaker names the output itself (based on '
+        "the inference id).",
     )
     inline_input_max_bytes: int = setting(
         INLINE_INPUT_CAP_BYTES,
