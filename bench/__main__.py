@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import coldstart, throughput
+from bench import coldstart, service_model, throughput
 from bench.micro.parent import run_children
 from bench.report import Context, Report, cost_table_text, render
 from bench.settings import FULL, Settings, local_dir
@@ -23,6 +23,8 @@ def run(settings: Settings) -> Report:
     imports = len(coldstart.MODES) * len(coldstart.MODULES)
     progress(f"cold imports: {settings.import_runs} runs of {imports} imports")
     cold = coldstart.measure(settings.work_dir, settings.import_runs)
+    progress(f"shipped sagemaker-runtime model: {settings.import_runs} client creations each way")
+    model_cost = service_model.measure(settings.import_runs)
     progress("handler benchmarks: starting the local servers")
     with BenchStack(settings) as stack:
         ingest, results = run_children(stack, settings)
@@ -45,6 +47,7 @@ def run(settings: Settings) -> Report:
         settings=settings,
         context=context,
         cold=cold,
+        service_model=model_cost,
         ingest=ingest,
         results=results,
         e2e=e2e,

@@ -24,8 +24,10 @@ from bench.sections import (
     how_the_rest_is_measured,
     pipeline_runs,
     preamble,
+    service_model_section,
     where_the_time_goes,
 )
+from bench.service_model import BOTOCORE_MODEL, BUNDLED_MODEL, ServiceModelCost
 from bench.settings import REPO_ROOT, Settings
 from bench.throughput import Throughput
 from bench.verdicts import cost_assumptions, cost_table, goals_missed, quantity
@@ -98,6 +100,7 @@ class Report:
     settings: Settings
     context: Context
     cold: coldstart.ColdStart
+    service_model: ServiceModelCost
     ingest: IngestMeasurements
     results: ResultsMeasurements
     e2e: Throughput
@@ -161,6 +164,19 @@ class Report:
             Figure("cold_import_ratio_results_tracing_off", cold.ratio(off, "results")),
             Figure("asset_size_ingest", cold.asset_bytes["ingest"] / 1024, unit="KB"),
             Figure("asset_size_results", cold.asset_bytes["results"] / 1024, unit="KB"),
+            # The 2026 InvokeEndpointAsync members: the model file the ingest asset ships, and
+            # creating the client on it against botocore's own model (fresh interpreters).
+            Figure(
+                "asset_size_ingest_service_model",
+                self.service_model.bundled_deflated_bytes / 1024,
+                unit="KB",
+            ),
+            Figure(
+                "cold_client_ratio_service_model",
+                self.service_model.client_seconds[BUNDLED_MODEL]
+                / self.service_model.client_seconds[BOTOCORE_MODEL],
+                1.3,
+            ),
             Figure("e2e_throughput", e2e.large.files_per_second, unit=" files/s"),
             Figure("e2e_cpu_per_file", e2e.large.cpu_per_file * 1000, unit=" ms"),
             Figure("e2e_per_file_cost_ratio", e2e.cost_scaling, 1.2),
@@ -203,6 +219,7 @@ def render(report: Report) -> str:
         how_the_rest_is_measured(report),
         where_the_time_goes(report),
         cold_imports(report.cold),
+        service_model_section(report.service_model),
         pipeline_runs(report.e2e),
         cost_table(report),
         cost_assumptions(report),

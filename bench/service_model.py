@@ -7,7 +7,8 @@
   median of ``runs`` runs in alternating order. The bundled model is plain JSON (botocore's is
   gzip-compressed), so it parses without decompressing.
 
-``python -m bench.service_model [runs]`` prints both; ``make bench`` can add it to its report.
+``python -m bench.service_model [runs]`` prints both; ``make bench`` reports them as the figures
+``asset_size_ingest_service_model`` and ``cold_client_ratio_service_model``.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ client = session.client("sagemaker-runtime", region_name="us-east-1")
 client.meta.service_model.operation_model("InvokeEndpointAsync")
 print(json.dumps(time.process_time() - start))
 """
+BOTOCORE_MODEL = "botocore's model"
+BUNDLED_MODEL = "bundled model"
 _SESSIONS = {
-    "botocore's model": "session = boto3.session.Session()",
-    "bundled model": (
+    BOTOCORE_MODEL: "session = boto3.session.Session()",
+    BUNDLED_MODEL: (
         "from lambdas.ingest.service_models import botocore_session\n"
         "session = boto3.session.Session(botocore_session=botocore_session())"
     ),

@@ -28,6 +28,7 @@ from lambdas.common.contract import (
     ONE_GIB,
     TRACE_ID_ATTRIBUTE,
     USER_METADATA_PREFIX,
+    OutputNaming,
 )
 from lambdas.common.s3uri import split_s3_uri
 from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
@@ -67,13 +68,6 @@ class EndpointMode(StrEnum):
 class RemovalChoice(StrEnum):
     RETAIN = "retain"
     DESTROY = "destroy"
-
-
-class OutputNamingChoice(StrEnum):
-    """``output_naming``: see lambdas/ingest/output_naming.py and the README."""
-
-    INPUT = "input"
-    SERVICE = "service"
 
 
 class LogLevel(StrEnum):
@@ -262,12 +256,13 @@ class StackConfig(BaseModel):
         ge=1,
         le=ONE_GIB,
     )
-    output_naming: OutputNamingChoice = setting(
-        OutputNamingChoice.INPUT,
+    output_naming: OutputNaming = setting(
+        OutputNaming.INPUT,
         "input, service",
         "Where outputs land. `input`: `<S3OutputPath>/<the input key's folder>/<28 hex digits of "
         'the inference id>.out` (S3OutputPathExtension and Filename, README "Where outputs '
-        "land\"); `service`: SageMaker's `<S3OutputPath>/<uuid>.out`.",
+        'land"); `service`: neither member, SageMaker names the output itself (based on '
+        "the inference id).",
     )
     inline_input_max_bytes: int = setting(
         INLINE_INPUT_CAP_BYTES,

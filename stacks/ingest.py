@@ -88,6 +88,8 @@ class Ingest(Construct):
                 Env.REQUEST_TTL_SECONDS: str(config.request_ttl_seconds),
                 Env.MAX_INPUT_BYTES: str(config.max_input_bytes),
                 Env.SUBMIT_CONCURRENCY: str(config.submit_concurrency),
+                Env.OUTPUT_NAMING: config.output_naming.value,
+                Env.INLINE_INPUT_MAX_BYTES: str(config.inline_input_max_bytes),
                 Env.RETENTION_DAYS: str(config.retention_days),
             },
         )
@@ -95,7 +97,8 @@ class Ingest(Construct):
         self.handler.allow(
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [table.table_arn]
         )
-        # HeadObject (content type, size, user metadata) of the exact version that arrived
+        # HeadObject (content type, size, user metadata) of the exact version that arrived,
+        # and GetObject of that version (VersionId needs GetObjectVersion) for an inline Body
         self.handler.allow(
             ["s3:GetObject", "s3:GetObjectVersion"], [input_bucket.arn_for_objects("*")]
         )

@@ -133,6 +133,9 @@ class AsyncInferenceStack(Stack):
             StackOutput.INGEST_FUNCTION_NAME: self.ingest.function.function_name,
             StackOutput.RECONCILER_FUNCTION_NAME: self.reconciler.function.function_name,
             StackOutput.ENDPOINT_NAME: target.name,
+            # The CLI prints where an output is expected to land from it (the record's
+            # output_location, from SageMaker's response, stays authoritative).
+            StackOutput.OUTPUT_NAMING: config.output_naming.value,
         }
         if output_bucket is not None:
             outputs[StackOutput.OUTPUT_BUCKET_NAME] = output_bucket.bucket_name

@@ -195,7 +195,11 @@ def records_csv(records: Sequence[InferenceRecord]) -> str:
 
 
 def submitted_line(outcome: Submitted) -> str:
-    return f"{outcome.inference_id}  {outcome.input_location}"
+    line = f"{outcome.inference_id}  {outcome.input_location}"
+    if outcome.expected_output:
+        # Labelled: the record's output_location, from SageMaker's response, is authoritative.
+        line += f"  (output expected at {outcome.expected_output})"
+    return line
 
 
 def submitted_document(outcome: Submitted, state: FollowState | None) -> dict[str, Any]:
@@ -207,6 +211,8 @@ def submitted_document(outcome: Submitted, state: FollowState | None) -> dict[st
         "version_id": uploaded.version_id if uploaded else None,
         "etag": uploaded.etag if uploaded else None,
         "size": outcome.file.size,
+        # Where output_naming puts it; the record's output_location is authoritative.
+        "expected_output_location": outcome.expected_output,
     }
     if state is not None and outcome.inference_id:
         document["status"] = state.status_of(outcome.inference_id)

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from asyncinfer.cli.aws import Objects, ResultsTable, UploadedObject
 from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode, cli_error_for
+from lambdas.common.contract import OutputNaming
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
+from lambdas.ingest.output_naming import output_name
 
 MAX_INPUT_LOCATION_CHARS = 1024  # InvokeEndpointAsync's InputLocation limit
 NOT_SEEN = "UPLOADED"  # uploaded, but the pipeline has written no record yet
@@ -88,11 +90,38 @@ def content_type_for(path: Path, override: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class OutputPlacement:
+    """Where the stack's ``output_naming`` will have SageMaker write an input's output.
+
+    Only an expectation, printed so a person knows where to look: the record's
+    ``output_location`` (the ``OutputLocation`` SageMaker's response returned) is authoritative.
+    ``naming`` is None for a stack deployed before the setting existed.
+    """
+
+    naming: OutputNaming | None
+    output_path: str | None  # None for an imported endpoint: its S3OutputPath is not ours
+
+    @classmethod
+    def from_outputs(cls, naming: str | None, output_path: str | None) -> OutputPlacement:
+        known = naming if naming in tuple(OutputNaming) else None
+        return cls(OutputNaming(known) if known else None, output_path)
+
+    def expected(self, key: str, inference_id: str) -> str | None:
+        """``<S3OutputPath>/<the key's folder, encoded>/<Filename>``; None when SageMaker picks."""
+        if self.naming is not OutputNaming.INPUT:
+            return None
+        name = output_name(key, inference_id)
+        base = (self.output_path or "<S3OutputPath>").rstrip("/")
+        return "/".join(part for part in (base, name.extension, name.filename) if part)
+
+
+@dataclass(frozen=True)
 class Submitted:
     file: FileToSubmit
     uploaded: UploadedObject | None = None
     inference_id: str | None = None
     error: str | None = None
+    expected_output: str | None = None  # OutputPlacement.expected: the record is authoritative
 
     @property
     def input_location(self) -> str:

@@ -109,7 +109,9 @@ def _object_version(upload: Upload) -> Any:
     return ObjectVersion.from_record(notification.records[0])
 
 
-_RECORD_CALLS = ["put_item", "head_object", "invoke_endpoint_async", "update_item"]
+# A small input is read at its version (GetObject) and sent inline (README "Exactly the version
+# that was uploaded"); the bench's inputs are all small.
+_RECORD_CALLS = ["put_item", "get_object", "invoke_endpoint_async", "update_item"]
 
 
 class IngestBench:
@@ -136,7 +138,7 @@ class IngestBench:
         self._client_of = {
             "put_item": self.clients.dynamodb,
             "update_item": self.clients.dynamodb,
-            "head_object": self.clients.s3,
+            "get_object": self.clients.s3,
             "invoke_endpoint_async": self.clients.sagemaker_runtime,
         }
         self.pool = ThreadPoolExecutor(
@@ -176,7 +178,7 @@ class IngestBench:
         from aws_lambda_powertools import Logger
 
         from lambdas.common.store import RecordStore
-        from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker
+        from lambdas.ingest.clients import S3InputReader, S3ObjectInspector, SageMakerAsyncInvoker
         from lambdas.ingest.logic import Outcome, Submitter
 
         dynamodb = RecordingClient(self.clients.dynamodb)
@@ -186,6 +188,7 @@ class IngestBench:
             config=self.config,
             store=RecordStore(dynamodb, self.config.table_name),  # type: ignore[arg-type]
             inspector=S3ObjectInspector(s3),  # type: ignore[arg-type]
+            reader=S3InputReader(s3),  # type: ignore[arg-type]
             invoker=SageMakerAsyncInvoker(sagemaker),  # type: ignore[arg-type]
             logger=Logger(service="bench-capture"),
         )
@@ -206,6 +209,8 @@ class IngestBench:
         """The recorded calls, for another object (prepared now, made when called)."""
         target = _object_version(upload)
         replacements = {self.template.inference_id: target.inference_id}
+        # The Filename holds the id's first 28 hex digits (lambdas/ingest/output_naming.py).
+        replacements[self.template.inference_id[:28]] = target.inference_id[:28]
         replacements[self.template.key] = target.key
         if self.template.version_id and target.version_id:
             replacements[self.template.version_id] = target.version_id

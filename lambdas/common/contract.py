@@ -50,6 +50,17 @@ TTL_ATTRIBUTE = "expires_at"
 METRICS_NAMESPACE = "AsyncInference"
 
 
+class OutputNaming(StrEnum):
+    """The ``output_naming`` setting: where SageMaker writes an input's output.
+
+    The stack writes it into the ingest function's environment and a stack output (the CLI
+    prints the expected location from it); ``lambdas/ingest/output_naming.py`` has the rule.
+    """
+
+    INPUT = "input"  # beside the input's path: extension from the key's folder, our Filename
+    SERVICE = "service"  # neither member: SageMaker names the output itself
+
+
 class Service(StrEnum):
     """Each function's Powertools service name: its metrics' ``service`` dimension and log key."""
 
@@ -77,6 +88,8 @@ class Env(StrEnum):
     REQUEST_TTL_SECONDS = "REQUEST_TTL_SECONDS"
     MAX_INPUT_BYTES = "MAX_INPUT_BYTES"
     SUBMIT_CONCURRENCY = "SUBMIT_CONCURRENCY"
+    OUTPUT_NAMING = "OUTPUT_NAMING"
+    INLINE_INPUT_MAX_BYTES = "INLINE_INPUT_MAX_BYTES"
     # results
     INLINE_RESULT_MAX_BYTES = "INLINE_RESULT_MAX_BYTES"
     # reconciler (also reads TABLE_NAME, ENDPOINT_NAME, RETENTION_DAYS, INLINE_RESULT_MAX_BYTES,
@@ -112,6 +125,7 @@ class StackOutput(StrEnum):
     RECONCILER_FUNCTION_NAME = "ReconcilerFunctionName"
     ENDPOINT_NAME = "EndpointName"
     OUTPUT_PATH = "OutputPath"
+    OUTPUT_NAMING = "OutputNaming"
     FAILURE_PATH = "FailurePath"
 
 

@@ -1,9 +1,11 @@
-"""Data access for the ingest function: S3 HeadObject and SageMaker InvokeEndpointAsync.
+"""Data access for the ingest function: S3 HeadObject and GetObject (the inline Body) and
+SageMaker InvokeEndpointAsync.
 
 The logic depends on the two small protocols below, so tests inject fakes. The boto3-backed
 implementations are the only code of the function that calls AWS besides the record store,
 and the only code that knows botocore's errors: the ones the submission flow acts on become
-``ObjectMissingError``, ``InvocationRejectedError`` or ``InvocationRetryableError``; anything
+``ObjectMissingError``, ``ObjectChangedError``, ``InvocationRejectedError`` or
+``InvocationRetryableError``; anything
 else (access denied, a bug) propagates unchanged and leaves the message for a retry.
 
 Retries: the SageMaker runtime client makes one HTTP attempt per call, with short timeouts,
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
+    from lambdas.ingest.payload import AnnouncedVersion
+
 INVOKE_CONNECT_TIMEOUT_SECONDS = 2.0
 INVOKE_READ_TIMEOUT_SECONDS = 5.0
 # One InvokeEndpointAsync attempt can take at most this long before botocore gives up.
@@ -34,10 +38,20 @@ INVOKE_ATTEMPT_MAX_SECONDS = INVOKE_CONNECT_TIMEOUT_SECONDS + INVOKE_READ_TIMEOU
 
 # HeadObject answers for an object (or version) that no longer exists. 405 is a delete marker.
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "405"})
+# GetObject with IfMatch answers 412 when the object no longer has the announced ETag.
+_CHANGED_OBJECT_CODES = frozenset({"412", "PreconditionFailed"})
 
 
-class ObjectMissingError(LookupError):
-    """The object was deleted before the function got to it."""
+class InputUnavailableError(LookupError):
+    """The announced version can no longer be read."""
+
+
+class ObjectMissingError(InputUnavailableError):
+    """The object (or the announced version) was deleted before the function got to it."""
+
+
+class ObjectChangedError(InputUnavailableError):
+    """An unversioned object was overwritten: the key no longer holds the announced bytes."""
 
 
 class InvocationError(Exception):
@@ -71,15 +85,40 @@ class ObjectInspector(Protocol):
 
 
 @dataclass(frozen=True)
+class InlineInput:
+    """The announced version's bytes, with the content type and user metadata stored with it."""
+
+    data: bytes
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class InvocationRequest:
+    """One InvokeEndpointAsync call. Exactly one of ``input_location`` and ``body`` is set; the
+    optional members are sent only when set, so ``output_naming = service`` sends neither."""
+
     endpoint_name: str
-    input_location: str
     inference_id: str
     content_type: str
     accept: str
     custom_attributes: str
     request_ttl_seconds: int
     invocation_timeout_seconds: int
+    input_location: str | None = None
+    body: bytes | None = None
+    output_path_extension: str | None = None
+    filename: str | None = None
+
+    def optional_members(self) -> dict[str, Any]:
+        """The payload and output-naming keyword arguments of ``invoke_endpoint_async``."""
+        members = {
+            "InputLocation": self.input_location,
+            "Body": self.body,
+            "S3OutputPathExtension": self.output_path_extension,
+            "Filename": self.filename,
+        }
+        return {name: value for name, value in members.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -174,6 +213,50 @@ class S3ObjectInspector:
         )
 
 
+class S3InputReader:
+    """Reads exactly the announced version (``lambdas.ingest.payload`` says why)."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def fetch(self, version: AnnouncedVersion) -> InlineInput:
+        """The version's bytes, content type and metadata; ``InputUnavailableError`` if gone.
+
+        A versioned object is read by ``VersionId`` (an overwrite leaves it readable); an
+        unversioned one with ``IfMatch`` on the announced ETag, so an overwrite answers 412.
+        """
+        arguments: dict[str, Any] = {"Bucket": version.bucket, "Key": version.key}
+        if version.versioned:
+            arguments["VersionId"] = version.version_id
+        elif version.etag:
+            arguments["IfMatch"] = f'"{version.etag.strip(chr(34))}"'
+        try:
+            response = self._client.get_object(**arguments)
+            data: bytes = response["Body"].read()
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in _CHANGED_OBJECT_CODES or status == "412":
+                raise ObjectChangedError(f"{version.location} was overwritten ({code})") from error
+            if code in _MISSING_OBJECT_CODES or status == "404":
+                raise ObjectMissingError(f"{version.location} no longer exists ({code})") from error
+            raise
+        if len(data) != version.size:
+            # The event and the object disagree: not the bytes that were announced.
+            raise ObjectChangedError(
+                f"{version.location} has {len(data)} bytes, the event announced {version.size}"
+            )
+        return InlineInput(
+            data=data,
+            content_type=response.get("ContentType"),
+            metadata=dict(response.get("Metadata", {})),
+        )
+
+    def read(self, version: AnnouncedVersion) -> bytes:
+        """Exactly the announced version's bytes; raises ``InputUnavailableError``."""
+        return self.fetch(version).data
+
+
 class SageMakerAsyncInvoker:
     def __init__(self, client: SageMakerRuntimeClient) -> None:
         self._client = client
@@ -182,13 +265,13 @@ class SageMakerAsyncInvoker:
         try:
             response = self._client.invoke_endpoint_async(
                 EndpointName=request.endpoint_name,
-                InputLocation=request.input_location,
                 InferenceId=request.inference_id,
                 ContentType=request.content_type,
                 Accept=request.accept,
                 CustomAttributes=request.custom_attributes,
                 RequestTTLSeconds=request.request_ttl_seconds,
                 InvocationTimeoutSeconds=request.invocation_timeout_seconds,
+                **request.optional_members(),
             )
         except (ClientError, BotoCoreError) as error:
             translated = invocation_error(error)

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 
 from lambdas.common.contract import (
+    INLINE_INPUT_CAP_BYTES,
     INVOCATION_TIMEOUT_SECONDS_DEFAULT,
     INVOCATION_TIMEOUT_SECONDS_MAX,
     INVOCATION_TIMEOUT_SECONDS_MIN,
@@ -21,6 +22,7 @@ from lambdas.common.contract import (
     TRACE_ID_ATTRIBUTE,
     USER_METADATA_PREFIX,
     Env,
+    OutputNaming,
     Service,
 )
 from lambdas.common.environment import EnvironmentSettings, JsonList, JsonObject
@@ -65,6 +67,15 @@ class IngestConfig(EnvironmentSettings):
         default=MAX_INPUT_BYTES, ge=1, le=MAX_INPUT_BYTES, alias=Env.MAX_INPUT_BYTES
     )
     submit_concurrency: int = Field(default=10, ge=1, le=100, alias=Env.SUBMIT_CONCURRENCY)
+    # Where outputs land and which inputs go inline (README "Where outputs land, and exactly
+    # the version that was uploaded"); the defaults are the stack's.
+    output_naming: OutputNaming = Field(default=OutputNaming.INPUT, alias=Env.OUTPUT_NAMING)
+    inline_input_max_bytes: int = Field(
+        default=INLINE_INPUT_CAP_BYTES,
+        ge=0,
+        le=INLINE_INPUT_CAP_BYTES,
+        alias=Env.INLINE_INPUT_MAX_BYTES,
+    )
     retention_days: int = Field(default=90, ge=0, alias=Env.RETENTION_DAYS)
 
     @field_validator("content_type_map")

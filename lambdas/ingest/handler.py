@@ -29,9 +29,15 @@ from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.ingest.attributes import xray_trace_id
 from lambdas.ingest.batch import BatchSubmission, process_event
-from lambdas.ingest.clients import S3ObjectInspector, SageMakerAsyncInvoker, create_clients
+from lambdas.ingest.clients import (
+    S3InputReader,
+    S3ObjectInspector,
+    SageMakerAsyncInvoker,
+    create_clients,
+)
 from lambdas.ingest.config import IngestConfig
 from lambdas.ingest.logic import Submitter
+from lambdas.ingest.service_models import botocore_session
 from lambdas.ingest.telemetry import InvocationTelemetry
 
 if TYPE_CHECKING:
@@ -59,13 +65,15 @@ class Runtime:
 @cache
 def runtime() -> Runtime:
     config = IngestConfig.from_environ(os.environ)
-    clients = create_clients(
-        boto3.session.Session(), max_pool_connections=config.submit_concurrency
-    )
+    # The shipped sagemaker-runtime model first: the runtime's own botocore does not know
+    # S3OutputPathExtension, Filename or Body (lambdas/ingest/service_models.py).
+    session = boto3.session.Session(botocore_session=botocore_session())
+    clients = create_clients(session, max_pool_connections=config.submit_concurrency)
     submitter = Submitter(
         config=config,
         store=RecordStore(clients.dynamodb, config.table_name),
         inspector=S3ObjectInspector(clients.s3),
+        reader=S3InputReader(clients.s3),
         invoker=SageMakerAsyncInvoker(clients.sagemaker_runtime),
         logger=logger,
     )

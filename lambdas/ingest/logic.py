@@ -17,18 +17,23 @@ Flow for one object version (``Submitter.submit``):
    crashed between claiming and recording its outcome) is taken over with the same id; if
    that attempt had already invoked, the endpoint sees the id twice (at-least-once), and the
    results function still keeps one record.
-2. Validate: size (from the event) within ``MAX_INPUT_BYTES``; ``InputLocation`` within 1024
-   characters; the object still exists and is still the version the event names (SageMaker
-   reads the *current* object, so an overwritten or deleted version cannot be submitted);
-   custom attributes within the API's 1024 visible US-ASCII characters. Any failure records
-   ``FAILED`` at stage ``ingest`` with a reason, and is never retried.
+2. Prepare (``lambdas.ingest.prepare``): size (from the event) within ``MAX_INPUT_BYTES``. An
+   input of at most ``inline_input_max_bytes`` is read at the announced version and sent as
+   ``Body``, so the endpoint processes exactly the uploaded bytes; a larger one goes by
+   ``InputLocation`` (within 1024 characters), and the object must still be the version the
+   event names (SageMaker reads the *current* object when it processes the request). A
+   version that can no longer be read, or was overwritten before a by-location submission,
+   custom attributes beyond the API's 1024 visible US-ASCII characters: each records
+   ``FAILED`` at stage ``ingest`` with a reason, and is never retried. With
+   ``output_naming = input`` the request names the output's folder and file.
 3. ``InvokeEndpointAsync`` with the inference id. ``ValidationError`` records ``FAILED`` with
    SageMaker's message. Throttling, 5xx, ``ModelNotReady`` and connection errors are retried
    with full-jitter exponential backoff while the invocation's remaining time allows; then
    the version is left ``PENDING`` (its lease expires) and reported for a later retry. (A
    read timeout is retried too: SageMaker may then queue the request twice, both with the
    same inference id, so the results table still holds one record for the version.)
-4. Record ``SUBMITTED`` with the output and failure locations from the response.
+4. Record ``SUBMITTED`` with the output and failure locations from the response (never
+   guessed: ``input_location`` stays ``s3://bucket/key`` whichever way the bytes travelled).
 
 Powertools' idempotency utility is deliberately not used: the record is the idempotency
 record. The conditional claim on the inference id, with its lease, is stronger than the
@@ -55,36 +60,28 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from lambdas.common.records import (
-    UNVERSIONED,
     InferenceRecord,
     Status,
     expiry_epoch,
     format_timestamp,
 )
 from lambdas.common.store import ClaimOutcome, RecordStore
-from lambdas.ingest.attributes import (
-    CustomAttributesTooLongError,
-    custom_attribute_pairs,
-    encode_custom_attributes,
-    extension_map,
-    resolve_content_type,
-)
 from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
     AsyncInvoker,
     InvocationRejectedError,
     InvocationRequest,
     InvocationRetryableError,
-    ObjectHead,
     ObjectInspector,
-    ObjectMissingError,
 )
-from lambdas.ingest.events import INPUT_LOCATION_MAX_LENGTH, ObjectVersion
+from lambdas.ingest.prepare import Preparer, Rejection
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from lambdas.ingest.config import IngestConfig
+    from lambdas.ingest.events import ObjectVersion
+    from lambdas.ingest.payload import InputReader
 
 # Time kept in hand when deciding whether another attempt fits: one attempt at its slowest,
 # plus the DynamoDB write that records it and the metrics flush.
@@ -134,19 +131,6 @@ class SubmitResult:
         return self.outcome in (Outcome.IN_PROGRESS, Outcome.DEFERRED)
 
 
-@dataclass(frozen=True)
-class _Rejection:
-    reason: str
-    input_size: int | None = None  # when only the object's head told it
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    content_type: str
-    custom_attributes: str
-    input_size: int
-
-
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -160,6 +144,7 @@ class Submitter:
         config: IngestConfig,
         store: RecordStore,
         inspector: ObjectInspector,
+        reader: InputReader,
         invoker: AsyncInvoker,
         logger: Logger,
         clock: Callable[[], datetime] = utc_now,
@@ -168,13 +153,12 @@ class Submitter:
     ) -> None:
         self._config = config
         self._store = store
-        self._inspector = inspector
+        self._preparer = Preparer(config=config, inspector=inspector, reader=reader)
         self._invoker = invoker
         self._logger = logger
         self._clock = clock
         self._sleep = sleep
         self._backoff = backoff or Backoff()
-        self._extensions = extension_map(config)
 
     def submit(
         self, target: ObjectVersion, *, trace_id: str, remaining_seconds: Callable[[], float]
@@ -208,8 +192,8 @@ class Submitter:
         if claim.outcome is ClaimOutcome.TAKEN_OVER:
             self._logger.warning("took over the expired claim of an attempt that stopped early")
 
-        prepared = self._prepare(target, trace_id)
-        if isinstance(prepared, _Rejection):
+        prepared = self._preparer.prepare(target, trace_id)
+        if isinstance(prepared, Rejection):
             if prepared.input_size is not None:
                 record = record.model_copy(update={"input_size": prepared.input_size})
             return self._reject(record, token, prepared.reason)
@@ -222,13 +206,16 @@ class Submitter:
         )
         request = InvocationRequest(
             endpoint_name=self._config.endpoint_name,
-            input_location=target.input_location,
             inference_id=inference_id,
             content_type=prepared.content_type,
             accept=self._config.accept,
             custom_attributes=prepared.custom_attributes,
             request_ttl_seconds=self._config.request_ttl_seconds,
             invocation_timeout_seconds=self._config.invocation_timeout_seconds,
+            input_location=prepared.input_location,
+            body=prepared.body,
+            output_path_extension=prepared.output_path_extension,
+            filename=prepared.filename,
         )
         return self._invoke(request, record, token, remaining_seconds)
 
@@ -248,50 +235,6 @@ class Submitter:
             created_at=stamp,
             updated_at=stamp,
             expires_at=expiry_epoch(now, self._config.retention_days),
-        )
-
-    def _prepare(self, target: ObjectVersion, trace_id: str) -> _Prepared | _Rejection:
-        rejection = self._check_event(target)
-        if rejection:
-            return _Rejection(rejection)
-        try:
-            head = self._inspector.head(target.bucket, target.key)
-        except ObjectMissingError as error:
-            return _Rejection(f"the object was deleted before it could be submitted: {error}")
-        size = target.size if target.size is not None else head.content_length
-        rejection = _superseded(target, head) or self._check_size(size)
-        if rejection:
-            return _Rejection(rejection, input_size=size)
-        content_type = resolve_content_type(
-            target.key, head.content_type, self._extensions, self._config.default_content_type
-        )
-        pairs = custom_attribute_pairs(self._config, head.metadata, trace_id)
-        try:
-            custom_attributes = encode_custom_attributes(pairs)
-        except CustomAttributesTooLongError as error:
-            return _Rejection(str(error))
-        return _Prepared(content_type, custom_attributes, size)
-
-    def _check_event(self, target: ObjectVersion) -> str | None:
-        """What the event alone shows to be unsubmittable, before any call."""
-        if target.size is not None:
-            too_large = self._check_size(target.size)
-            if too_large:
-                return too_large
-        if len(target.input_location) > INPUT_LOCATION_MAX_LENGTH:
-            return (
-                f"InputLocation is {len(target.input_location)} characters; "
-                f"InvokeEndpointAsync allows at most {INPUT_LOCATION_MAX_LENGTH}"
-            )
-        return None
-
-    def _check_size(self, size: int) -> str | None:
-        limit = self._config.max_input_bytes
-        if size <= limit:
-            return None
-        return (
-            f"the object is {size} bytes; the limit is {limit} bytes "
-            "(MAX_INPUT_BYTES; SageMaker async inference takes payloads up to 1 GB)"
         )
 
     def _invoke(
@@ -348,25 +291,3 @@ class Submitter:
             self._logger.info("the result was recorded first; filled in the ingest fields")
         self._logger.warning("rejected at ingest", extra={"failure_reason": reason})
         return SubmitResult(Outcome.REJECTED, record.inference_id, retries, reason)
-
-
-def _superseded(target: ObjectVersion, head: ObjectHead) -> str | None:
-    """Why the current object is not the version the event names, if it is not.
-
-    InputLocation has no version: SageMaker would read whatever is current.
-    """
-    if target.version_id and target.version_id != UNVERSIONED:
-        if head.version_id != target.version_id:
-            return (
-                f"{target.input_location} was overwritten before submission: the event names "
-                f"version {target.version_id}, the current version is {head.version_id}; "
-                "SageMaker reads the current object, so this version cannot be submitted"
-            )
-        return None
-    if target.etag and head.etag != target.etag:
-        return (
-            f"{target.input_location} was overwritten before submission: the event names "
-            f"ETag {target.etag}, the current object has ETag {head.etag}; "
-            "SageMaker reads the current object, so this version cannot be submitted"
-        )
-    return None

@@ -3,9 +3,10 @@
 Since 2026-02-20 ``InvokeEndpointAsync`` takes two optional members that name the output
 object: ``S3OutputPathExtension`` (1-512 characters of ``[a-zA-Z0-9!_.*'()/-]``, not starting
 with ``s3:`` or ``https:``) is appended to the endpoint's ``S3OutputPath``, and ``Filename``
-(1-32 characters, ``[a-zA-Z0-9][a-zA-Z0-9-_.]*``, at most one dot) replaces the
-``<uuid>.out`` name SageMaker would choose. With ``output_naming = input`` the pipeline uses
-them so that the output of ``s3://<input bucket>/a/b/photo.json`` is written to
+(1-32 characters, ``[a-zA-Z0-9][a-zA-Z0-9-_.]*``, at most one dot) names the output ("If
+not specified, Amazon SageMaker AI generates a filename based on the inference ID", model
+documentation). With ``output_naming = input`` (``lambdas.common.contract.OutputNaming``) the
+pipeline uses them so that the output of ``s3://<input bucket>/a/b/photo.json`` is written to
 ``<S3OutputPath>/a/b/<Filename>``: beside the input's own path, where a person looks.
 
 The rule (the README's "Where outputs land" shows it with examples):
@@ -48,7 +49,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 MAX_EXTENSION_LENGTH = 512
 MAX_FILENAME_LENGTH = 32
@@ -67,13 +67,6 @@ _KEPT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 _HEX = re.compile(r"[0-9a-f]+")
 _ESCAPED_BYTE = re.compile(r"!([0-9A-F]{2})")
 _ENCODED = re.compile(r"(?:[a-zA-Z0-9_.*'()/-]|![0-9A-F]{2})*")
-
-
-class OutputNaming(StrEnum):
-    """The ``output_naming`` setting."""
-
-    INPUT = "input"  # beside the input's path: extension from the key's folder, our Filename
-    SERVICE = "service"  # SageMaker's default: <S3OutputPath>/<uuid>.out
 
 
 class TruncatedExtensionError(ValueError):

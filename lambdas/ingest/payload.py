@@ -8,7 +8,8 @@ and sends its bytes inline, so the endpoint processes exactly what was uploaded 
 happens to the key afterwards:
 
 * a versioned bucket: ``GetObject`` with the announced ``VersionId`` (an overwrite creates a
-  new version and leaves this one readable; a deleted version raises ``ObjectMissingError``);
+  new version and leaves this one readable; a deleted version raises ``ObjectMissingError``,
+  which the submitter records as "deleted before submission");
 * no version id (an unversioned bucket, or ``"null"``): ``GetObject`` with ``IfMatch`` = the
   announced ETag; a changed object answers 412 and raises ``ObjectChangedError``, which the
   caller records like any "overwritten before submission" (``failure_stage = ingest``).
@@ -17,7 +18,10 @@ Larger inputs (and empty ones: a Body needs at least one byte) go by ``InputLoca
 the residual window the README's "Exactly the version that was uploaded" states.
 
 ``request_members`` puts it together with the output naming (``output_naming``) into the
-keyword arguments of ``invoke_endpoint_async``.
+keyword arguments of ``invoke_endpoint_async``; ``lambdas.ingest.prepare`` does the same for
+the ingest function's submissions (with the version's content type and metadata). The S3
+reads themselves are ``lambdas.ingest.clients.S3InputReader`` (the only module that knows
+botocore's errors).
 """
 
 from __future__ import annotations
@@ -25,29 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
-
-from lambdas.common.contract import INLINE_INPUT_CAP_BYTES
-from lambdas.ingest.output_naming import OutputNaming, output_name
+from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
+from lambdas.ingest.output_naming import output_name
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
-
-INLINE_BODY_MAX_BYTES = INLINE_INPUT_CAP_BYTES  # the API's limit for Body
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound", "405"})
-_CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
-
-
-class InputUnavailableError(LookupError):
-    """The announced version can no longer be read."""
-
-
-class ObjectMissingError(InputUnavailableError):
-    """The version (or object) was deleted before the function read it."""
-
-
-class ObjectChangedError(InputUnavailableError):
-    """An unversioned object was overwritten: the key no longer holds the announced bytes."""
+    from lambdas.ingest.clients import InlineInput
 
 
 @dataclass(frozen=True)
@@ -71,44 +57,30 @@ class AnnouncedVersion:
 
 def sends_inline(size: int, inline_input_max_bytes: int) -> bool:
     """Whether an input of ``size`` bytes goes as Body (0 turns inline sending off)."""
-    limit = min(inline_input_max_bytes, INLINE_BODY_MAX_BYTES)
+    limit = min(inline_input_max_bytes, INLINE_INPUT_CAP_BYTES)
     return 0 < size <= limit
 
 
 class InputReader(Protocol):
+    """Reads an announced version (``lambdas.ingest.clients.S3InputReader`` on AWS)."""
+
+    def fetch(self, version: AnnouncedVersion) -> InlineInput:
+        """The version's bytes, content type and metadata; raises ``InputUnavailableError``."""
+        ...
+
     def read(self, version: AnnouncedVersion) -> bytes:
         """Exactly the announced version's bytes; raises ``InputUnavailableError``."""
         ...
 
 
-class S3InputReader:
-    def __init__(self, client: S3Client) -> None:
-        self._client = client
-
-    def read(self, version: AnnouncedVersion) -> bytes:
-        arguments: dict[str, Any] = {"Bucket": version.bucket, "Key": version.key}
-        if version.versioned:
-            arguments["VersionId"] = version.version_id
-        elif version.etag:
-            arguments["IfMatch"] = f'"{version.etag.strip(chr(34))}"'
-        try:
-            response = self._client.get_object(**arguments)
-            data: bytes = response["Body"].read()
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            status = str(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            if code in _CHANGED_CODES or status == "412":
-                raise ObjectChangedError(f"{version.location} was overwritten ({code})") from error
-            if code in _MISSING_CODES or status == "404":
-                raise ObjectMissingError(f"{version.location} no longer exists ({code})") from error
-            raise
-        if len(data) != version.size:
-            # An unversioned object replaced by one with the same ETag cannot happen; a size
-            # that differs from the event's means the event and the object disagree.
-            raise ObjectChangedError(
-                f"{version.location} has {len(data)} bytes, the event announced {version.size}"
-            )
-        return data
+def naming_members(
+    key: str, inference_id: str, naming: OutputNaming
+) -> tuple[str | None, str | None]:
+    """``(S3OutputPathExtension, Filename)`` for a key: both None with ``naming = service``."""
+    if naming is not OutputNaming.INPUT:
+        return None, None
+    name = output_name(key, inference_id)
+    return name.extension, name.filename
 
 
 def request_members(
@@ -131,9 +103,9 @@ def request_members(
         members["Body"] = reader.read(version)
     else:
         members["InputLocation"] = version.location
-    if naming is OutputNaming.INPUT:
-        name = output_name(version.key, inference_id)
-        if name.extension is not None:
-            members["S3OutputPathExtension"] = name.extension
-        members["Filename"] = name.filename
+    extension, filename = naming_members(version.key, inference_id, naming)
+    if extension is not None:
+        members["S3OutputPathExtension"] = extension
+    if filename is not None:
+        members["Filename"] = filename
     return members

@@ -25,6 +25,7 @@ GOALS = {
     "cold_import_ratio_ingest": 1.3,
     "cold_import_ratio_results": 1.3,
     "e2e_per_file_cost_ratio": 1.2,
+    "cold_client_ratio_service_model": 1.3,
 }
 
 

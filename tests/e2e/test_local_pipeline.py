@@ -265,7 +265,16 @@ def test_the_cli_submits_follows_and_reads_results_in_local_mode(
     assert submitted.returncode == 1, submitted.stderr  # one inference failed, as it should
     assert "local mode" in submitted.stderr.splitlines()[0]
     lines = [line.split(maxsplit=1) for line in submitted.stdout.splitlines()]
-    ids = {location.rsplit("/", 1)[1]: inference_id for inference_id, location in lines}
+    # "<id>  <input location>  (output expected at <location>)": labelled, since the record's
+    # output_location (SageMaker's answer) is authoritative.
+    described = {
+        inference_id: rest.removesuffix(")").split("  (output expected at ")
+        for inference_id, rest in lines
+    }
+    ids = {
+        location.rsplit("/", 1)[1]: inference_id
+        for inference_id, (location, _) in described.items()
+    }
     assert set(ids) == {"bad.csv", "good flower.csv"}
 
     good_id = next(value for key, value in ids.items() if key != "bad.csv")
@@ -280,6 +289,10 @@ def test_the_cli_submits_follows_and_reads_results_in_local_mode(
     fetched = run_cli(pipeline, "fetch", good_id, cwd=tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     assert json.loads(fetched.stdout)["predictions"][0]["label"] == "setosa"
+    # The printed expectation is where the output landed: under cli/'s folder, by its id.
+    expected = described[good_id][1]
+    assert expected.endswith(f"/cli/{good_id[:28]}.out"), expected
+    assert json.loads(status.stdout)["output_location"] == expected
 
 
 def test_redriven_notification_dead_letters_end_as_records(

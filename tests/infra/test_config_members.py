@@ -4,30 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import INLINE_INPUT_CAP_BYTES, ConfigError, OutputNamingChoice, StackConfig
+from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
+from stacks.config import ConfigError, StackConfig
 
 
 def test_defaults_name_outputs_after_inputs_and_send_small_inputs_inline() -> None:
     config = StackConfig()
-    assert config.output_naming is OutputNamingChoice.INPUT
+    assert config.output_naming is OutputNaming.INPUT
     assert config.inline_input_max_bytes == INLINE_INPUT_CAP_BYTES == 128_000
 
 
 @pytest.mark.parametrize(
     ("context", "naming", "inline"),
     [
-        ({"output_naming": "service"}, OutputNamingChoice.SERVICE, 128_000),
-        ({"inline_input_max_bytes": "0"}, OutputNamingChoice.INPUT, 0),
+        ({"output_naming": "service"}, OutputNaming.SERVICE, 128_000),
+        ({"inline_input_max_bytes": "0"}, OutputNaming.INPUT, 0),
         (
             {"inline_input_max_bytes": 4096, "output_naming": "input"},
-            OutputNamingChoice.INPUT,
+            OutputNaming.INPUT,
             4096,
         ),
     ],
 )
-def test_accepted_values(
-    context: dict[str, object], naming: OutputNamingChoice, inline: int
-) -> None:
+def test_accepted_values(context: dict[str, object], naming: OutputNaming, inline: int) -> None:
     config = StackConfig.from_context(context)
     assert config.output_naming is naming
     assert config.inline_input_max_bytes == inline

@@ -31,6 +31,7 @@ from tests.infra.assembly import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_OUTPUTS = {
+    "OutputNaming",
     "InputBucketName",
     "OutputBucketName",
     "ResultsTableName",
@@ -136,6 +137,7 @@ def test_outputs_are_the_contract_and_point_at_the_right_resources(
     assert set(stack.template["Outputs"]) == CONTRACT_OUTPUTS
     assert stack.output("InputLocationIndexName") == "by_input_location"
     assert stack.output("StatusIndexName") == "by_status"
+    assert stack.output("OutputNaming") == "input"
     assert stack.resources("AWS::SQS::Queue")[ids["ingest_queue"]]
     assert stack.output("EndpointName") == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
     output_path = joined(stack.output("OutputPath"))
@@ -635,6 +637,8 @@ def test_function_environments_follow_the_contract(stack: Synthesized, ids: dict
         "REQUEST_TTL_SECONDS": "21600",
         "MAX_INPUT_BYTES": "1073741824",
         "SUBMIT_CONCURRENCY": "10",
+        "OUTPUT_NAMING": "input",
+        "INLINE_INPUT_MAX_BYTES": "128000",
         "RETENTION_DAYS": "90",
         "POWERTOOLS_SERVICE_NAME": "ingest",
         "POWERTOOLS_METRICS_NAMESPACE": "AsyncInference",

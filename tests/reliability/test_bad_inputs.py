@@ -35,6 +35,8 @@ pytestmark = pytest.mark.reliability
 ROW = iris_csv(IRIS_ROWS[0])
 INPUT_LOCATION_LIMIT = 1024
 S3_KEY_LIMIT_BYTES = 1024
+# Over inline_input_max_bytes (128,000 by default): sent by InputLocation, so its limit applies.
+LARGE_ROWS = ROW * (128_000 // len(ROW) + 1)
 TWO_GIB = 2 * 1024**3
 FOREIGN_BUCKET = "a-bucket-the-stack-does-not-own"
 
@@ -85,6 +87,8 @@ def uploads(harness: Harness, corpus_ids: list[str]) -> dict[str, str]:
     prefix = f"s3://{harness.bucket}/"
     fitting_key = "corpus/long-" + "k" * (INPUT_LOCATION_LIMIT - len(prefix) - 16) + ".csv"
     too_long_key = "corpus/too-long-" + "k" * (S3_KEY_LIMIT_BYTES - 20) + ".csv"
+    too_long_inline_key = "corpus/too-long-inline-" + "k" * (S3_KEY_LIMIT_BYTES - 27) + ".csv"
+    assert len(prefix + too_long_inline_key) > INPUT_LOCATION_LIMIT
     assert len(prefix + fitting_key) <= INPUT_LOCATION_LIMIT
     assert len(too_long_key.encode()) <= S3_KEY_LIMIT_BYTES
     assert len(prefix + too_long_key) > INPUT_LOCATION_LIMIT
@@ -94,7 +98,9 @@ def uploads(harness: Harness, corpus_ids: list[str]) -> dict[str, str]:
         "percent": harness.put("corpus/100% sure %41.csv", ROW),
         "unicode": harness.put("corpus/fleur-ü-花-🌸.csv", ROW),
         "long_key": harness.put(fitting_key, ROW),
-        "input_location_too_long": harness.put(too_long_key, ROW),
+        "input_location_too_long": harness.put(too_long_key, LARGE_ROWS),
+        # A small input travels inline (Body): no InputLocation, so no 1024-character limit.
+        "long_location_inline": harness.put(too_long_inline_key, ROW),
         "zero_bytes": harness.put("corpus/empty.csv", b""),
         "unknown_extension": harness.put("corpus/flower.xyz", ROW),
         "unknown_extension_typed": harness.put("corpus/typed.xyz", ROW, content_type="text/csv"),
@@ -126,7 +132,16 @@ def outcomes(harness: Harness, uploads: dict[str, str]) -> dict[str, InferenceRe
 
 
 @pytest.mark.parametrize(
-    "case", ["spaces", "plus", "percent", "unicode", "long_key", "unknown_extension_typed"]
+    "case",
+    [
+        "spaces",
+        "plus",
+        "percent",
+        "unicode",
+        "long_key",
+        "unknown_extension_typed",
+        "long_location_inline",
+    ],
 )
 def test_awkward_keys_are_processed_with_the_decoded_key(
     case: str, outcomes: dict[str, InferenceRecord], harness: Harness

@@ -18,17 +18,18 @@ from rich.table import Table
 from asyncinfer import local as local_mode
 from asyncinfer.cli.aws import ResultsTable
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
+from asyncinfer.local.spec import EndpointSpec
 from asyncinfer.local.synth import SynthError
 from asyncinfer.local.template import TemplateError
 from lambdas.common.contract import StackOutput
-from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, parse_timestamp
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status, parse_timestamp
 from lambdas.common.records import inference_id_for as compute_inference_id
 
 SAMPLES = Path(local_mode.__file__).parent / "samples"
 BATCH_SIZE = 24
 WAIT_TIMEOUT_SECONDS = 120.0
 # Wide enough for the results table when the output is a file or a CI log, not a terminal.
-console = Console(width=None if Console().is_terminal else 140)
+console = Console(width=None if Console().is_terminal else 180)
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,24 @@ def _outcome(record: InferenceRecord) -> str:
     return record.output_location or ""
 
 
-def results_table(uploads: list[Upload], records: dict[str, InferenceRecord]) -> Table:
+def _landed(record: InferenceRecord, endpoint: EndpointSpec) -> str:
+    """Where the output (or, for a failure, the failure object) landed, relative to the
+    endpoint's path: the record's location, as SageMaker's response gave it."""
+    if record.status == Status.FAILED:
+        location = record.failure_location or ""
+        return "failure: " + location.removeprefix(endpoint.failure_path.rstrip("/") + "/")
+    location = record.output_location or ""
+    return location.removeprefix(endpoint.output_path.rstrip("/") + "/")
+
+
+def results_table(
+    uploads: list[Upload], records: dict[str, InferenceRecord], endpoint: EndpointSpec
+) -> Table:
     table = Table(title="SageMaker async inference: local demo results")
-    for column in ("inference id", "input", "status", "latency ms", "result / failure reason"):
+    columns = ("inference id", "input", "status", "latency ms", "result / failure reason")
+    for column in columns:
         table.add_column(column, overflow="fold")
+    table.add_column("landed at (under the output / failure path)", overflow="fold")
     for item in uploads:
         record = records.get(item.inference_id)
         status = record.status if record else "MISSING"
@@ -118,6 +133,7 @@ def results_table(uploads: list[Upload], records: dict[str, InferenceRecord]) ->
             f"[{style}]{status}[/{style}]",
             _latency_ms(record) if record else "-",
             _outcome(record) if record else "",
+            _landed(record, endpoint) if record else "",
         )
     return table
 
@@ -153,7 +169,9 @@ def demo(
     except (LocalModeError, SynthError, TemplateError) as error:
         console.print(f"[red]demo: {error}[/red]")
         raise typer.Exit(code=1) from error
-    console.print(results_table(uploads, records))
+    naming = spec.outputs.get(StackOutput.OUTPUT_NAMING, "unknown")
+    console.print(f"outputs land under {spec.endpoint.output_path}/ (output_naming = {naming})")
+    console.print(results_table(uploads, records, spec.endpoint))
     statuses = [
         str(records[u.inference_id].status) if u.inference_id in records else "MISSING"
         for u in uploads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from asyncinfer.cli.errors import CliError, ExitCode
 from asyncinfer.cli.submit import (
     FileToSubmit,
     FollowState,
+    OutputPlacement,
     Submitted,
     UploadInterrupted,
     check_locations,
@@ -101,6 +103,16 @@ def submit(
         metadata=user_metadata,
         concurrency=concurrency,
     )
+    placement = OutputPlacement.from_outputs(
+        context.target.optional_output(StackOutput.OUTPUT_NAMING),
+        context.target.optional_output(StackOutput.OUTPUT_PATH),
+    )
+    outcomes = [
+        replace(outcome, expected_output=placement.expected(outcome.file.key, outcome.inference_id))
+        if outcome.inference_id
+        else outcome
+        for outcome in outcomes
+    ]
     uploaded = _report_uploads(
         context, outcomes, aborted, total=len(files), json_output=json_output
     )

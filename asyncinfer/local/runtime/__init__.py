@@ -14,9 +14,12 @@ An accepted request waits in an in-memory queue for one of
 2. read the input object from S3 (the moto server) and POST it to the model server's
    ``/invocations`` with the request's content type, accept and custom attributes, waiting at
    most ``InvocationTimeoutSeconds`` for the model (as a socket timeout: for each read);
-3. write a 2xx answer to ``<S3OutputPath>/<uuid>.out`` (with the model's content type), or the
-   error answer to ``<S3FailurePath>/<uuid>-error.out``; the locations are the ones the invoke
-   call returned;
+3. write a 2xx answer to ``<S3OutputPath>[/<S3OutputPathExtension>]/<Filename>`` (without a
+   ``Filename``: ``<inference id>.out``), with the model's content type, or the error answer to
+   ``<S3FailurePath>/<inference id>-error.out``; the locations are the ones the invoke call
+   returned (``async_api.accept_invocation`` cites the model documentation it follows). A
+   request with an inline ``Body`` is processed with those bytes, and its notification has no
+   ``inputLocation``;
 4. publish the ``InferenceResult`` notification to the success or the error topic (unless the
    ``drop_notification_rate`` knob loses it).
 

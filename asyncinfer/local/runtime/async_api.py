@@ -317,7 +317,8 @@ def _check_location_headers(
 
 
 def _check_payload(input_location: str | None, body: bytes) -> None:
-    """Exactly one of an ``InputLocation`` and an inline body, and a location local mode reads."""
+    """The model's ``Body`` documentation: "``Body`` and ``InputLocation`` are mutually
+    exclusive. Provide exactly one of them." (and a location local mode can read)."""
     if input_location is None and not body:
         raise ApiError(
             VALIDATION_ERROR,
@@ -358,26 +359,38 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 def accept_invocation(
     request: InvocationRequest, output_path: str, failure_path: str, received_at: datetime
 ) -> AcceptedInvocation:
-    """Assigns the inference id (a uuid when the caller gave none) and the result locations.
+    """Assigns the inference id and the result locations, as the sagemaker-runtime model
+    (botocore's ``sagemaker-runtime/2017-05-13/service-2.json``, 2026) documents them:
 
-    SageMaker names outputs ``<S3OutputPath>/<uuid>.out`` and failures
-    ``<S3FailurePath>/<uuid>-error.out`` with a uuid of its own, not the inference id. A request's
-    ``S3OutputPathExtension`` goes between the path and the name, and its ``Filename`` replaces
-    the output's name.
+    * ``S3OutputPathExtension``: "The path extension that is appended to the Amazon S3 output
+      path where the inference response payload is stored": joined with one ``/``. Nothing is
+      documented for the failure path, which stays ``S3FailurePath``.
+    * ``Filename``: "The filename for the inference response payload stored in Amazon S3. If
+      not specified, Amazon SageMaker AI generates a filename based on the inference ID": so
+      ``<inference id>.out`` (the exact derivation is undocumented; an id that is not a plain
+      name becomes a uuid derived from it, ``_generated_name``). The failure is
+      ``<that name>-error.out`` (no failure name is documented).
+    * ``InferenceId``: generated "if none is specified" (a uuid here).
+    The pipeline never relies on these rules: it stores the response's locations.
     """
-    object_id = str(uuid.uuid4())
+    inference_id = request.inference_id or str(uuid.uuid4())
+    generated = _generated_name(inference_id)
     extension = (request.output_path_extension or "").strip("/")
-    output_folder = _join(output_path, extension)
-    failure_folder = _join(failure_path, extension)
+    output_folder = "/".join(part for part in (output_path.rstrip("/"), extension) if part)
     return AcceptedInvocation(
         request=request,
-        inference_id=request.inference_id or str(uuid.uuid4()),
-        output_location=f"{output_folder}/{request.filename or object_id + '.out'}",
-        failure_location=f"{failure_folder}/{object_id}-error.out",
+        inference_id=inference_id,
+        output_location=f"{output_folder}/{request.filename or generated + '.out'}",
+        failure_location=f"{failure_path.rstrip('/')}/{generated}-error.out",
         received_at=received_at,
     )
 
 
-def _join(path: str, extension: str) -> str:
-    base = path.rstrip("/")
-    return f"{base}/{extension}" if extension else base
+_PLAIN_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}")
+
+
+def _generated_name(inference_id: str) -> str:
+    """The name SageMaker's documentation says it bases on the inference id (see above)."""
+    if _PLAIN_NAME.fullmatch(inference_id) and ".." not in inference_id:
+        return inference_id
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, inference_id))

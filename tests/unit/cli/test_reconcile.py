@@ -15,7 +15,7 @@ from asyncinfer.cli.versions import ObjectVersion as ListedVersion
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler as ingest_handler
-from lambdas.ingest.clients import S3ObjectInspector
+from lambdas.ingest.clients import S3InputReader, S3ObjectInspector
 from lambdas.ingest.events import ObjectVersion, S3EventNotification, parse_notification
 from lambdas.ingest.logic import Outcome, Submitter
 from tests.unit.cli.conftest import Invoke, Pipeline
@@ -280,6 +280,7 @@ def test_backfilling_twice_before_ingest_runs_still_invokes_each_version_once(
         config=make_config(),
         store=pipeline.store,
         inspector=S3ObjectInspector(pipeline.s3),
+        reader=S3InputReader(pipeline.s3),
         invoker=invoker,
         logger=ingest_handler.logger,
         clock=clock.now,

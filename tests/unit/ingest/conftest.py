@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 from lambdas.common.contract import STATUS_INDEX
-from lambdas.common.records import InferenceRecord
+from lambdas.common.records import InferenceRecord, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler
-from lambdas.ingest.clients import S3ObjectInspector
+from lambdas.ingest.clients import S3InputReader, S3ObjectInspector
 from lambdas.ingest.config import IngestConfig
 from lambdas.ingest.events import ObjectVersion, S3EventNotification, parse_notification
 from lambdas.ingest.logic import Backoff, Submitter
@@ -78,6 +78,9 @@ class World:
         drops what moto's records lack; other options go to put_object."""
         as_moto = bool(options.pop("as_moto", False))
         response = self.s3.put_object(Bucket=INPUT_BUCKET, Key=key, Body=body, **options)
+        etag, version_id = response["ETag"].strip('"'), response.get("VersionId")
+        if isinstance(self.invoker, FakeInvoker):  # a test may put the real invoker here
+            self.invoker.keys[inference_id_for(INPUT_BUCKET, key, version_id, etag)] = key
         return object_record(response, INPUT_BUCKET, key, len(body), as_moto=as_moto)
 
     def upload(self, key: str, body: bytes = JSON_BODY, **options: Any) -> ObjectVersion:
@@ -89,6 +92,7 @@ class World:
             config=make_config(**config),
             store=self.store,
             inspector=S3ObjectInspector(self.s3),
+            reader=S3InputReader(self.s3),
             invoker=self.invoker,
             logger=handler.logger,
             clock=self.clock.now,

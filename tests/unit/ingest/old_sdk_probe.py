@@ -17,7 +17,7 @@ import boto3
 import botocore
 from botocore.exceptions import ParamValidationError
 
-from lambdas.ingest.clients import create_clients
+from lambdas.ingest.clients import InvocationRequest, SageMakerAsyncInvoker, create_clients
 from lambdas.ingest.service_models import botocore_session
 
 received: list[dict[str, Any]] = []
@@ -68,30 +68,41 @@ def main() -> None:
     clients = create_clients(
         boto3.session.Session(botocore_session=botocore_session()), max_pool_connections=2
     )
-    runtime = clients.sagemaker_runtime
-    responses = []
-    inline = runtime.invoke_endpoint_async(
-        EndpointName="ep",
-        Body=b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}',
-        ContentType="application/json",
-        InferenceId="a" * 64,
-        S3OutputPathExtension="a/b!20c",
-        Filename="aaaaaaaaaaaaaaaaaaaaaaaaaaaa.out",
-        RequestTTLSeconds=60,
-        InvocationTimeoutSeconds=60,
+    # Through the function's own invoker, as the Submitter calls it (optional members sent
+    # only when set).
+    invoker = SageMakerAsyncInvoker(clients.sagemaker_runtime)
+    common = {
+        "endpoint_name": "ep",
+        "content_type": "application/json",
+        "accept": "application/json",
+        "custom_attributes": "trace_id=probe",
+        "request_ttl_seconds": 60,
+        "invocation_timeout_seconds": 60,
+        "output_path_extension": "a/b!20c",
+    }
+    inline = invoker.invoke(
+        InvocationRequest(
+            inference_id="a" * 64,
+            body=b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}',
+            filename="aaaaaaaaaaaaaaaaaaaaaaaaaaaa.out",
+            **common,  # type: ignore[arg-type]
+        )
     )
-    responses.append(inline)
-    by_location = runtime.invoke_endpoint_async(
-        EndpointName="ep",
-        InputLocation="s3://in/a/b c/k.json",
-        InferenceId="b" * 64,
-        S3OutputPathExtension="a/b!20c",
-        Filename="bbbbbbbbbbbbbbbbbbbbbbbbbbbb.out",
+    by_location = invoker.invoke(
+        InvocationRequest(
+            inference_id="b" * 64,
+            input_location="s3://in/a/b c/k.json",
+            filename="bbbbbbbbbbbbbbbbbbbbbbbbbbbb.out",
+            **common,  # type: ignore[arg-type]
+        )
     )
-    responses.append(by_location)
     result["responses"] = [
-        {key: response.get(key) for key in ("InferenceId", "OutputLocation", "FailureLocation")}
-        for response in responses
+        {
+            "InferenceId": response.inference_id,
+            "OutputLocation": response.output_location,
+            "FailureLocation": response.failure_location,
+        }
+        for response in (inline, by_location)
     ]
     result["received"] = received
     server.shutdown()

@@ -102,6 +102,8 @@ class FakeInvoker:
         self._scripts: dict[str, deque[Scripted]] = {}
         self._always: dict[str, Exception] = {}
         self.before_each: Callable[[InvocationRequest], None] | None = None
+        # A Body request names no object: the key of each uploaded version, by inference id.
+        self.keys: dict[str, str] = {}
 
     def script(self, key: str, *outcomes: Scripted) -> None:
         self._scripts.setdefault(key, deque()).extend(outcomes)
@@ -115,8 +117,13 @@ class FakeInvoker:
             self._always.pop(key, None)
             self._scripts.pop(key, None)
 
+    def key_of(self, request: InvocationRequest) -> str:
+        if request.input_location is not None:
+            return request.input_location.split("/", 3)[3]
+        return self.keys.get(request.inference_id, request.inference_id)
+
     def invoke(self, request: InvocationRequest) -> InvocationResponse:
-        key = request.input_location.split("/", 3)[3]
+        key = self.key_of(request)
         with self._lock:
             self.calls.append(request)
             queued = self._scripts.get(key)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lambdas.common.contract import OutputNaming
 from lambdas.ingest.output_naming import (
     EXTENSION_PATTERN,
     FILENAME_PATTERN,
@@ -17,7 +18,6 @@ from lambdas.ingest.output_naming import (
     MAX_FILENAME_LENGTH,
     TRUNCATION_MARKER,
     OutputName,
-    OutputNaming,
     TruncatedExtensionError,
     decode_extension,
     encode_folder,

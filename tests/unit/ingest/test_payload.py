@@ -9,16 +9,10 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
-from lambdas.ingest.output_naming import OutputNaming, output_name
-from lambdas.ingest.payload import (
-    INLINE_BODY_MAX_BYTES,
-    AnnouncedVersion,
-    ObjectChangedError,
-    ObjectMissingError,
-    S3InputReader,
-    request_members,
-    sends_inline,
-)
+from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
+from lambdas.ingest.clients import ObjectChangedError, ObjectMissingError, S3InputReader
+from lambdas.ingest.output_naming import output_name
+from lambdas.ingest.payload import AnnouncedVersion, request_members, sends_inline
 from tests.conftest import REGION
 
 if TYPE_CHECKING:
@@ -66,7 +60,7 @@ def announce(s3: S3Client, bucket: str, key: str, body: bytes) -> AnnouncedVersi
 )
 def test_what_goes_inline(size: int, limit: int, inline: bool) -> None:
     assert sends_inline(size, limit) is inline
-    assert INLINE_BODY_MAX_BYTES == 128_000
+    assert INLINE_INPUT_CAP_BYTES == 128_000
 
 
 def test_a_small_input_is_sent_as_the_announced_versions_bytes(s3: S3Client) -> None:

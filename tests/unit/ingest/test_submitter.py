@@ -43,16 +43,20 @@ def test_a_new_object_is_submitted_and_recorded_with_every_known_field(world: Wo
 
     assert result == SubmitResult(Outcome.SUBMITTED, target.inference_id)
     expected_id = inference_id_for(INPUT_BUCKET, "incoming/red flower.json", None, target.etag)
+    # A small input travels inline, at the announced version, and its output is named after
+    # the key's folder and the inference id (output_naming = input, the defaults).
     assert world.invoker.calls == [
         InvocationRequest(
             endpoint_name=ENDPOINT,
-            input_location=f"s3://{INPUT_BUCKET}/incoming/red flower.json",
             inference_id=expected_id,
             content_type="application/json",
             accept="application/json",
             custom_attributes=f"trace_id={TRACE}",
             request_ttl_seconds=21600,
             invocation_timeout_seconds=900,
+            body=JSON_BODY,
+            output_path_extension="incoming",
+            filename=f"{expected_id[:28]}.out",
         )
     ]
     record = world.stored(target.inference_id)
@@ -199,7 +203,8 @@ def test_an_input_location_over_1024_characters_fails_at_ingest(world: World) ->
     key = "k/" + "x" * (1024 - len(f"s3://{INPUT_BUCKET}/k/") + 1)
     target = ObjectVersion(INPUT_BUCKET, key, None, "e" * 32, 10, None)
     assert len(target.input_location) == 1025
-    assert submit(world, target).outcome is Outcome.REJECTED
+    by_location = world.submitter(inline_input_max_bytes=0)  # only a location has the limit
+    assert submit(world, target, by_location).outcome is Outcome.REJECTED
     assert world.stored(target.inference_id).failure_reason == (
         "InputLocation is 1025 characters; InvokeEndpointAsync allows at most 1024"
     )
@@ -214,7 +219,10 @@ def test_an_object_deleted_before_submission_fails_at_ingest(
         world.enable_versioning()
     target = world.upload("gone.json")
     world.s3.delete_object(Bucket=INPUT_BUCKET, Key="gone.json")
-    assert submit(world, target).outcome is Outcome.REJECTED
+    # By location: SageMaker would read the current (deleted) object. Inline, see
+    # test_an_inline_version_behind_a_delete_marker_is_still_submitted.
+    by_location = world.submitter(inline_input_max_bytes=0)
+    assert submit(world, target, by_location).outcome is Outcome.REJECTED
     reason = world.stored(target.inference_id).failure_reason
     assert reason is not None
     assert reason.startswith("the object was deleted before it could be submitted")
@@ -225,11 +233,12 @@ def test_an_overwritten_version_is_not_submitted_in_place_of_the_new_one(world: 
     world.enable_versioning()
     old = world.upload("a.json", b"old")
     new = world.upload("a.json", b"new")
-    assert submit(world, old).outcome is Outcome.REJECTED
+    by_location = world.submitter(inline_input_max_bytes=0)  # the residual-window path
+    assert submit(world, old, by_location).outcome is Outcome.REJECTED
     reason = world.stored(old.inference_id).failure_reason
     assert reason is not None
     assert f"the event names version {old.version_id}" in reason
-    assert submit(world, new).outcome is Outcome.SUBMITTED
+    assert submit(world, new, by_location).outcome is Outcome.SUBMITTED
     assert [call.inference_id for call in world.invoker.calls] == [new.inference_id]
 
 
@@ -396,3 +405,67 @@ def test_a_result_recorded_before_the_submitted_write_is_not_overwritten(world: 
     assert record.output_location == "s3://output-bucket/results/fast.out"
     assert record.content_type == "application/json"  # back-filled by the ingest write
     assert record.custom_attributes == f"trace_id={TRACE}"
+
+
+def test_an_overwritten_version_goes_inline_with_its_own_bytes(world: World) -> None:
+    """Issue 14: a small version overwritten before submission is still sent, as its own
+    bytes, with the content type and metadata stored with *that* version."""
+    world.enable_versioning()
+    old = world.upload("a/b.json", b'{"v": 1}', ContentType="application/json")
+    new = world.upload("a/b.json", b'{"v": 22}', ContentType="text/plain")
+    assert submit(world, old).outcome is Outcome.SUBMITTED
+    assert submit(world, new).outcome is Outcome.SUBMITTED
+    first, second = world.invoker.calls
+    assert (first.inference_id, first.body, first.content_type) == (
+        old.inference_id,
+        b'{"v": 1}',
+        "application/json",
+    )
+    assert (second.inference_id, second.body, second.content_type) == (
+        new.inference_id,
+        b'{"v": 22}',
+        "text/plain",
+    )
+    assert first.input_location is None
+    assert first.filename != second.filename
+    assert first.output_path_extension == second.output_path_extension == "a"
+    # The record keeps where the input is, whichever way its bytes travelled.
+    assert world.stored(old.inference_id).input_location == f"s3://{INPUT_BUCKET}/a/b.json"
+
+
+def test_an_inline_version_behind_a_delete_marker_is_still_submitted(world: World) -> None:
+    world.enable_versioning()
+    target = world.upload("marked.json")
+    world.s3.delete_object(Bucket=INPUT_BUCKET, Key="marked.json")  # a delete marker
+    assert submit(world, target).outcome is Outcome.SUBMITTED
+    assert world.invoker.calls[0].body == JSON_BODY
+
+
+def test_an_inline_version_deleted_by_its_id_fails_at_ingest(world: World) -> None:
+    world.enable_versioning()
+    target = world.upload("gone.json")
+    world.s3.delete_object(Bucket=INPUT_BUCKET, Key="gone.json", VersionId=target.version_id)
+    assert submit(world, target).outcome is Outcome.REJECTED
+    record = world.stored(target.inference_id)
+    assert record.failure_stage == FailureStage.INGEST
+    assert (record.failure_reason or "").startswith(
+        "the object was deleted before it could be submitted"
+    )
+    assert world.invoker.calls == []
+
+
+def test_a_large_input_goes_by_location_and_service_naming_sends_no_name(world: World) -> None:
+    target = world.upload("a/big.json", b"1" * 200)
+    submitter = world.submitter(inline_input_max_bytes=100, output_naming="service")
+    assert submit(world, target, submitter).outcome is Outcome.SUBMITTED
+    (call,) = world.invoker.calls
+    assert call.input_location == f"s3://{INPUT_BUCKET}/a/big.json"
+    assert (call.body, call.output_path_extension, call.filename) == (None, None, None)
+
+
+def test_the_record_keeps_the_output_location_the_response_names(world: World) -> None:
+    target = world.upload("a/b/c.json")
+    assert submit(world, target).outcome is Outcome.SUBMITTED
+    record = world.stored(target.inference_id)
+    assert record.output_location is not None
+    assert record.output_location.startswith("s3://output-bucket/results/")

@@ -178,20 +178,25 @@ def test_errors_carry_the_code_botocore_reads() -> None:
     assert ApiError(async_api.MODEL_NOT_READY, "loading").status == 429
 
 
-def test_output_and_failure_locations_share_one_uuid() -> None:
+def test_without_filename_the_names_are_based_on_the_inference_id() -> None:
+    """The model: "If not specified, Amazon SageMaker AI generates a filename based on the
+    inference ID" (and generates the id when none is given)."""
     request = parse({async_api.INPUT_LOCATION_HEADER: LOCATION})
 
     accepted = async_api.accept_invocation(
         request, "s3://out/results/", "s3://out/failed", RECEIVED
     )
 
-    output = re.fullmatch(r"s3://out/results/([0-9a-f-]{36})\.out", accepted.output_location)
-    failure = re.fullmatch(r"s3://out/failed/([0-9a-f-]{36})-error\.out", accepted.failure_location)
-    assert output is not None
-    assert failure is not None
-    assert output[1] == failure[1]
     assert re.fullmatch(r"[0-9a-f-]{36}", accepted.inference_id)
-    assert accepted.inference_id != output[1]
+    assert accepted.output_location == f"s3://out/results/{accepted.inference_id}.out"
+    assert accepted.failure_location == f"s3://out/failed/{accepted.inference_id}-error.out"
+
+    given = accepted_invocation(**{async_api.INFERENCE_ID_HEADER: "happy-1"})
+    assert given.output_location == "s3://out/results/happy-1.out"
+    odd = accepted_invocation(**{async_api.INFERENCE_ID_HEADER: "a b/../c"})
+    name = odd.output_location.removeprefix("s3://out/results/").removesuffix(".out")
+    assert re.fullmatch(r"[0-9a-f-]{36}", name)
+    assert odd.failure_location == f"s3://out/failed/{name}-error.out"
 
 
 def test_path_extension_and_filename_shape_the_locations() -> None:
@@ -208,7 +213,8 @@ def test_path_extension_and_filename_shape_the_locations() -> None:
 
     assert accepted.inference_id == "given"
     assert accepted.output_location == "s3://out/results/tenant-7/result.json"
-    assert accepted.failure_location.startswith("s3://out/failed/tenant-7/")
+    # The model documents both members for the response payload only.
+    assert accepted.failure_location == "s3://out/failed/given-error.out"
 
 
 def accepted_invocation(**headers: str) -> async_api.AcceptedInvocation:
