@@ -167,19 +167,32 @@ def test_files_become_records_exactly_once_and_each_yields_one_event(
 def test_the_installed_wheel_s_cli_works_against_local_mode(
     clients: dict[str, Any], pipeline: LocalPipeline, tmp_path: Path
 ) -> None:
-    wheelhouse, venv = tmp_path / "wheels", tmp_path / "venv"
+    source, wheelhouse, venv = tmp_path / "source", tmp_path / "wheels", tmp_path / "venv"
+    # what the wheel is built from, copied: the build leaves no egg-info in the repository
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    for package in ("asyncinfer", "lambdas", "stacks"):
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheelhouse), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheelhouse), "."],
         check=True,
         timeout=180,
+        cwd=source,
+        env=clean,
     )
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=clean)
     (wheel,) = wheelhouse.glob("asyncinfer-*.whl")
     # the declared dependencies, resolved by pip as a user's install would
     subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
         check=True,
         timeout=300,
+        cwd=tmp_path,
+        env=clean,
     )
     cli = str(venv / "bin" / "asyncinfer")
     help_text = subprocess.run(
@@ -195,7 +208,7 @@ def test_the_installed_wheel_s_cli_works_against_local_mode(
         text=True,
         timeout=60,
         cwd=tmp_path,  # not the repository: only the installed package is importable
-        env={**os.environ, **pipeline.client_environment(), "PYTHONPATH": ""},
+        env={**clean, **pipeline.client_environment()},
         check=False,
     )
     assert shown.returncode == 0, shown.stderr
