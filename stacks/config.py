@@ -208,10 +208,9 @@ class StackConfig(BaseModel):
     input_bucket_name: str | None = setting(
         None,
         "an S3 bucket name",
-        "An existing input bucket to import instead of creating one. The stack changes only "
-        "what the pipeline needs: its EventBridge delivery (merged with the bucket's other "
-        "notifications) and, in import mode with endpoint_role_arn, nothing else (grant the "
-        "endpoint's role s3:GetObject yourself).",
+        "An existing input bucket to use instead of creating one. The stack changes only its "
+        "EventBridge delivery (merged with the bucket's other notifications); versioning, "
+        'encryption and policy stay yours (README "Use an existing input bucket").',
         pattern=_BUCKET_NAME,
     )
     event_source: EventSourceChoice | None = setting(

@@ -173,7 +173,8 @@ class AsyncInferencePipeline(Construct):
             stack_outputs[StackOutput.FAILURE_PATH] = self.endpoint.failure_path
         if outputs:
             for name, value in stack_outputs.items():
-                CfnOutput(self, name, value=value)
+                # the exact names the CLI reads (one pipeline with outputs per stack)
+                CfnOutput(self, name, value=value).override_logical_id(name)
 
 
 def allow_endpoint_to_read_inputs(input_bucket: s3.Bucket, role_arn: str) -> None:
