@@ -241,3 +241,38 @@ def naive_item(submitted_item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any
         "updated_at",
     )
     return {name: dict(submitted_item[name]) for name in kept if name in submitted_item}
+
+
+# --- EventBridge in and out (README "Fit into an existing account") ---------------------------
+EVENTBRIDGE_PRICE_SOURCES = (
+    "aws.amazon.com/eventbridge/pricing: AWS service events (S3 -> default bus) free, rule "
+    "deliveries to same-account targets free; custom events $1.00 per million (64 KB chunks); "
+    "Pipes $0.40 per million requests counted after filtering (64 KB chunks); us-east-1"
+)
+EVENTBRIDGE_CUSTOM_EVENT = 1.00 / 1e6
+PIPES_REQUEST = 0.40 / 1e6
+EVENTBRIDGE_CHUNK_BYTES = 64 * KB
+
+
+@dataclass(frozen=True)
+class EventBridgeCost:
+    """Dollars per million files that EventBridge adds, in and out."""
+
+    events_in: float
+    events_out: float
+
+    @property
+    def total(self) -> float:
+        return self.events_in + self.events_out
+
+
+def eventbridge_cost_per_million(*, event_detail_bytes: int = 2 * KB) -> EventBridgeCost:
+    """In: S3's ``Object Created`` events are AWS service events and the rule's delivery to
+    the ingest queue is same-account, so nothing is added (the queue's requests are the ones
+    an S3 notification causes). Out: each file's one terminal transition passes one pipe's
+    filter (one Pipes request) and becomes one ``PutEvents`` entry (one custom event), each
+    billed per started 64 KB; the ``detail`` leaves the inline result out, so it is about
+    ``event_detail_bytes``. Stream reads by the pipes are polling, a fixed monthly cost."""
+    chunks = max(1, math.ceil(event_detail_bytes / EVENTBRIDGE_CHUNK_BYTES))
+    per_file_out = chunks * (PIPES_REQUEST + EVENTBRIDGE_CUSTOM_EVENT)
+    return EventBridgeCost(events_in=0.0, events_out=per_file_out * 1e6)

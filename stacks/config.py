@@ -70,6 +70,13 @@ class RemovalChoice(StrEnum):
     DESTROY = "destroy"
 
 
+class EventSourceChoice(StrEnum):
+    """``event_source``: how new objects reach the ingest queue (stacks/events_in.py)."""
+
+    S3 = "s3"
+    EVENTBRIDGE = "eventbridge"
+
+
 class LogLevel(StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -190,6 +197,35 @@ class StackConfig(BaseModel):
         "true, false",
         "create only: add IncludeInferenceResponseIn=[SUCCESS_NOTIFICATION_TOPIC], so outputs "
         "up to 128 KB arrive inside the success notification.",
+    )
+    # --- the input bucket and EventBridge (README "Fit into an existing account")
+    input_bucket_name: str | None = setting(
+        None,
+        "an S3 bucket name",
+        "An existing input bucket to use instead of creating one. The stack changes only its "
+        "EventBridge delivery (merged with the bucket's other notifications); versioning, "
+        'encryption and policy stay yours (README "Use an existing input bucket").',
+        pattern=_BUCKET_NAME,
+    )
+    event_source: EventSourceChoice | None = setting(
+        None,
+        "s3, eventbridge",
+        "How new objects reach the ingest queue. `s3`: the bucket's S3 event notification "
+        "(only for a bucket the stack creates); `eventbridge`: S3 -> EventBridge -> a rule "
+        "with the key filters -> the queue. Default: `s3` for a created bucket, `eventbridge` "
+        "for an imported one.",
+    )
+    publish_events: bool = setting(
+        True,
+        "true, false",
+        "Publish `Inference Completed` / `Inference Failed` events (the record as `detail`) "
+        "on event_bus_name, from the table's stream through EventBridge Pipes.",
+    )
+    event_bus_name: str = setting(
+        "default",
+        "an EventBridge event bus name (letters, digits, . - _; 256 at most)",
+        "The bus the outgoing events go to; `default` is the account's default bus.",
+        pattern=r"^[A-Za-z0-9._\-/]{1,256}$",
     )
     # --- ingest
     key_prefixes: list[str] = setting(
@@ -390,6 +426,8 @@ class StackConfig(BaseModel):
         "model_image_uri",
         "model_data_url",
         "alarm_email",
+        "input_bucket_name",
+        "event_source",
         mode="before",
     )
     @classmethod
@@ -507,10 +545,31 @@ class StackConfig(BaseModel):
             raise _invalid("metadata_attributes", f"{TRACE_ID_ATTRIBUTE!r} is set by the function")
         return self
 
+    @model_validator(mode="after")
+    def _event_source_fits_bucket(self) -> Self:
+        if self.input_bucket_name is not None and self.event_source is EventSourceChoice.S3:
+            raise _invalid(
+                "event_source",
+                "must be eventbridge for an imported input bucket (its one S3 notification "
+                "configuration belongs to its owner)",
+            )
+        return self
+
     @property
     def metadata_keys(self) -> list[str]:
         """User-metadata keys as S3 reports them: lower case, without ``x-amz-meta-``."""
         return [key.lower().removeprefix(USER_METADATA_PREFIX) for key in self.metadata_attributes]
+
+    @property
+    def imports_input_bucket(self) -> bool:
+        return self.input_bucket_name is not None
+
+    @property
+    def ingest_event_source(self) -> EventSourceChoice:
+        """``event_source`` with its default resolved (see the setting)."""
+        if self.event_source is not None:
+            return self.event_source
+        return EventSourceChoice.EVENTBRIDGE if self.imports_input_bucket else EventSourceChoice.S3
 
     @property
     def creates_endpoint(self) -> bool:

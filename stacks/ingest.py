@@ -1,4 +1,8 @@
-"""S3 ObjectCreated -> SQS ingest queue (+DLQ) -> ingest function -> InvokeEndpointAsync."""
+"""New objects -> SQS ingest queue (+DLQ) -> ingest function -> InvokeEndpointAsync.
+
+New objects arrive as S3 ``ObjectCreated`` notifications (``event_source=s3``) or as
+EventBridge ``Object Created`` events (``event_source=eventbridge``, stacks/events_in.py).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.common.contract import Env, Service
-from stacks.config import StackConfig
+from stacks.config import EventSourceChoice, StackConfig
 from stacks.endpoint import EndpointTarget
+from stacks.events_in import EventBridgeIngress
 from stacks.function import PipelineFunction
 from stacks.nag import acknowledge, objects_of, wildcard_resource
 from stacks.queues import dead_letter_queue, secure_queue
@@ -44,7 +49,7 @@ class Ingest(Construct):
         construct_id: str,
         *,
         config: StackConfig,
-        input_bucket: s3.Bucket,
+        input_bucket: s3.IBucket,
         table: dynamodb.ITable,
         endpoint: EndpointTarget,
     ) -> None:
@@ -59,12 +64,23 @@ class Ingest(Construct):
                 max_receive_count=config.max_receive_count, queue=self.dead_letter_queue
             ),
         )
-        for key_filters in notification_filters(config.key_prefixes, config.key_suffixes):
-            input_bucket.add_event_notification(
-                s3.EventType.OBJECT_CREATED,
-                s3_notifications.SqsDestination(self.queue),
-                *key_filters,
+        self.event_bridge: EventBridgeIngress | None = None
+        if config.ingest_event_source is EventSourceChoice.EVENTBRIDGE:
+            self.event_bridge = EventBridgeIngress(
+                self,
+                "EventBridge",
+                bucket=input_bucket,
+                queue=self.queue,
+                prefixes=config.key_prefixes,
+                suffixes=config.key_suffixes,
             )
+        else:
+            for key_filters in notification_filters(config.key_prefixes, config.key_suffixes):
+                input_bucket.add_event_notification(
+                    s3.EventType.OBJECT_CREATED,
+                    s3_notifications.SqsDestination(self.queue),
+                    *key_filters,
+                )
         self.handler = PipelineFunction(
             self,
             "Function",

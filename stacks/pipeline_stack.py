@@ -1,23 +1,14 @@
-"""The whole pipeline as one stack: storage, endpoint, ingest, results, monitoring, outputs."""
+"""This repository's app: one stack holding the ``AsyncInferencePipeline`` construct."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
+from aws_cdk import Stack
 from constructs import Construct
 
-from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
 from stacks.config import StackConfig
-from stacks.endpoint import AsyncEndpoint, EndpointTarget, imported_endpoint
-from stacks.ingest import Ingest
-from stacks.monitoring import Monitoring
-from stacks.notifications import EndpointTopics, Topics, imported_topics
-from stacks.reconciler import Reconciler
-from stacks.results import Results
-from stacks.storage import FAILURE_PREFIX, OUTPUT_PREFIX, Storage
+from stacks.pipeline import DEMO_MODEL_SOURCE_DIR, AsyncInferencePipeline
 
 
 class AsyncInferenceStack(Stack):
@@ -27,137 +18,27 @@ class AsyncInferenceStack(Stack):
         construct_id: str,
         *,
         config: StackConfig,
-        model_source_dir: Path,
-        build_dir: Path,
+        model_source_dir: Path = DEMO_MODEL_SOURCE_DIR,
+        build_dir: Path | None = None,
     ) -> None:
-        """``model_source_dir``: the demo model's code; ``build_dir``: where its archive goes."""
         super().__init__(
             scope,
             construct_id,
             description="Serverless pipeline around a SageMaker asynchronous inference endpoint",
         )
-        storage = Storage(self, "Storage", config=config)
-        self.storage = storage
-        self.endpoint: AsyncEndpoint | None = None
-        topics: Topics
-        target: EndpointTarget
-        if storage.output_bucket is not None:
-            endpoint_topics = EndpointTopics(self, "Notifications")
-            self.endpoint = AsyncEndpoint(
-                self,
-                "Endpoint",
-                config=config,
-                input_bucket=storage.input_bucket,
-                output_bucket=storage.output_bucket,
-                topics=endpoint_topics,
-                model_source_dir=model_source_dir,
-                build_dir=build_dir,
-            )
-            topics, target = endpoint_topics.topics, self.endpoint.target
-            output_bucket: s3.IBucket | None = storage.output_bucket
-            output_prefix = f"{OUTPUT_PREFIX}/"
-        else:
-            if config.endpoint_name is None:  # StackConfig requires it in import mode
-                raise ValueError("import mode needs endpoint_name")
-            topics = imported_topics(self, config)
-            target = imported_endpoint(self, config.endpoint_name)
-            output_bucket = (
-                s3.Bucket.from_bucket_name(self, "OutputBucket", config.output_bucket_name)
-                if config.output_bucket_name
-                else None
-            )
-            output_prefix = ""  # the imported endpoint's own config names its output prefix
-            if config.endpoint_role_arn is not None:
-                allow_endpoint_to_read_inputs(storage.input_bucket, config.endpoint_role_arn)
-        self.ingest = Ingest(
+        # "Default": CDK leaves this id out of logical ids, so the stack's resources keep the
+        # logical ids they had before the pipeline became a construct (no replacement).
+        self.pipeline = AsyncInferencePipeline(
             self,
-            "Ingest",
+            "Default",
             config=config,
-            input_bucket=storage.input_bucket,
-            table=storage.table,
-            endpoint=target,
+            model_source_dir=model_source_dir,
+            build_dir=build_dir,
         )
-        self.results = Results(
-            self,
-            "Results",
-            config=config,
-            table=storage.table,
-            topics=topics,
-            endpoint_name=target.name,
-            output_bucket=output_bucket,
-            output_prefix=output_prefix,
-        )
-        self.reconciler = Reconciler(
-            self,
-            "Reconciler",
-            config=config,
-            table=storage.table,
-            endpoint_name=target.name,
-            output_bucket=output_bucket,
-            object_prefixes=[output_prefix, f"{FAILURE_PREFIX}/"] if output_prefix else [""],
-        )
-        self.monitoring = Monitoring(
-            self,
-            "Monitoring",
-            config=config,
-            ingest_queue=self.ingest.queue,
-            dead_letter_queues={
-                "IngestDeadLetterQueue": self.ingest.dead_letter_queue,
-                "SuccessDeadLetterQueue": self.results.success_dead_letter_queue,
-                "ErrorDeadLetterQueue": self.results.error_dead_letter_queue,
-                "ResultsFailureQueue": self.results.failure_queue,
-            },
-            functions={
-                "Ingest": self.ingest.function,
-                "Results": self.results.function,
-                "Reconciler": self.reconciler.function,
-            },
-            endpoint_name=target.name,
-        )
-        self.monitoring.watch_reconciler(target.name)
-
-        results = self.results
-        outputs: dict[StackOutput, str] = {
-            StackOutput.INPUT_BUCKET_NAME: storage.input_bucket.bucket_name,
-            StackOutput.RESULTS_TABLE_NAME: storage.table.table_name,
-            StackOutput.INPUT_LOCATION_INDEX_NAME: INPUT_LOCATION_INDEX,
-            StackOutput.STATUS_INDEX_NAME: STATUS_INDEX,
-            StackOutput.INGEST_QUEUE_URL: self.ingest.queue.queue_url,
-            StackOutput.INGEST_DEAD_LETTER_QUEUE_URL: self.ingest.dead_letter_queue.queue_url,
-            StackOutput.SUCCESS_TOPIC_ARN: topics.success.topic_arn,
-            StackOutput.ERROR_TOPIC_ARN: topics.error.topic_arn,
-            StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL: results.success_dead_letter_queue.queue_url,
-            StackOutput.ERROR_DEAD_LETTER_QUEUE_URL: results.error_dead_letter_queue.queue_url,
-            StackOutput.RESULTS_FAILURE_QUEUE_URL: self.results.failure_queue.queue_url,
-            StackOutput.RESULTS_FUNCTION_NAME: self.results.function.function_name,
-            StackOutput.INGEST_FUNCTION_NAME: self.ingest.function.function_name,
-            StackOutput.RECONCILER_FUNCTION_NAME: self.reconciler.function.function_name,
-            StackOutput.ENDPOINT_NAME: target.name,
-            # The CLI prints where an output is expected to land from it (the record's
-            # output_location, from SageMaker's response, stays authoritative).
-            StackOutput.OUTPUT_NAMING: config.output_naming.value,
-        }
-        if output_bucket is not None:
-            outputs[StackOutput.OUTPUT_BUCKET_NAME] = output_bucket.bucket_name
-        if self.endpoint is not None:
-            outputs[StackOutput.OUTPUT_PATH] = self.endpoint.output_path
-            outputs[StackOutput.FAILURE_PATH] = self.endpoint.failure_path
-        for name, value in outputs.items():
-            CfnOutput(self, name, value=value)
-
-
-def allow_endpoint_to_read_inputs(input_bucket: s3.Bucket, role_arn: str) -> None:
-    """An imported endpoint reads each InputLocation as its execution role: let it read ours.
-
-    A bucket policy, because the role is not this stack's. It suffices within one account; a
-    role of another account also needs the grant in its own identity policy. The endpoint's
-    outputs go to its own (imported) output bucket, whose policy this stack does not own.
-    """
-    input_bucket.add_to_resource_policy(
-        iam.PolicyStatement(
-            sid="ImportedEndpointReadsInputs",
-            principals=[iam.ArnPrincipal(role_arn)],
-            actions=["s3:GetObject"],
-            resources=[input_bucket.arn_for_objects("*")],
-        )
-    )
+        self.storage = self.pipeline.storage
+        self.endpoint = self.pipeline.endpoint
+        self.ingest = self.pipeline.ingest
+        self.results = self.pipeline.results
+        self.reconciler = self.pipeline.reconciler
+        self.monitoring = self.pipeline.monitoring
+        self.result_events = self.pipeline.result_events

@@ -43,7 +43,13 @@ class Storage(Construct):
             ],
             removal_policy=removal_policy(config),
         )
-        self.input_bucket = self._data_bucket("InputBucket", "input/")
+        # An imported bucket is referenced, never modified here: its versioning, encryption and
+        # policies stay its owner's (README "Use an existing input bucket").
+        self.input_bucket: s3.IBucket = (
+            s3.Bucket.from_bucket_name(self, "InputBucket", config.input_bucket_name)
+            if config.input_bucket_name is not None
+            else self._data_bucket("InputBucket", "input/")
+        )
         self.output_bucket = (
             self._data_bucket("OutputBucket", "output/") if config.creates_endpoint else None
         )
@@ -58,6 +64,9 @@ class Storage(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=TTL_ATTRIBUTE,
+            # the outgoing events' source (stacks/events_out.py): old and new image, so a
+            # filter can tell a terminal transition from a later refinement
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if config.publish_events else None,
             removal_policy=removal_policy(config),
         )
         self.table.add_global_secondary_index(

@@ -440,6 +440,29 @@ def _complete_missing_key_answers() -> None:
     S3Response._key_response = key_response  # type: ignore[method-assign]
 
 
+def _serialize_dynamodb_writes() -> None:
+    """One DynamoDB write at a time, as AWS applies a conditional write atomically.
+
+    moto 5.2.5 evaluates a ``ConditionExpression`` and then writes (``dynamodb/models/
+    __init__.py`` ``update_item``: ``get_item``, check, update) with no lock, so two concurrent
+    writes to one item can both pass a condition only one of them would pass on AWS ("condition
+    expressions ... the write succeeds only if the condition holds", DynamoDB developer guide,
+    "Condition expressions"). The table's stream then shows both (two terminal transitions of
+    one record). A process-wide lock around the writing operations restores the atomicity.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, locked)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -460,6 +483,7 @@ def main(argv: list[str] | None = None) -> None:
         _seed_admin()
         _complete_authorization()
         _complete_missing_key_answers()
+    _serialize_dynamodb_writes()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     stopped = threading.Event()

@@ -33,6 +33,7 @@ from asyncinfer.local.iam import (
     enable_enforcement,
 )
 from asyncinfer.local.lambda_runner.runner import EventRunner
+from asyncinfer.local.pipes import PipeRunner, pipe_specs
 from asyncinfer.local.provision import FUNCTION_NAMES, Provisioner
 from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import FunctionSpec, LocalPipelineSpec
@@ -210,6 +211,7 @@ class LocalPipeline:
         self._servers = ServerProcesses(self.log_dir)
         self.runtime: LocalRuntime | None = None
         self.runner: EventRunner | None = None
+        self.pipes: PipeRunner | None = None
         self.spec: LocalPipelineSpec | None = None
         self.model_url = ""
         self.role_credentials: dict[str, RoleCredentials] = {}
@@ -335,6 +337,11 @@ class LocalPipeline:
             **self.options.runner_options,
         )
         self.runner.start()
+        # the result-event pipes (moto stores pipes but runs none: asyncinfer/local/pipes.py)
+        self.pipes = PipeRunner(
+            pipe_specs(template), aws_endpoint_url=aws_endpoint_url, region=self.options.region
+        )
+        self.pipes.start()
         self.runtime.publish_test_notifications()
         self._write_state(spec)
         return spec
@@ -400,6 +407,9 @@ class LocalPipeline:
     def stop(self) -> None:
         """Stops every component, newest first; safe to call more than once."""
         self.state_file.unlink(missing_ok=True)
+        if self.pipes is not None:
+            self.pipes.stop()
+            self.pipes = None
         if self.runner is not None:
             self.runner.stop(timeout=STOP_TIMEOUT_SECONDS)
             self.runner = None

@@ -21,6 +21,11 @@ import boto3
 
 from asyncinfer.local.aws_server import FUNCTION_TAG, TOPIC_TAG
 from asyncinfer.local.constants import ACCOUNT_ID
+from asyncinfer.local.eventbridge import (
+    apply_bucket_notifications,
+    create_imported_buckets,
+    create_rules,
+)
 from asyncinfer.local.spec import (
     EndpointSpec,
     FunctionSpec,
@@ -64,6 +69,7 @@ class Provisioner:
         self._create_topics()
         self._create_tables()
         self._configure_bucket_notifications()
+        create_rules(self.template, self._client("events"))
 
     def _create_buckets(self) -> None:
         s3 = self._client("s3")
@@ -120,6 +126,12 @@ class Provisioner:
             }
             if indexes:
                 arguments["GlobalSecondaryIndexes"] = indexes
+            stream = properties.get("StreamSpecification")
+            if stream:  # the source of the result-event pipes (asyncinfer/local/pipes.py)
+                arguments["StreamSpecification"] = {
+                    "StreamEnabled": True,
+                    "StreamViewType": stream["StreamViewType"],
+                }
             dynamodb.create_table(**arguments)
             ttl = properties.get("TimeToLiveSpecification")
             if ttl and ttl.get("Enabled"):
@@ -132,18 +144,11 @@ class Provisioner:
                 )
 
     def _configure_bucket_notifications(self) -> None:
+        """As CDK's custom resource does, merged into an imported bucket's configuration
+        (asyncinfer/local/eventbridge.py)."""
         s3 = self._client("s3")
-        for _, properties in self.template.of_type("Custom::S3BucketNotifications"):
-            bucket = self.template.resolve(properties["BucketName"])
-            configuration = self.template.resolve(properties["NotificationConfiguration"])
-            s3.put_bucket_notification_configuration(
-                Bucket=bucket,
-                NotificationConfiguration={
-                    key: value
-                    for key, value in configuration.items()
-                    if key in ("QueueConfigurations", "TopicConfigurations")
-                },
-            )
+        create_imported_buckets(self.template, s3)
+        apply_bucket_notifications(self.template, s3)
 
     def build_spec(self, *, endpoint: EndpointSpec, runtime_endpoint_url: str) -> LocalPipelineSpec:
         """Reads the functions' wiring; creates and subscribes the topic delivery queues."""

@@ -50,6 +50,12 @@ def _stack_template(out_dir: Path) -> tuple[str, Path]:
 
 def synthesize(project_root: Path, out_dir: Path, context: dict[str, str]) -> Synthesized:
     """Runs ``python app.py`` into ``out_dir`` (offline: jsii uses the local Node)."""
+    if not (project_root / "app.py").is_file():
+        raise SynthError(
+            f"local mode synthesizes the CDK app of a clone of the repository; {project_root} "
+            "has no app.py (an installed package: run local mode from a clone, point the CLI "
+            "at it with ASYNCINFER_LOCAL_DIR)"
+        )
     digest = _sources_digest(project_root, context)
     stamp = out_dir / ".sources-digest"
     if stamp.is_file() and stamp.read_text() == digest:

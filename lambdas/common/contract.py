@@ -46,6 +46,11 @@ INPUT_LOCATION_INDEX = "by_input_location"
 STATUS_INDEX = "by_status"
 TTL_ATTRIBUTE = "expires_at"
 
+# --- outgoing events (stacks/events_out.py; README "Events out") ----------------------------
+EVENTS_SOURCE = "asyncinfer"
+DETAIL_TYPE_COMPLETED = "Inference Completed"
+DETAIL_TYPE_FAILED = "Inference Failed"
+
 # --- metrics ---------------------------------------------------------------------------------
 METRICS_NAMESPACE = "AsyncInference"
 

@@ -7,6 +7,16 @@ Two deliveries reach the handler:
   notifications, each body holding one or more S3 records, or S3's ``s3:TestEvent``;
 * a direct S3 -> Lambda event (``Records[*].eventSource == "aws:s3"``), or its test event.
 
+An SQS message body may also be an EventBridge ``Object Created`` event (``event_source=
+eventbridge``: S3 -> EventBridge -> rule -> queue; S3 user guide, "EventBridge event message
+structure"). It names one object version and becomes the same ``S3EventRecord`` (so the same
+``ObjectVersion`` and inference id) as the S3 notification of that version. Its key is *not*
+URL-encoded (unlike an S3 notification's), its ETag field is ``etag`` (moto writes ``eTag``),
+and its ``reason`` (``PutObject``, ``CopyObject``, ``CompleteMultipartUpload``) stands in for
+the notification's event name. Powertools' ``S3EventNotificationEventBridgeModel`` describes
+the same shape and requires fields (``requester``, ``source-ip-address``, ...) the function
+does not read.
+
 The S3 models are deliberately lenient: Powertools' ``S3Model`` requires ``userIdentity``,
 ``requestParameters``, ``responseElements`` and the bucket's ``ownerIdentity``, which moto
 (local mode) omits, and the function needs none of them. Only what the function reads is
@@ -22,7 +32,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from lambdas.common.records import inference_id_for
@@ -32,6 +42,7 @@ if TYPE_CHECKING:
 
 INPUT_LOCATION_MAX_LENGTH = 1024
 OBJECT_CREATED_PREFIX = "ObjectCreated:"
+EVENTBRIDGE_OBJECT_CREATED = "Object Created"
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -64,6 +75,8 @@ class S3Entity(_S3Model):
 class S3EventRecord(_S3Model):
     event_name: str
     s3: S3Entity
+    # False for a record made from an EventBridge event, whose key is the key itself
+    key_url_encoded: bool = Field(default=True, exclude=True)
 
 
 class S3EventNotification(BaseModel):
@@ -81,8 +94,60 @@ class S3TestEvent(BaseModel):
     bucket: str | None = Field(default=None, alias="Bucket")
 
 
+class _EventBridgeModel(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class EventBridgeObject(_EventBridgeModel):
+    key: str = Field(min_length=1)  # not URL-encoded
+    size: int | None = Field(default=None, ge=0)
+    etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
+    version_id: str | None = Field(default=None, alias="version-id")
+    sequencer: str | None = None
+
+
+class EventBridgeBucket(_EventBridgeModel):
+    name: str = Field(min_length=1)
+
+
+class EventBridgeS3Detail(_EventBridgeModel):
+    bucket: EventBridgeBucket
+    object_: EventBridgeObject = Field(alias="object")
+    reason: str | None = None
+
+
+class S3EventBridgeEvent(_EventBridgeModel):
+    """An S3 event delivered by EventBridge (the ``Object Created`` detail-type and others)."""
+
+    source: Literal["aws.s3"]
+    detail_type: str = Field(alias="detail-type")
+    detail: EventBridgeS3Detail
+
+    def as_notification(self) -> S3EventNotification:
+        """The S3 notification naming the same object version."""
+        created = self.detail_type == EVENTBRIDGE_OBJECT_CREATED
+        reason = self.detail.reason or "Put"
+        entity = self.detail.object_
+        record = S3EventRecord(
+            event_name=f"{OBJECT_CREATED_PREFIX}{reason}" if created else self.detail_type,
+            s3=S3Entity(
+                bucket=S3BucketEntity(name=self.detail.bucket.name),
+                object_=S3ObjectEntity(
+                    key=entity.key,
+                    size=entity.size,
+                    e_tag=entity.etag,
+                    version_id=entity.version_id,
+                    sequencer=entity.sequencer,
+                ),
+            ),
+            key_url_encoded=False,
+        )
+        return S3EventNotification(Records=[record])
+
+
 def parse_notification(body: str | dict[str, Any]) -> S3EventNotification | S3TestEvent:
-    """Parse an S3 notification (an SQS message body, or a direct S3 event)."""
+    """Parse an S3 notification (an SQS message body, or a direct S3 event), or an S3 event
+    EventBridge delivered (as the notification of the same object version)."""
     document: Any = body
     if isinstance(body, str):
         try:
@@ -91,6 +156,8 @@ def parse_notification(body: str | dict[str, Any]) -> S3EventNotification | S3Te
             raise MalformedEventError(f"not JSON: {error.msg}") from error
     if isinstance(document, dict) and "Event" in document and "Records" not in document:
         return _validated(S3TestEvent, document)
+    if isinstance(document, dict) and "detail-type" in document:
+        return _validated(S3EventBridgeEvent, document).as_notification()
     return _validated(S3EventNotification, document)
 
 
@@ -142,7 +209,7 @@ class ObjectVersion:
         entity = record.s3.object_
         return cls(
             bucket=record.s3.bucket.name,
-            key=unquote_plus(entity.key),
+            key=unquote_plus(entity.key) if record.key_url_encoded else entity.key,
             version_id=entity.version_id,
             etag=entity.e_tag.strip('"') if entity.e_tag else None,
             size=entity.size,

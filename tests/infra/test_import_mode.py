@@ -235,7 +235,7 @@ def test_every_alarm_notifies_the_alarm_email_through_an_encrypted_topic(
     }
     alarms = stack.resources("AWS::CloudWatch::Alarm").values()
     # 4 dead-letter queues, 3 functions, queue age, endpoint backlog, reconciler settled
-    assert len(alarms) == 10
+    assert len(alarms) == 11  # with the result-event pipes' dead-letter queue
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
 

@@ -32,6 +32,7 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
         "xray:PutTelemetryRecords",  # Lambda active tracing
         "ecr:GetAuthorizationToken",  # SageMaker pulling the model image
         "cloudwatch:PutMetricData",  # SageMaker endpoint metrics (limited by namespace)
+        "dynamodb:ListStreams",  # the result-event pipes' DynamoDB stream source
     }
 )
 POLICY_RESOURCE_TYPES = (
