@@ -139,6 +139,16 @@ def _status_keys(
     return {name: {"S": value} for name, value in values.items()}
 
 
+def _set_times(update: _Update, record: InferenceRecord, values: dict[str, Any]) -> None:
+    """An outcome's ``updated_at``, TTL and status-index keys (moved to its terminal group)."""
+    for name in ("updated_at", TTL_ATTRIBUTE):
+        if name in values:
+            update.set(name, values[name])
+    moved = values.get("updated_at") or record.completed_at
+    for name, value in _status_key_values(record.status, record.inference_id, moved).items():
+        update.set(name, value)
+
+
 class _Update:
     """Builds one UpdateExpression with placeholder names and values."""
 
@@ -296,12 +306,7 @@ class RecordStore:
                 update.set(name, values[name])
             elif name in values:
                 update.set_if_absent(name, values[name])
-        for name in ("updated_at", TTL_ATTRIBUTE):
-            if name in values:
-                update.set(name, values[name])
-        moved = values.get("updated_at") or record.completed_at
-        for name, value in _status_key_values(record.status, record.inference_id, moved).items():
-            update.set(name, value)
+        _set_times(update, record, values)
         update.remove("claim_token")
         update.remove("claim_expires_at")
         condition = "(attribute_not_exists(#completed_at) OR #completed_at < :completed_at)"
