@@ -6,6 +6,7 @@ never change one in place (CloudFormation/DynamoDB: one GSI created or deleted p
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -72,7 +73,7 @@ def test_each_step_has_its_indexes_with_the_documented_keys_and_projection(
     assert defined == used  # CloudFormation rejects attribute definitions no key uses
 
 
-@pytest.mark.parametrize("before,after", list(zip(STEPS, STEPS[1:], strict=False)))
+@pytest.mark.parametrize(("before", "after"), list(pairwise(STEPS)))
 def test_consecutive_steps_create_or_delete_exactly_one_index_and_change_none(
     steps: dict[TableLayout, Synthesized], before: TableLayout, after: TableLayout
 ) -> None:
