@@ -69,21 +69,11 @@ def cost_assumptions(report: Report) -> list[str]:
         "per batch (full batches: light traffic makes smaller batches and costs more). The "
         "pollers' empty long polls are a fixed monthly cost, not per file.",
         "- SNS: SageMaker publishes one notification per file; its delivery to Lambda is free.",
-        "- DynamoDB: measured item sizes: claim (PENDING) "
-        f"{inputs.pending_item_bytes} B, SUBMITTED {inputs.submitted_item_bytes} B, COMPLETED "
-        f"{inputs.completed_item_bytes} B (with the inline result), naive item "
-        f"{inputs.naive_item_bytes} B. One WRU per started KB of the larger image; both indexes "
-        f"project ALL, so each write also writes them (entry = item + "
-        f"{cost.INDEX_ENTRY_OVERHEAD_BYTES} B): `by_input_location` one put or update, "
-        "`by_status` a put for a new item and a delete plus a put for every later write (each "
-        "one changes `updated_at`, its sort key). Ours: "
-        + ", ".join(f"{write} {wru}" for write, wru in cost.writes_of_ours(inputs).items())
-        + " WRU; naive: "
-        + ", ".join(f"{write} {wru}" for write, wru in cost.writes_of_naive(inputs).items())
-        + " WRU. DynamoDB is most of the bill: the claim that makes a redelivered event never "
-        "invoke the endpoint twice costs the difference, and the indexes (ALL projections, a "
-        "sort key rewritten by every write) triple each write; a narrower projection of "
-        "`by_status` is the lever if that matters more than reading whole records from it.",
+        "- DynamoDB: one file's writes, measured item sizes and the index rules in the "
+        'section "DynamoDB: writes per file, item sizes, partitions" below: ours '
+        f"{inputs.ours_write_units} WRU per file (layout 2), naive "
+        f"{inputs.naive_write_units} WRU (its put and the outcome, with layout 1's ALL "
+        "indexes: what its users need to find the records of an input and list by status).",
         "- S3: one HeadObject per file in both designs (SageMaker's own reads and writes are "
         "part of SageMaker's cost, excluded).",
         f"- Logs: measured bytes the handlers print (ingest {inputs.ingest_log_bytes_per_file:.0f}"
