@@ -26,8 +26,9 @@ from lambdas.common.contract import (
     STATUS_INDEX,
     STATUS_SHARD_INDEX,
     StackOutput,
+    status_partitions,
 )
-from lambdas.common.records import InferenceRecord, Status
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from lambdas.common.store import RecordStore, record_from_item
 
 if TYPE_CHECKING:
@@ -266,7 +267,9 @@ class ResultsTable:
         return Page(page.records, page.last_key, page.entries)
 
     def count_status(self, status: Status, window: TimeWindow) -> int:
-        if self.sharded:  # keys only, and OPEN holds two statuses: count the records read
+        if self.sharded and status in TERMINAL_STATUSES:  # a COUNT query per shard
+            return sum(self._count_shard(p, window) for p in status_partitions(status))
+        if self.sharded:  # OPEN holds PENDING and SUBMITTED (few: those in flight): read them
             total, start_key = 0, None
             while True:
                 page = self._shard_page(status, window, 100, None, start_key)
@@ -276,6 +279,26 @@ class ResultsTable:
                 start_key = page.last_key
         query = self._status_query(status, window, key_prefix=None)
         query["Select"] = "COUNT"
+        total = 0
+        while True:
+            with calling(self.resource):
+                response = self._client.query(**query)
+            total += response.get("Count", 0)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return total
+            query["ExclusiveStartKey"] = last
+
+    def _count_shard(self, partition: str, window: TimeWindow) -> int:
+        condition, names, values = shards.key_condition(partition, window.since, window.until)
+        query: QueryInputTypeDef = {
+            "TableName": self._table,
+            "IndexName": self._status_index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Select": "COUNT",
+        }
         total = 0
         while True:
             with calling(self.resource):
