@@ -61,7 +61,7 @@ def encode(positions: Positions) -> dict[str, str]:
 
 
 def decode(start_key: Mapping[str, str] | None, partitions: Sequence[str]) -> Positions:
-    if not start_key:
+    if not start_key or CURSOR_FIELD not in start_key:  # first page (or a layout-1 key)
         return dict.fromkeys(partitions)
     document = json.loads(base64.urlsafe_b64decode(start_key[CURSOR_FIELD]))
     return {name: document[name] for name in partitions if name in document}
