@@ -94,4 +94,34 @@ def dynamodb_section(report: Report) -> list[str]:
         "1,000 files/s one value takes about twice DynamoDB's per-partition limit, the index "
         "throttles, and index throttling throttles the table's writes.",
         "",
+        *LEVERS,
     ]
+
+
+LEVERS = [
+    "Levers, taken and not:",
+    "",
+    "- Taken: KEYS_ONLY projections. An entry no longer carries the record (nor its inline "
+    "result), so it is one unit whatever the record weighs, and writes that change no key "
+    "leave the index alone. The price is on the read side: the CLI and the reconciler read "
+    "the items by key (BatchGetItem, consistent), which costs reads only when someone lists.",
+    "- Taken: a status index whose key spreads and moves once. `status_shard` = status group "
+    "plus one of 16 shards by id; the sort key `status_time` is set by the claim and by the "
+    "outcome only. PENDING and SUBMITTED share the group `OPEN`, so SUBMITTED costs the "
+    "table alone; listings query the 16 shards and merge (asyncinfer/cli/shards.py), the "
+    "reconciler walks the `OPEN` shards older than its cutoff (lambdas/reconciler/shards.py); "
+    "neither scans.",
+    "- Taken: `by_input_keys` is written once, by the claim: its keys (input location, "
+    "creation time) never change afterwards.",
+    "- Not taken: fewer writes per file. The claim (before the invocation) and SUBMITTED "
+    "(after it) are what keeps a redelivered or retried event from invoking twice; the "
+    "outcome is the result. Dropping either breaks exactly-once.",
+    "- Not taken: a sparse status index of open records only. It would save the terminal "
+    "put (1 unit) but lose listing COMPLETED and FAILED records by recency, which users and "
+    "`asyncinfer results`/`watch` need.",
+    "- Not taken here: less log volume per file (the handlers' own lines are the ingest and "
+    "results functions' code, changed on other branches this round) and a smaller record "
+    "(`input_bucket`, `input_key`, `input_version` repeat `input_location`; the record "
+    "contract and its readers would change).",
+    "",
+]
