@@ -5,7 +5,8 @@ it from the user's side:
 
 * each version (ListObjectVersions, current and noncurrent) is matched with the records of its
   input location (the input index, ``by_input_keys`` or layout 1's ``by_input_location``, one
-  query per key): none is a version *without a record*, more than one (e.g. one by version id and one by ETag) is a *duplicate*;
+  query per key): none is a version *without a record*, more than one (e.g. one by version id
+  and one by ETag) is a *duplicate*;
 * a matched record that is not terminal past its deadline (``lambdas.common.deadlines``), and
   any such record the status index holds under the prefix, is *overdue*.
 
