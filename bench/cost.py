@@ -8,7 +8,10 @@ empty long polls, alarms, dashboards).
 
 The naive design is the one public samples show: S3 invokes an ingest function once per file
 (asynchronous invocation, no queue), which makes HeadObject, InvokeEndpointAsync and one
-unconditional PutItem in sequence; the results side is the same as this pipeline's.
+unconditional PutItem in sequence; the results side is the same as this pipeline's. Its table
+has what its users need, defined the plain way: an index to find the records of an input and
+one to list recent records by status, both projecting ALL (layout 1's, bench/partitions.py).
+DynamoDB write units of both designs come from bench/partitions.py.
 """
 
 from __future__ import annotations
@@ -66,32 +69,6 @@ def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
     return sum(len(name.encode("utf-8")) + attribute_value_size(v) for name, v in item.items())
 
 
-def units(size_bytes: int) -> int:
-    """Write request units for one write of ``size_bytes`` (1 per started KB, at least 1)."""
-    return max(1, math.ceil(size_bytes / KB))
-
-
-def index_units(size_bytes: int) -> int:
-    return units(size_bytes + INDEX_ENTRY_OVERHEAD_BYTES)
-
-
-def write_units(before: int | None, after: int, *, status_changes: bool) -> int:
-    """WRUs of one write to the results table and its two ALL-projection indexes.
-
-    ``before`` is the item's size before the write (None for a new item). The table write
-    counts the larger of the two images. ``by_input_location`` (input_location, created_at):
-    a put of the new entry, or an update of it (its key never changes). ``by_status``
-    (status, updated_at): a put of the new entry, or, as every write here changes
-    ``updated_at``, a delete of the old entry plus a put of the new one.
-    """
-    if before is None:
-        return units(after) + index_units(after) + index_units(after)
-    table = units(max(before, after))
-    by_input_location = index_units(after)
-    by_status = index_units(before) + index_units(after) if status_changes else index_units(after)
-    return table + by_input_location + by_status
-
-
 @dataclass(frozen=True)
 class Usage:
     """What one file costs in each priced unit."""
@@ -122,6 +99,9 @@ class Inputs:
     submitted_item_bytes: int
     completed_item_bytes: int
     naive_item_bytes: int
+    # per file, from the items' images and the indexes (bench/partitions.py)
+    ours_write_units: int
+    naive_write_units: int
 
 
 def gb_seconds(milliseconds: float, memory_mb: int) -> float:
@@ -129,32 +109,9 @@ def gb_seconds(milliseconds: float, memory_mb: int) -> float:
     return math.ceil(milliseconds) / 1000 * memory_mb / 1024
 
 
-def writes_of_ours(inputs: Inputs) -> dict[str, int]:
-    """WRUs of each write this pipeline makes for one file."""
-    return {
-        "claim (PENDING)": write_units(None, inputs.pending_item_bytes, status_changes=True),
-        "SUBMITTED": write_units(
-            inputs.pending_item_bytes, inputs.submitted_item_bytes, status_changes=True
-        ),
-        "outcome (COMPLETED)": write_units(
-            inputs.submitted_item_bytes, inputs.completed_item_bytes, status_changes=True
-        ),
-    }
-
-
-def writes_of_naive(inputs: Inputs) -> dict[str, int]:
-    """WRUs of each write the naive design makes for one file."""
-    return {
-        "put (SUBMITTED)": write_units(None, inputs.naive_item_bytes, status_changes=True),
-        "outcome (COMPLETED)": write_units(
-            inputs.naive_item_bytes, inputs.completed_item_bytes, status_changes=True
-        ),
-    }
-
-
 def ours(inputs: Inputs) -> Usage:
     invocations = 1 / inputs.batch_size  # ingest invocations per file with full batches
-    writes = sum(writes_of_ours(inputs).values())
+    writes = inputs.ours_write_units
     return Usage(
         lambda_gb_seconds=invocations * gb_seconds(inputs.ingest_batch_ms, inputs.ingest_memory_mb)
         + gb_seconds(inputs.results_invocation_ms, inputs.results_memory_mb),
@@ -180,7 +137,7 @@ def naive(inputs: Inputs) -> Usage:
         sqs_requests=0,
         sns_publishes=1,
         sns_deliveries=1,
-        dynamodb_write_units=sum(writes_of_naive(inputs).values()),
+        dynamodb_write_units=inputs.naive_write_units,
         s3_head_requests=1,
         log_bytes=inputs.results_log_bytes_per_invocation + PLATFORM_LOG_BYTES_PER_INVOCATION * 2,
     )

@@ -143,7 +143,12 @@ def how_the_rest_is_measured(report: Report) -> list[str]:
         "message list on every receive and delete, so it grows with that backlog; across runs "
         "(the small run after the large one) that growth is gone.",
         "6. **cost_per_million**: the cost model below, with the measured durations, log bytes "
-        "and item sizes.",
+        "and item sizes; `cost_per_million_ratio` is ours over the naive design's, each with "
+        "what its users need (an index to find the records of an input, one to list recent "
+        "records by status). **write_units_per_file** and **hot_partition_wcu_at_1000_fps**: "
+        'the section "DynamoDB: writes per file, item sizes, partitions" (from the items '
+        "this run wrote and the ids it submitted; `*_naive` the same for the naive design on "
+        "layout 1's indexes). `batch_latency_ratio` is a diagnostic (no goal).",
         "",
     ]
 

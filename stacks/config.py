@@ -70,6 +70,18 @@ class RemovalChoice(StrEnum):
     DESTROY = "destroy"
 
 
+class TableLayout(StrEnum):
+    """``table_layout``: the results table's indexes (stacks/storage.py, README "Migrating
+    the results table"). CloudFormation creates or deletes one GSI per update, so a deployed
+    layout-1 table reaches layout 2 through the steps in between, one deploy each."""
+
+    V1 = "1"  # by_input_location + by_status, both ALL
+    ADD_STATUS_SHARD = "1a"  # + by_status_shard (readers stay on by_status while it fills)
+    DROP_STATUS = "1b"  # - by_status (readers on by_status_shard)
+    ADD_INPUT_KEYS = "1c"  # + by_input_keys (readers stay on by_input_location)
+    V2 = "2"  # - by_input_location: by_input_keys + by_status_shard
+
+
 class EventSourceChoice(StrEnum):
     """``event_source``: how new objects reach the ingest queue (stacks/events_in.py)."""
 
@@ -367,6 +379,12 @@ class StackConfig(BaseModel):
         "Records expire (DynamoDB TTL on expires_at) this many days after they are written; "
         "0 = keep.",
         ge=0,
+    )
+    table_layout: TableLayout = setting(
+        TableLayout.V2,
+        "2, 1c, 1b, 1a, 1",
+        "The results table's indexes. New stacks: 2. A stack deployed before layout 2 steps "
+        "1a, 1b, 1c, 2 in order, one deploy each (README: Migrating the results table).",
     )
     # --- storage, logs and monitoring
     noncurrent_version_expiration_days: int = setting(

@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
+from lambdas.common.contract import StackOutput
 from stacks.config import StackConfig
 from stacks.endpoint import AsyncEndpoint, EndpointTarget, imported_endpoint
 from stacks.events_out import ResultEvents
@@ -32,7 +32,7 @@ from stacks.monitoring import Monitoring
 from stacks.notifications import EndpointTopics, Topics, imported_topics
 from stacks.reconciler import Reconciler
 from stacks.results import Results
-from stacks.storage import FAILURE_PREFIX, OUTPUT_PREFIX, Storage
+from stacks.storage import FAILURE_PREFIX, OUTPUT_PREFIX, Storage, read_indexes
 
 # the demo model's code, inside the installed package as in the repository
 DEMO_MODEL_SOURCE_DIR = Path(__file__).resolve().parent.parent / "asyncinfer" / "model"
@@ -152,8 +152,9 @@ class AsyncInferencePipeline(Construct):
         stack_outputs: dict[StackOutput, str] = {
             StackOutput.INPUT_BUCKET_NAME: storage.input_bucket.bucket_name,
             StackOutput.RESULTS_TABLE_NAME: storage.table.table_name,
-            StackOutput.INPUT_LOCATION_INDEX_NAME: INPUT_LOCATION_INDEX,
-            StackOutput.STATUS_INDEX_NAME: STATUS_INDEX,
+            # the indexes readers use in this layout step: the CLI follows these outputs
+            StackOutput.INPUT_LOCATION_INDEX_NAME: read_indexes(config.table_layout)[0],
+            StackOutput.STATUS_INDEX_NAME: read_indexes(config.table_layout)[1],
             StackOutput.INGEST_QUEUE_URL: self.ingest.queue.queue_url,
             StackOutput.INGEST_DEAD_LETTER_QUEUE_URL: self.ingest.dead_letter_queue.queue_url,
             StackOutput.SUCCESS_TOPIC_ARN: topics.success.topic_arn,

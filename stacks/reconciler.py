@@ -15,13 +15,14 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.common.contract import STATUS_INDEX, Env, Service
+from lambdas.common.contract import Env, Service
 from lambdas.common.deadlines import SUBMITTED_MARGIN
 from stacks.config import StackConfig
 from stacks.function import PipelineFunction
 from stacks.ingest import INGEST_QUEUE_RETENTION
 from stacks.nag import acknowledge, objects_of, wildcard_resource
 from stacks.queues import DEAD_LETTER_RETENTION
+from stacks.storage import read_indexes
 
 MAX_TIMEOUT_SECONDS = 300
 MEMORY_MB = 256
@@ -53,7 +54,7 @@ class Reconciler(Construct):
             Env.INLINE_RESULT_MAX_BYTES: str(
                 config.inline_result_max_bytes if output_bucket is not None else 0
             ),
-            Env.STATUS_INDEX: STATUS_INDEX,
+            Env.STATUS_INDEX: read_indexes(config.table_layout)[1],
             Env.REQUEST_TTL_SECONDS: str(config.request_ttl_seconds),
             Env.INVOCATION_TIMEOUT_SECONDS: str(config.invocation_timeout_seconds),
             Env.INGEST_QUEUE_RETENTION_SECONDS: str(int(INGEST_QUEUE_RETENTION.to_seconds())),
@@ -80,8 +81,10 @@ class Reconciler(Construct):
             packages=("results",),  # it records outcomes with the results function's code
         )
         self.function = self.handler.function
-        self.handler.allow(["dynamodb:Query"], [f"{table.table_arn}/index/{STATUS_INDEX}"])
-        self.handler.allow(["dynamodb:UpdateItem"], [table.table_arn])
+        status_index = read_indexes(config.table_layout)[1]
+        self.handler.allow(["dynamodb:Query"], [f"{table.table_arn}/index/{status_index}"])
+        # BatchGetItem: the sharded status index holds keys only, the records are read by key
+        self.handler.allow(["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], [table.table_arn])
         if output_bucket is not None:
             self._allow_reads(output_bucket, object_prefixes)
         self.schedule = events.Rule(

@@ -7,13 +7,44 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.common.contract import INPUT_LOCATION_INDEX, PARTITION_KEY, STATUS_INDEX, TTL_ATTRIBUTE
-from stacks.config import StackConfig
+from lambdas.common.contract import (
+    INPUT_KEYS_INDEX,
+    INPUT_LOCATION_INDEX,
+    PARTITION_KEY,
+    STATUS_INDEX,
+    STATUS_SHARD_ATTRIBUTE,
+    STATUS_SHARD_INDEX,
+    STATUS_TIME_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+)
+from stacks.config import StackConfig, TableLayout
 from stacks.function import removal_policy
 
 OUTPUT_PREFIX = "outputs"
 FAILURE_PREFIX = "failures"
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+
+# The indexes of each layout step: consecutive steps differ by one index, as CloudFormation
+# creates or deletes one global secondary index per stack update ("You can create or delete
+# only one global secondary index per UpdateTable operation", DynamoDB API reference,
+# UpdateTable GlobalSecondaryIndexUpdates). Changing an index's key or projection in place
+# would be a delete plus a create of that name: two, so layout 2 uses new names.
+LAYOUT_INDEXES: dict[TableLayout, tuple[str, ...]] = {
+    TableLayout.V1: (INPUT_LOCATION_INDEX, STATUS_INDEX),
+    TableLayout.ADD_STATUS_SHARD: (INPUT_LOCATION_INDEX, STATUS_INDEX, STATUS_SHARD_INDEX),
+    TableLayout.DROP_STATUS: (INPUT_LOCATION_INDEX, STATUS_SHARD_INDEX),
+    TableLayout.ADD_INPUT_KEYS: (INPUT_LOCATION_INDEX, STATUS_SHARD_INDEX, INPUT_KEYS_INDEX),
+    TableLayout.V2: (STATUS_SHARD_INDEX, INPUT_KEYS_INDEX),
+}
+
+
+def read_indexes(layout: TableLayout) -> tuple[str, str]:
+    """(input index, status index) that readers (CLI, reconciler) use in ``layout``: an index
+    being added is not read until the next step, when it holds every record written since."""
+    indexes = LAYOUT_INDEXES[layout]
+    by_input = INPUT_LOCATION_INDEX if INPUT_LOCATION_INDEX in indexes else INPUT_KEYS_INDEX
+    by_status = STATUS_INDEX if STATUS_INDEX in indexes else STATUS_SHARD_INDEX
+    return by_input, by_status
 
 
 class Storage(Construct):
@@ -69,19 +100,28 @@ class Storage(Construct):
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if config.publish_events else None,
             removal_policy=removal_policy(config),
         )
+        for index_name in LAYOUT_INDEXES[config.table_layout]:
+            self._add_index(index_name)
+
+    def _add_index(self, index_name: str) -> None:
+        string = dynamodb.AttributeType.STRING
+        if index_name == INPUT_LOCATION_INDEX:  # layout 1
+            partition, sort, projection = "input_location", "created_at", "ALL"
+        elif index_name == STATUS_INDEX:  # layout 1
+            partition, sort, projection = "status", "updated_at", "ALL"
+        elif index_name == INPUT_KEYS_INDEX:
+            partition, sort, projection = "input_location", "created_at", "KEYS_ONLY"
+        else:
+            partition, sort = STATUS_SHARD_ATTRIBUTE, STATUS_TIME_ATTRIBUTE
+            projection = "KEYS_ONLY"
         self.table.add_global_secondary_index(
-            index_name=INPUT_LOCATION_INDEX,
-            partition_key=dynamodb.Attribute(
-                name="input_location", type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
-        self.table.add_global_secondary_index(
-            index_name=STATUS_INDEX,
-            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="updated_at", type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.ALL,
+            index_name=index_name,
+            partition_key=dynamodb.Attribute(name=partition, type=string),
+            sort_key=dynamodb.Attribute(name=sort, type=string),
+            # KEYS_ONLY: an entry is ~0.3 KB whatever the record holds (the inline result stays
+            # out), and writes that change no key leave the index alone; readers get the items
+            # by key (BatchGetItem)
+            projection_type=dynamodb.ProjectionType(projection),
         )
 
     def _data_bucket(self, construct_id: str, log_prefix: str) -> s3.Bucket:

@@ -14,10 +14,13 @@ REGION = "us-east-1"
 TABLE_NAME = "results"
 INPUT_LOCATION_INDEX = "by_input_location"
 STATUS_INDEX = "by_status"
+INPUT_KEYS_INDEX = "by_input_keys"
+STATUS_SHARD_INDEX = "by_status_shard"
 
 
 def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
-    """The table as the stack defines it (key schema and both indexes)."""
+    """The table as the stack defines it (key schema), with the indexes of both layouts (as
+    during the migration, steps 1a to 1c): tests read either layout from the same writes."""
     client.create_table(
         TableName=table_name,
         BillingMode="PAY_PER_REQUEST",
@@ -27,6 +30,8 @@ def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
             {"AttributeName": "created_at", "AttributeType": "S"},
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "updated_at", "AttributeType": "S"},
+            {"AttributeName": "status_shard", "AttributeType": "S"},
+            {"AttributeName": "status_time", "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": "inference_id", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -45,6 +50,22 @@ def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
                     {"AttributeName": "updated_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": INPUT_KEYS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "input_location", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": STATUS_SHARD_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status_shard", "KeyType": "HASH"},
+                    {"AttributeName": "status_time", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
             },
         ],
     )

@@ -12,31 +12,32 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from asyncinfer.cli import shards
 from asyncinfer.cli.errors import AwsCallError
 from asyncinfer.cli.target import Target
-from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
-from lambdas.common.records import InferenceRecord, Status
-from lambdas.common.s3uri import split_s3_uri
+from lambdas.common.contract import (
+    INPUT_LOCATION_INDEX,
+    STATUS_INDEX,
+    STATUS_SHARD_INDEX,
+    StackOutput,
+    status_partitions,
+)
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from lambdas.common.store import RecordStore, record_from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
     from mypy_boto3_s3.client import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
     from mypy_boto3_sqs.client import SQSClient
 
 BATCH_GET_MAX_KEYS = 100
-MULTIPART_THRESHOLD_BYTES = 64 * 1024 * 1024
-MULTIPART_PART_BYTES = 16 * 1024 * 1024
-DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
 @contextmanager
@@ -106,6 +107,9 @@ class TimeWindow:
 class Page:
     records: list[InferenceRecord]
     last_key: dict[str, str] | None  # the GSI's LastEvaluatedKey, as plain strings
+    # per record: its sort value in the index and the key to resume after it (sharded index;
+    # None: the record's own ``updated_at`` and index key, as in layout 1's by_status)
+    entries: list[tuple[str, dict[str, str]]] | None = None
 
 
 class ResultsTable:
@@ -123,6 +127,8 @@ class ResultsTable:
         self._status_index = status_index
         self._store = RecordStore(client, table_name)
         self.resource = f"table {table_name}"
+        # layout 2 (README "Migrating the results table"): the outputs name the index to read
+        self.sharded = status_index == STATUS_SHARD_INDEX
 
     @classmethod
     def named_in(cls, client: DynamoDBClient, outputs: Mapping[str, str]) -> ResultsTable:
@@ -187,11 +193,19 @@ class ResultsTable:
                 query["ExclusiveStartKey"] = start_key
             with calling(self.resource):
                 response = self._client.query(**query)
-            records.extend(record_from_item(dict(item)) for item in response.get("Items", []))
+            records.extend(self._whole(response.get("Items", [])))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return records
             start_key = dict(last)
+
+    def _whole(self, items: Sequence[Mapping[str, Any]]) -> list[InferenceRecord]:
+        """Records of index items: as they are (ALL projection), or read by key (KEYS_ONLY)."""
+        if all("status" in item for item in items):
+            return [record_from_item(dict(item)) for item in items]
+        ids = [item["inference_id"]["S"] for item in items]
+        found = self.get_many(ids)
+        return [found[inference_id] for inference_id in ids if inference_id in found]
 
     def status_page(
         self,
@@ -203,7 +217,10 @@ class ResultsTable:
         start_key: Mapping[str, str] | None = None,
         projection: Sequence[str] | None = None,
     ) -> Page:
-        """One Query page of the ``by_status`` index, newest ``updated_at`` first."""
+        """One Query page of the status index, newest first (``updated_at`` in layout 1's
+        ``by_status``, ``status_time`` across the shards of ``by_status_shard``)."""
+        if self.sharded:
+            return self._shard_page(status, window, limit, key_prefix, start_key)
         query = self._status_query(status, window, key_prefix=key_prefix)
         query["Limit"] = limit
         if start_key:
@@ -222,9 +239,64 @@ class ResultsTable:
             else None,
         )
 
+    def _shard_page(
+        self,
+        status: Status,
+        window: TimeWindow,
+        limit: int,
+        key_prefix: str | None,
+        start_key: Mapping[str, str] | None,
+    ) -> Page:
+        def query(request: QueryInputTypeDef) -> Mapping[str, Any]:
+            with calling(self.resource):
+                return self._client.query(**request)
+
+        page = shards.status_page(
+            query,
+            self.get_many,
+            table=self._table,
+            index=self._status_index,
+            status=status,
+            window=(window.since, window.until),
+            limit=limit,
+            key_prefix=key_prefix,
+            start_key=start_key,
+        )
+        return Page(page.records, page.last_key, page.entries)
+
     def count_status(self, status: Status, window: TimeWindow) -> int:
+        if self.sharded and status in TERMINAL_STATUSES:  # a COUNT query per shard
+            return sum(self._count_shard(p, window) for p in status_partitions(status))
+        if self.sharded:  # OPEN holds PENDING and SUBMITTED (few: those in flight): read them
+            total, start_key = 0, None
+            while True:
+                page = self._shard_page(status, window, 100, None, start_key)
+                total += len(page.records)
+                if page.last_key is None:
+                    return total
+                start_key = page.last_key
         query = self._status_query(status, window, key_prefix=None)
         query["Select"] = "COUNT"
+        total = 0
+        while True:
+            with calling(self.resource):
+                response = self._client.query(**query)
+            total += response.get("Count", 0)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return total
+            query["ExclusiveStartKey"] = last
+
+    def _count_shard(self, partition: str, window: TimeWindow) -> int:
+        condition, names, values = shards.key_condition(partition, window.since, window.until)
+        query: QueryInputTypeDef = {
+            "TableName": self._table,
+            "IndexName": self._status_index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "Select": "COUNT",
+        }
         total = 0
         while True:
             with calling(self.resource):
@@ -268,89 +340,7 @@ class ResultsTable:
         return query
 
 
-# ------------------------------------------------------------------------------------ S3
+# S3 objects: asyncinfer/cli/objects.py (re-exported for the modules that import them here)
+from asyncinfer.cli.objects import Objects, UploadedObject  # noqa: E402
 
-
-@dataclass(frozen=True)
-class UploadedObject:
-    bucket: str
-    key: str
-    version_id: str | None
-    etag: str | None
-    size: int
-
-
-class Objects:
-    """Uploads to the input bucket and downloads of output and failure objects."""
-
-    def __init__(
-        self,
-        client: S3Client,
-        *,
-        multipart_threshold: int = MULTIPART_THRESHOLD_BYTES,
-        part_size: int = MULTIPART_PART_BYTES,
-    ) -> None:
-        self._client = client
-        self._multipart_threshold = multipart_threshold
-        self._part_size = part_size
-
-    def upload(
-        self,
-        bucket: str,
-        key: str,
-        path: Path,
-        *,
-        content_type: str | None,
-        metadata: Mapping[str, str],
-    ) -> UploadedObject:
-        """One object per file; the response's VersionId and ETag name the new version.
-
-        Large files go up in parts (the managed ``upload_file`` returns no response, and the
-        version id is what the inference id is made of).
-        """
-        size = path.stat().st_size
-        extra: dict[str, Any] = {"Metadata": dict(metadata)}
-        if content_type:
-            extra["ContentType"] = content_type
-        with calling(f"bucket {bucket}"):
-            if size > self._multipart_threshold:
-                version_id, etag = self._upload_in_parts(bucket, key, path, extra)
-            else:
-                with path.open("rb") as body:
-                    response = self._client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
-                version_id, etag = response.get("VersionId"), response.get("ETag")
-        return UploadedObject(bucket, key, version_id, etag, size)
-
-    def _upload_in_parts(
-        self, bucket: str, key: str, path: Path, extra: Mapping[str, Any]
-    ) -> tuple[str | None, str | None]:
-        upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, **extra)[
-            "UploadId"
-        ]
-        try:
-            parts: list[CompletedPartTypeDef] = []
-            with path.open("rb") as source:
-                number = 1
-                while chunk := source.read(self._part_size):
-                    part = self._client.upload_part(
-                        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
-                    )
-                    parts.append({"ETag": part["ETag"], "PartNumber": number})
-                    number += 1
-            response = self._client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except BaseException:
-            self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            raise
-        return response.get("VersionId"), response.get("ETag")
-
-    def download(self, location: str, sink: IO[bytes]) -> int:
-        bucket, key = split_s3_uri(location)
-        written = 0
-        with calling(f"object {location}"):
-            body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
-            for chunk in body.iter_chunks(DOWNLOAD_CHUNK_BYTES):
-                sink.write(chunk)
-                written += len(chunk)
-        return written
+__all__ = ["Objects", "UploadedObject"]

@@ -1,6 +1,7 @@
 """``results``: records of several statuses merged newest first, paginated without a scan.
 
-Each status is one Query stream on the ``by_status`` index (``ScanIndexForward=False``); the
+Each status is one stream of the status index, newest first: one Query of layout 1's
+``by_status``, or the merged shards of ``by_status_shard`` (``asyncinfer/cli/shards.py``); the
 page takes the newest head of the streams until it is full. The ``--next-token`` records, per
 status, the index key to resume after (or that the status is exhausted), plus the resolved
 time window, so relative windows (``--since 1h``) do not slide between pages.
@@ -102,7 +103,8 @@ class _StatusStream:
         self._status = status
         self._query = query
         self._window = window
-        self._buffer: deque[InferenceRecord] = deque()
+        # (sort value, record, resume key after it)
+        self._buffer: deque[tuple[str, InferenceRecord, dict[str, str]]] = deque()
         self._fetch_key = position.resume_key
         self._more = not position.exhausted
         self.resume_key = position.resume_key
@@ -111,7 +113,7 @@ class _StatusStream:
     def exhausted(self) -> bool:
         return not self._buffer and not self._more
 
-    def peek(self) -> InferenceRecord | None:
+    def peek(self) -> tuple[str, InferenceRecord] | None:
         while not self._buffer and self._more:
             page: Page = self._table.status_page(
                 self._status,
@@ -120,24 +122,34 @@ class _StatusStream:
                 key_prefix=self._query.key_prefix,
                 start_key=self._fetch_key,
             )
-            self._buffer.extend(page.records)
+            entries = page.entries or [
+                (record.updated_at or "", index_key(record)) for record in page.records
+            ]
+            self._buffer.extend(
+                (order, record, key)
+                for record, (order, key) in zip(page.records, entries, strict=True)
+            )
             self._fetch_key = page.last_key
             self._more = page.last_key is not None
             if not self._buffer:  # everything on that page was filtered out: skip past it
                 self.resume_key = page.last_key
-        return self._buffer[0] if self._buffer else None
+        if not self._buffer:
+            return None
+        order, record, _ = self._buffer[0]
+        return order, record
 
     def pop(self) -> InferenceRecord:
-        record = self._buffer.popleft()
-        self.resume_key = index_key(record) if self._buffer else self._fetch_key
+        _, record, key = self._buffer.popleft()
+        self.resume_key = key if self._buffer else self._fetch_key
         return record
 
     def position(self) -> StreamPosition:
         return StreamPosition(self.resume_key, self.exhausted)
 
 
-def _newest_first(record: InferenceRecord) -> tuple[str, str]:
-    return (record.updated_at or "", record.inference_id)
+def _newest_first(head: tuple[str, InferenceRecord]) -> tuple[str, str]:
+    order, record = head
+    return (order, record.inference_id)
 
 
 def list_records(

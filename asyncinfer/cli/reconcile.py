@@ -4,10 +4,11 @@ The table promises one record per object version (README "Guarantees"). ``reconc
 it from the user's side:
 
 * each version (ListObjectVersions, current and noncurrent) is matched with the records of its
-  input location (the ``by_input_location`` index, one query per key): none is a version
-  *without a record*, more than one (e.g. one by version id and one by ETag) is a *duplicate*;
+  input location (the input index, ``by_input_keys`` or layout 1's ``by_input_location``, one
+  query per key): none is a version *without a record*, more than one (e.g. one by version id
+  and one by ETag) is a *duplicate*;
 * a matched record that is not terminal past its deadline (``lambdas.common.deadlines``), and
-  any such record the ``by_status`` index holds under the prefix, is *overdue*.
+  any such record the status index holds under the prefix, is *overdue*.
 
 Versions younger than ``RECENT`` (``--min-age``) are not judged: S3 can take a minute or more
 to deliver their event. ``backfill`` sends each version without a record to the ingest queue as

@@ -42,9 +42,49 @@ DEFAULT_STACK_NAME = "AsyncInference"
 
 # --- the results table -----------------------------------------------------------------------
 PARTITION_KEY = "inference_id"
+TTL_ATTRIBUTE = "expires_at"
+# Layout 1 (before issue 15): both indexes project ALL; by_status is (status, updated_at), so
+# every write moves its entry and each status is one partition value (hot at a few hundred
+# files per second). Kept so that a deployed table can step to layout 2 one index at a time.
 INPUT_LOCATION_INDEX = "by_input_location"
 STATUS_INDEX = "by_status"
-TTL_ATTRIBUTE = "expires_at"
+# Layout 2: KEYS_ONLY indexes (readers fetch whole items by key). by_input_keys is
+# (input_location, created_at), written once per file, by the claim. by_status_shard is
+# (status_shard, status_time): the claim puts an entry under "OPEN#<shard>" and the outcome
+# moves it to "<COMPLETED|FAILED>#<shard>"; SUBMITTED changes neither key, so it costs the
+# index nothing. Sixteen shards per status keep each partition value far below DynamoDB's
+# 1,000 write units per second (bench/partitions.py).
+INPUT_KEYS_INDEX = "by_input_keys"
+STATUS_SHARD_INDEX = "by_status_shard"
+STATUS_SHARD_ATTRIBUTE = "status_shard"
+STATUS_TIME_ATTRIBUTE = "status_time"
+STATUS_SHARDS = 16
+OPEN_GROUP = "OPEN"  # PENDING and SUBMITTED share it: SUBMITTED then moves no index entry
+
+
+def status_group(status: str) -> str:
+    """The ``status_shard`` prefix of a status: non-terminal statuses share ``OPEN``."""
+    return status if status in ("COMPLETED", "FAILED") else OPEN_GROUP
+
+
+def shard_of(inference_id: str) -> int:
+    """A stable shard in ``range(STATUS_SHARDS)``: ids are sha256 hex, so uniform; anything
+    else still maps to a valid shard."""
+    try:
+        return int(inference_id[:8], 16) % STATUS_SHARDS
+    except ValueError:
+        return sum(inference_id.encode()) % STATUS_SHARDS
+
+
+def status_shard(status: str, inference_id: str) -> str:
+    return f"{status_group(status)}#{shard_of(inference_id):02d}"
+
+
+def status_partitions(status: str) -> list[str]:
+    """Every ``status_shard`` value that can hold records of ``status``."""
+    group = status_group(status)
+    return [f"{group}#{shard:02d}" for shard in range(STATUS_SHARDS)]
+
 
 # --- outgoing events (stacks/events_out.py; README "Events out") ----------------------------
 EVENTS_SOURCE = "asyncinfer"

@@ -10,6 +10,10 @@ delivery:
   If a result already arrived, the ingest fields are back-filled without touching the status.
 * ``record_outcome`` applies a terminal notification if no newer one (by ``completed_at``,
   SageMaker's ``eventTime``) is stored: duplicates and older events change nothing.
+
+The status index's keys (``status_shard``, ``status_time``) are written by the claim and by
+the terminal writes only: ``mark_submitted`` leaves them alone, so the ``PENDING ->
+SUBMITTED`` step moves no index entry (the issue-15 write budget, bench/cost.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.common.contract import PARTITION_KEY, TTL_ATTRIBUTE
+from lambdas.common.contract import (
+    PARTITION_KEY,
+    STATUS_SHARD_ATTRIBUTE,
+    STATUS_TIME_ATTRIBUTE,
+    TTL_ATTRIBUTE,
+    status_shard,
+)
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 
 if TYPE_CHECKING:
@@ -114,6 +124,31 @@ def record_from_item(item: dict[str, Any]) -> InferenceRecord:
     return InferenceRecord.model_validate(decode_item(item))
 
 
+def _status_key_values(status: str, inference_id: str, moment: str | None) -> dict[str, str]:
+    """The status index's key attributes for a record entering ``status`` at ``moment``."""
+    keys = {STATUS_SHARD_ATTRIBUTE: status_shard(status, inference_id)}
+    if moment:
+        keys[STATUS_TIME_ATTRIBUTE] = moment
+    return keys
+
+
+def _status_keys(
+    status: str, inference_id: str, moment: str | None
+) -> dict[str, AttributeValueTypeDef]:
+    values = _status_key_values(status, inference_id, moment)
+    return {name: {"S": value} for name, value in values.items()}
+
+
+def _set_times(update: _Update, record: InferenceRecord, values: dict[str, Any]) -> None:
+    """An outcome's ``updated_at``, TTL and status-index keys (moved to its terminal group)."""
+    for name in ("updated_at", TTL_ATTRIBUTE):
+        if name in values:
+            update.set(name, values[name])
+    moved = values.get("updated_at") or record.completed_at
+    for name, value in _status_key_values(record.status, record.inference_id, moved).items():
+        update.set(name, value)
+
+
 class _Update:
     """Builds one UpdateExpression with placeholder names and values."""
 
@@ -175,6 +210,7 @@ class RecordStore:
         if record.status != Status.PENDING:
             raise ValueError("a claim is a PENDING record")
         item = {name: _encode(value) for name, value in record.attributes().items()}
+        item.update(_status_keys(record.status, record.inference_id, record.created_at))
         item["claim_token"] = {"S": token}
         item["claim_expires_at"] = {"N": str(lease_until)}
         try:
@@ -234,6 +270,7 @@ class RecordStore:
             "completed_at": failed_at,
             "updated_at": failed_at,
         }
+        values |= _status_key_values(Status.FAILED, record.inference_id, failed_at)
         update = _Update()
         for name, value in values.items():
             if name != PARTITION_KEY:
@@ -269,9 +306,7 @@ class RecordStore:
                 update.set(name, values[name])
             elif name in values:
                 update.set_if_absent(name, values[name])
-        for name in ("updated_at", TTL_ATTRIBUTE):
-            if name in values:
-                update.set(name, values[name])
+        _set_times(update, record, values)
         update.remove("claim_token")
         update.remove("claim_expires_at")
         condition = "(attribute_not_exists(#completed_at) OR #completed_at < :completed_at)"

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.contract import STATUS_SHARD_INDEX
 from lambdas.common.records import InferenceRecord, Status, format_timestamp
 from lambdas.common.store import record_from_item
+from lambdas.reconciler.shards import ShardQueryError, shard_page
 from lambdas.results.clients import split_s3_location
 
 if TYPE_CHECKING:
@@ -69,7 +71,9 @@ class ObjectProbe(Protocol):
 
 
 class StatusIndex:
-    """Queries of the ``by_status`` index (partition ``status``, sort ``updated_at``)."""
+    """Queries of the status index: layout 1's ``by_status`` (partition ``status``, sort
+    ``updated_at``, ALL), or layout 2's ``by_status_shard`` (``lambdas/reconciler/shards.py``),
+    chosen by the index name the stack configures."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, index_name: str) -> None:
         self._client = client
@@ -85,6 +89,14 @@ class StatusIndex:
     ) -> RecordPage:
         """Oldest first, only records last written before ``cutoff`` (a key condition: nothing
         newer is read or paid for), at most ``limit`` items."""
+        if self._index == STATUS_SHARD_INDEX:
+            try:
+                records, next_key = shard_page(
+                    self._client, self._table, self._index, (status, cutoff, limit, start_key)
+                )
+            except ShardQueryError as error:
+                raise ReconcilerAwsError(str(error)) from error
+            return RecordPage(records=records, next_key=next_key)
         query: QueryInputTypeDef = {
             "TableName": self._table,
             "IndexName": self._index,

@@ -136,8 +136,8 @@ def test_outputs_are_the_contract_and_point_at_the_right_resources(
     stack: Synthesized, ids: dict[str, str]
 ) -> None:
     assert set(stack.template["Outputs"]) == CONTRACT_OUTPUTS
-    assert stack.output("InputLocationIndexName") == "by_input_location"
-    assert stack.output("StatusIndexName") == "by_status"
+    assert stack.output("InputLocationIndexName") == "by_input_keys"  # layout 2, the default
+    assert stack.output("StatusIndexName") == "by_status_shard"
     assert stack.output("OutputNaming") == "input"
     assert stack.resources("AWS::SQS::Queue")[ids["ingest_queue"]]
     assert stack.output("EndpointName") == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
@@ -589,15 +589,16 @@ def test_results_table_follows_the_record_contract(stack: Synthesized, ids: dict
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     indexes = {index["IndexName"]: index for index in properties["GlobalSecondaryIndexes"]}
-    assert indexes["by_input_location"]["KeySchema"] == [
+    # layout 2, the default (tests/infra/test_table_layout.py checks every migration step)
+    assert indexes["by_input_keys"]["KeySchema"] == [
         {"AttributeName": "input_location", "KeyType": "HASH"},
         {"AttributeName": "created_at", "KeyType": "RANGE"},
     ]
-    assert indexes["by_status"]["KeySchema"] == [
-        {"AttributeName": "status", "KeyType": "HASH"},
-        {"AttributeName": "updated_at", "KeyType": "RANGE"},
+    assert indexes["by_status_shard"]["KeySchema"] == [
+        {"AttributeName": "status_shard", "KeyType": "HASH"},
+        {"AttributeName": "status_time", "KeyType": "RANGE"},
     ]
-    assert all(index["Projection"] == {"ProjectionType": "ALL"} for index in indexes.values())
+    assert all(index["Projection"] == {"ProjectionType": "KEYS_ONLY"} for index in indexes.values())
 
 
 def test_functions_share_runtime_layer_tracing_and_log_retention(

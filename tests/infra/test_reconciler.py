@@ -88,8 +88,8 @@ def test_the_role_may_query_the_index_update_the_table_and_read_outputs_and_fail
     table_arn = {"Fn::GetAtt": [table, "Arn"]}
     bucket_arn = {"Fn::GetAtt": [bucket, "Arn"]}
     assert grants(stack, role) == {
-        grant({"dynamodb:Query"}, {"Fn::Join": ["", [table_arn, "/index/by_status"]]}),
-        grant({"dynamodb:UpdateItem"}, table_arn),
+        grant({"dynamodb:Query"}, {"Fn::Join": ["", [table_arn, "/index/by_status_shard"]]}),
+        grant({"dynamodb:UpdateItem", "dynamodb:BatchGetItem"}, table_arn),
         grant({"s3:ListBucket"}, bucket_arn),
         grant({"s3:GetObject"}, {"Fn::Join": ["", [bucket_arn, "/outputs/*"]]}),
         grant({"s3:GetObject"}, {"Fn::Join": ["", [bucket_arn, "/failures/*"]]}),

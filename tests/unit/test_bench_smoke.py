@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from bench import coldstart, cost
+from bench import coldstart, cost, partitions
 from bench.figures import Figure
 from bench.micro.replay import RecordingClient, substituted
+from lambdas.common.contract import STATUS_SHARDS, shard_of
 
 
 def test_a_figure_prints_as_one_line_with_its_goal_or_as_context() -> None:
@@ -43,14 +44,78 @@ def test_item_sizes_follow_dynamodb_rules() -> None:
         cost.attribute_value_size({"L": []})
 
 
-def test_write_units_count_the_table_and_both_all_projection_indexes() -> None:
-    # a new small item: table, by_input_location and by_status each take one unit
-    assert cost.write_units(None, 500, status_changes=True) == 3
-    # an update that changes status: table 1, by_input_location 1, by_status delete + put
-    assert cost.write_units(500, 800, status_changes=True) == 4
-    # the item grows past 1 KB: the table counts the larger image, index entries add 100 B
-    assert cost.write_units(900, 1100, status_changes=True) == 2 + 2 + (1 + 2)
-    assert cost.write_units(900, 1100, status_changes=False) == 2 + 2 + 2
+def _s(text: str) -> dict[str, str]:
+    return {"S": text}
+
+
+def file_images(result_bytes: int = 400) -> list[tuple[str, dict[str, dict[str, str]]]]:
+    """One file's three writes as the store makes them (layout 2 keys included)."""
+    inference_id = "a" * 64
+    shard = f"{shard_of(inference_id):02d}"
+    common = {
+        "inference_id": _s(inference_id),
+        "input_location": _s("s3://in/x.json"),
+        "created_at": _s("2026-11-30T10:00:00.000Z"),
+        "status_time": _s("2026-11-30T10:00:00.000Z"),
+    }
+    claim = common | {
+        "status": _s("PENDING"),
+        "status_shard": _s(f"OPEN#{shard}"),
+        "updated_at": _s("2026-11-30T10:00:00.000Z"),
+        "claim_token": _s("t" * 36),
+    }
+    submitted = {k: v for k, v in claim.items() if k != "claim_token"} | {
+        "status": _s("SUBMITTED"),
+        "output_location": _s("s3://out/" + "o" * 300),
+        "updated_at": _s("2026-11-30T10:00:00.100Z"),
+    }
+    completed = submitted | {
+        "status": _s("COMPLETED"),
+        "status_shard": _s(f"COMPLETED#{shard}"),
+        "status_time": _s("2026-11-30T10:00:05.000Z"),
+        "updated_at": _s("2026-11-30T10:00:05.000Z"),
+        "result": _s("r" * result_bytes),
+    }
+    return [("claim", claim), ("SUBMITTED", submitted), ("outcome", completed)]
+
+
+def test_layout_2_writes_each_index_only_when_its_keys_move() -> None:
+    writes = partitions.sequence(file_images(), partitions.LAYOUT_2)
+    claim, submitted, outcome = writes
+    assert [w.table for w in writes] == [1, 1, 1]
+    assert {n: w.total for n, w in claim.indexes.items()} == {
+        "by_input_keys": 1,
+        "by_status_shard": 1,
+    }
+    assert submitted.total == 1  # the table only: no key changes, keys-only projections
+    assert outcome.indexes["by_input_keys"].total == 0
+    assert sorted(outcome.indexes["by_status_shard"].units) == sorted(
+        [f"OPEN#{shard_of('a' * 64):02d}", f"COMPLETED#{shard_of('a' * 64):02d}"]
+    )  # a delete in OPEN and a put in COMPLETED
+    assert partitions.units_per_file(writes) == 3 + 1 + 3
+    # a result that takes the item past 1 KB costs the table, never the keys-only indexes
+    big = partitions.sequence(file_images(result_bytes=900), partitions.LAYOUT_2)
+    assert big[2].table == 2
+    assert big[2].total == outcome.total + 1
+
+
+def test_layout_1_copies_every_write_and_moves_by_status_each_time() -> None:
+    writes = partitions.sequence(file_images(), partitions.LAYOUT_1)
+    # by_input_location: put, update, update (ALL: the whole item, result included);
+    # by_status: put, delete + put, delete + put
+    assert [w.indexes["by_input_location"].total for w in writes] == [1, 1, 2]  # > 1 KB
+    assert [w.indexes["by_status"].total for w in writes] == [1, 2, 3]
+    assert writes[2].indexes["by_status"].units == {"SUBMITTED": 1, "COMPLETED": 2}
+
+
+def test_the_partition_model_spreads_shards_and_concentrates_statuses() -> None:
+    ours = partitions.hot_partitions(partitions.sequence(file_images(), partitions.LAYOUT_2), 1.0)
+    assert ours["by_status_shard"] == pytest.approx(1000 * 2 / STATUS_SHARDS)  # put + delete
+    assert ours["by_input_keys"] == 1
+    assert ours["table"] == 3
+    layout1 = partitions.hot_partitions(partitions.sequence(file_images(), partitions.LAYOUT_1), 1)
+    assert layout1["by_status"] == 2000  # SUBMITTED: a put and a delete per file
+    assert partitions.shard_spread([f"{n:08x}" + "0" * 56 for n in range(STATUS_SHARDS)]) == 1.0
 
 
 def inputs(**overrides: Any) -> cost.Inputs:
@@ -67,6 +132,8 @@ def inputs(**overrides: Any) -> cost.Inputs:
         "submitted_item_bytes": 880,
         "completed_item_bytes": 1170,
         "naive_item_bytes": 370,
+        "ours_write_units": 8,
+        "naive_write_units": 10,
     }
     values.update(overrides)
     return cost.Inputs(**values)

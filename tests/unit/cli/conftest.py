@@ -15,7 +15,13 @@ from typer.testing import CliRunner
 
 from asyncinfer.cli.app import app
 from asyncinfer.cli.target import new_session
-from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
+from lambdas.common.contract import (
+    INPUT_KEYS_INDEX,
+    INPUT_LOCATION_INDEX,
+    STATUS_INDEX,
+    STATUS_SHARD_INDEX,
+    StackOutput,
+)
 from lambdas.common.records import FailureStage, InferenceRecord, Status, format_timestamp
 from lambdas.common.store import RecordStore
 from tests.conftest import REGION, create_results_table
@@ -47,7 +53,16 @@ class Pipeline:
         return RecordStore(self.dynamodb, self.outputs[StackOutput.RESULTS_TABLE_NAME])
 
 
-def create_pipeline(endpoint_url: str | None = None, *, versioned: bool = True) -> Pipeline:
+LAYOUT_1 = (INPUT_LOCATION_INDEX, STATUS_INDEX)
+LAYOUT_2 = (INPUT_KEYS_INDEX, STATUS_SHARD_INDEX)
+
+
+def create_pipeline(
+    endpoint_url: str | None = None,
+    *,
+    versioned: bool = True,
+    indexes: tuple[str, str] = LAYOUT_1,
+) -> Pipeline:
     """Everything the CLI reads or writes, created as the stack defines it (names aside)."""
 
     session = new_session(region=REGION)  # shares the parsed service models with the CLI
@@ -72,8 +87,8 @@ def create_pipeline(endpoint_url: str | None = None, *, versioned: bool = True) 
         StackOutput.INPUT_BUCKET_NAME: "input-bucket",
         StackOutput.OUTPUT_BUCKET_NAME: "output-bucket",
         StackOutput.RESULTS_TABLE_NAME: "results",
-        StackOutput.INPUT_LOCATION_INDEX_NAME: INPUT_LOCATION_INDEX,
-        StackOutput.STATUS_INDEX_NAME: STATUS_INDEX,
+        StackOutput.INPUT_LOCATION_INDEX_NAME: indexes[0],
+        StackOutput.STATUS_INDEX_NAME: indexes[1],
         StackOutput.INGEST_QUEUE_URL: queues["ingest"],
         StackOutput.INGEST_DEAD_LETTER_QUEUE_URL: queues["ingest-dlq"],
         StackOutput.SUCCESS_TOPIC_ARN: topics["success"],
@@ -112,9 +127,10 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def pipeline(moto_aws: None, isolated: Path) -> Pipeline:
-    resources = create_pipeline()
+@pytest.fixture(params=[LAYOUT_1, LAYOUT_2], ids=["layout1", "layout2"])
+def pipeline(moto_aws: None, isolated: Path, request: pytest.FixtureRequest) -> Pipeline:
+    """Every CLI test runs against both layouts' indexes (the outputs name the ones to read)."""
+    resources = create_pipeline(indexes=request.param)
     create_stack(resources.outputs)
     return resources
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from asyncinfer.cli.stats import percentile, summarize
+from lambdas.common.contract import status_shard
 from lambdas.common.records import InferenceRecord, Status, format_timestamp
 from tests.unit.cli.conftest import Invoke, Pipeline, one_line_error
 
@@ -21,9 +22,14 @@ def write(pipeline: Pipeline, record: InferenceRecord) -> None:
     if record.completed_at:
         assert pipeline.store.record_outcome(record) is not None
     else:
+        # the status index's keys, as the store's claim writes them (layout 2)
+        attributes = record.attributes() | {
+            "status_shard": status_shard(record.status, record.inference_id),
+            "status_time": record.updated_at or "",
+        }
         pipeline.dynamodb.put_item(
             TableName="results",
-            Item={name: {"S": str(value)} for name, value in record.attributes().items()},
+            Item={name: {"S": str(value)} for name, value in attributes.items()},
         )
 
 

