@@ -277,6 +277,10 @@ class ResultsTable:
                 start_key = page.last_key
         query = self._status_query(status, window, key_prefix=None)
         query["Select"] = "COUNT"
+        return self._count_pages(query)
+
+    def _count_pages(self, query: QueryInputTypeDef) -> int:
+        """The sum of ``Count`` over every page of a ``Select=COUNT`` query."""
         total = 0
         while True:
             with calling(self.resource):
@@ -297,15 +301,7 @@ class ResultsTable:
             "ExpressionAttributeValues": values,
             "Select": "COUNT",
         }
-        total = 0
-        while True:
-            with calling(self.resource):
-                response = self._client.query(**query)
-            total += response.get("Count", 0)
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return total
-            query["ExclusiveStartKey"] = last
+        return self._count_pages(query)
 
     def _status_query(
         self, status: Status, window: TimeWindow, *, key_prefix: str | None
