@@ -30,6 +30,7 @@ def run(settings: Settings) -> Report:
         ingest, results = run_children(stack, settings)
         ingest_memory = stack.spec.ingest.function.memory_mb
         results_memory = stack.spec.results[0].function.memory_mb
+        logging_of = stack.spec.ingest.function
     progress(
         f"whole pipeline: {settings.e2e_warmup_files} + {settings.e2e_small_files} + "
         f"{settings.e2e_files} + {settings.e2e_small_files} files"
@@ -53,6 +54,8 @@ def run(settings: Settings) -> Report:
         e2e=e2e,
         ingest_memory_mb=ingest_memory,
         results_memory_mb=results_memory,
+        application_log_level=logging_of.filtered_at,
+        system_log_level=logging_of.system_log_level,
     )
 
 

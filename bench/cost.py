@@ -1,16 +1,18 @@
 """Figure 6: dollars per million files, for this pipeline and for the naive per-file design.
 
 Quantities per file come from the benchmark run (handler durations, log bytes, the stored
-items' sizes) and from the stack's configuration (memory, batch size); prices are public list
-prices. SageMaker (instances, and the S3 reads and writes it makes itself) and S3 storage are
-excluded; so are fixed monthly costs that do not grow with files (the event source mapping's
-empty long polls, alarms, dashboards).
+items' sizes) and from the stack's configuration (memory, batch size, system log level);
+prices are public list prices. SageMaker (instances, and the S3 reads and writes it makes
+itself) and S3 storage are excluded; so are fixed monthly costs that do not grow with files
+(the event source mapping's empty long polls, alarms, dashboards).
 
 The naive design is the one public samples show: S3 invokes an ingest function once per file
 (asynchronous invocation, no queue), which makes HeadObject, InvokeEndpointAsync and one
-unconditional PutItem in sequence; the results side is the same as this pipeline's. Its table
-has what its users need, defined the plain way: an index to find the records of an input and
-one to list recent records by status, both projecting ALL (layout 1's, bench/partitions.py).
+unconditional PutItem in sequence, with Lambda's default logging (text, so START, END and
+REPORT lines for every invocation); the results side is this pipeline's results function. Its
+table has what its users need, defined the plain way: an index to find the records of an input
+and one to list recent records by status, both projecting ALL (layout 1's,
+bench/partitions.py).
 DynamoDB write units of both designs come from bench/partitions.py.
 """
 
@@ -20,6 +22,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from asyncinfer.local.lambda_runner.log_levels import platform_lines_sent
 
 PRICES_TAKEN = "2026-11-21"
 PRICE_SOURCES = (
@@ -45,7 +49,8 @@ class Prices:
 
 
 PRICES = Prices()
-# Lambda adds START, END and REPORT lines to the function's log for every invocation.
+# Lambda adds START, END and REPORT lines to the function's log for every invocation, unless
+# the function's system log level is WARN (advanced logging controls).
 PLATFORM_LOG_BYTES_PER_INVOCATION = 300
 # DynamoDB sizes an index entry as the projected attributes plus 100 bytes of overhead.
 INDEX_ENTRY_OVERHEAD_BYTES = 100
@@ -93,8 +98,11 @@ class Inputs:
     ingest_batch_ms: float  # one invocation with a full batch
     naive_file_ms: float  # the naive handler, one file
     results_invocation_ms: float
+    # what Lambda would ingest of the handlers' output at the stack's application log level
     ingest_log_bytes_per_file: float
     results_log_bytes_per_invocation: float
+    # Lambda's own lines per invocation of our functions (platform_log_bytes)
+    platform_log_bytes_per_invocation: float
     pending_item_bytes: int
     submitted_item_bytes: int
     completed_item_bytes: int
@@ -102,6 +110,11 @@ class Inputs:
     # per file, from the items' images and the indexes (bench/partitions.py)
     ours_write_units: int
     naive_write_units: int
+
+
+def platform_log_bytes(system_log_level: str) -> int:
+    """Bytes of Lambda's own lines per invocation of a function at this system log level."""
+    return PLATFORM_LOG_BYTES_PER_INVOCATION if platform_lines_sent(system_log_level) else 0
 
 
 def gb_seconds(milliseconds: float, memory_mb: int) -> float:
@@ -125,7 +138,7 @@ def ours(inputs: Inputs) -> Usage:
         s3_head_requests=1,
         log_bytes=inputs.ingest_log_bytes_per_file
         + inputs.results_log_bytes_per_invocation
-        + PLATFORM_LOG_BYTES_PER_INVOCATION * (invocations + 1),
+        + inputs.platform_log_bytes_per_invocation * (invocations + 1),
     )
 
 
@@ -139,7 +152,10 @@ def naive(inputs: Inputs) -> Usage:
         sns_deliveries=1,
         dynamodb_write_units=inputs.naive_write_units,
         s3_head_requests=1,
-        log_bytes=inputs.results_log_bytes_per_invocation + PLATFORM_LOG_BYTES_PER_INVOCATION * 2,
+        # its own ingest function with Lambda's default logging; our results function
+        log_bytes=PLATFORM_LOG_BYTES_PER_INVOCATION
+        + inputs.results_log_bytes_per_invocation
+        + inputs.platform_log_bytes_per_invocation,
     )
 
 

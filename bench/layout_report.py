@@ -119,9 +119,10 @@ LEVERS = [
     "- Not taken: a sparse status index of open records only. It would save the terminal "
     "put (1 unit) but lose listing COMPLETED and FAILED records by recency, which users and "
     "`asyncinfer results`/`watch` need.",
-    "- Not taken here: less log volume per file (the handlers' own lines are the ingest and "
-    "results functions' code, changed on other branches this round) and a smaller record "
-    "(`input_bucket`, `input_key`, `input_version` repeat `input_location`; the record "
-    "contract and its readers would change).",
+    "- Taken outside the table: less log volume per file (JSON logs filtered by Lambda at "
+    "the application log level, no line per file at INFO, Lambda's START/END/REPORT lines "
+    'left out at system log level WARN; "Logs" in the cost model\'s assumptions).',
+    "- Not taken here: a smaller record (`input_bucket`, `input_key`, `input_version` "
+    "repeat `input_location`; the record contract and its readers would change).",
     "",
 ]

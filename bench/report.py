@@ -107,6 +107,9 @@ class Report:
     e2e: Throughput
     ingest_memory_mb: int
     results_memory_mb: int
+    # the stack's functions' LoggingConfig (ApplicationLogLevel with the JSON format, or None)
+    application_log_level: str | None
+    system_log_level: str
 
     # --- derived quantities --------------------------------------------------------------
 
@@ -144,6 +147,7 @@ class Report:
             results_invocation_ms=median(self.results.handler_seconds) * 1000,
             ingest_log_bytes_per_file=self.ingest.log_bytes_per_record,
             results_log_bytes_per_invocation=self.results.log_bytes_per_invocation,
+            platform_log_bytes_per_invocation=cost.platform_log_bytes(self.system_log_level),
             pending_item_bytes=cost.item_size(items["PENDING"]),
             submitted_item_bytes=cost.item_size(items["SUBMITTED"]),
             completed_item_bytes=cost.item_size(items["COMPLETED"]),

@@ -76,15 +76,37 @@ def cost_assumptions(report: Report) -> list[str]:
         "indexes: what its users need to find the records of an input and list by status).",
         "- S3: one HeadObject per file in both designs (SageMaker's own reads and writes are "
         "part of SageMaker's cost, excluded).",
-        f"- Logs: measured bytes the handlers print (ingest {inputs.ingest_log_bytes_per_file:.0f}"
-        f" B per record, results {inputs.results_log_bytes_per_invocation:.0f} B per "
-        "invocation, metrics included), plus about "
-        f"{cost.PLATFORM_LOG_BYTES_PER_INVOCATION} B of START/END/REPORT lines per invocation. "
-        "The naive handler logs nothing of its own.",
+        _logs_assumption(report),
         "- Not modelled: X-Ray (traces recorded at the default sampling of one per second plus "
         "5%, $5 per million), CloudWatch metrics and alarms (fixed), S3 storage, SageMaker.",
         "",
     ]
+
+
+def _logs_assumption(report: Report) -> str:
+    inputs = report.cost_inputs()
+    level = report.application_log_level
+    kept = (
+        f"what Lambda would send to CloudWatch Logs at the stack's application log level "
+        f"{level} (JSON format: lines below it are dropped by Lambda)"
+        if level
+        else "everything they print (text log format: nothing filtered)"
+    )
+    platform = inputs.platform_log_bytes_per_invocation
+    lambda_lines = (
+        f"Lambda's START/END/REPORT lines: about {platform:.0f} B per invocation of ours"
+        if platform
+        else "Lambda's START/END/REPORT lines: none for ours (system log level "
+        f"{report.system_log_level}: not sent)"
+    )
+    return (
+        f"- Logs: the handlers' measured output, {kept}: ingest "
+        f"{inputs.ingest_log_bytes_per_file:.0f} B per record, results "
+        f"{inputs.results_log_bytes_per_invocation:.0f} B per invocation, metrics documents "
+        f"included. {lambda_lines}; about {cost.PLATFORM_LOG_BYTES_PER_INVOCATION} B per "
+        "invocation of the naive design's ingest function, which keeps Lambda's default "
+        "logging and logs nothing of its own (its results side is our results function)."
+    )
 
 
 def goals_missed(report: Report, figures: list[Figure]) -> list[str]:
@@ -143,6 +165,7 @@ def _why_dynamodb(report: Report) -> str:
     rows = report.cost_rows()
     ours, naive = cost.totals(rows)
     dynamodb = next(row for row in rows if row.unit == "WRU")
+    logs = next(row for row in rows if row.component == "CloudWatch Logs ingestion")
     rest = ours - dynamodb.ours_dollars
     writes = report.write_sequence()
     table = sum(write.table for write in writes)
@@ -151,14 +174,14 @@ def _why_dynamodb(report: Report) -> str:
     return (
         f"ours {ours:.2f} USD per million files against the naive design's {naive:.2f}; of "
         f"ours, DynamoDB {dynamodb.ours_dollars:.2f} ({dynamodb.ours_per_file:.0f} WRU) and "
-        f"everything else {rest:.2f}. A ratio of 0.7 would leave DynamoDB {budget:.1f} WRU per "
+        f"everything else {rest:.2f} (CloudWatch Logs {logs.ours_dollars:.2f} of it). A ratio "
+        f"of 0.7 would leave DynamoDB {budget:.1f} WRU per "
         f"file. The table alone takes {table} ({per_write}: the claim and SUBMITTED are the "
         "exactly-once guarantee, and the outcome's item passes 1 KB with its inline result), "
         'and the indexes take the rest (section "DynamoDB" above): a put in each at the '
         "claim, and the status entry's move from OPEN to its terminal group at the outcome. "
         "Closing the gap would take dropping one of the two listings the naive design is "
-        "given, or a smaller record (attributes that repeat `input_location`), or less log "
-        'volume per file (the handlers\' lines; see "Logs" above).'
+        "given, or a smaller record (attributes that repeat `input_location`)."
     )
 
 

@@ -90,10 +90,21 @@ class EventSourceChoice(StrEnum):
 
 
 class LogLevel(StrEnum):
+    """``log_level``: the functions' application log level, applied by Lambda (advanced
+    logging controls) and by Powertools. Nothing above INFO: the functions' metrics are
+    embedded-metric-format log lines without a level, which Lambda files as INFO, so a WARN
+    level would drop every metric (and the alarms and the dashboard built on them)."""
+
     DEBUG = "DEBUG"
     INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
+
+
+class SystemLogLevel(StrEnum):
+    """``system_log_level``: which of Lambda's own log lines reach CloudWatch Logs."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARN = "WARN"
 
 
 def setting(default: Any, accepted: str, doc: str, **constraints: Any) -> Any:
@@ -407,7 +418,17 @@ class StackConfig(BaseModel):
         "Retention of the functions' log groups.",
     )
     log_level: LogLevel = setting(
-        LogLevel.INFO, "DEBUG, INFO, WARNING, ERROR", "POWERTOOLS_LOG_LEVEL of both functions."
+        LogLevel.INFO,
+        "DEBUG, INFO",
+        "The functions' application log level (Lambda's ApplicationLogLevel, and "
+        "POWERTOOLS_LOG_LEVEL). INFO: warnings, errors and what is off the happy path; DEBUG "
+        "adds a line per file. No higher level: it would drop the functions' metrics.",
+    )
+    system_log_level: SystemLogLevel = setting(
+        SystemLogLevel.WARN,
+        "DEBUG, INFO, WARN",
+        "Lambda's own log lines (SystemLogLevel). WARN leaves out the start and report lines "
+        "of every invocation (duration, memory, init); INFO sends them.",
     )
     powertools_layer_version: int = setting(
         27,

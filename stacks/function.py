@@ -130,6 +130,12 @@ class PipelineFunction(Construct):
             ],
             role=self.role,
             log_group=self.log_group,
+            # JSON lets Lambda filter by level before CloudWatch Logs ingests (and bills) a
+            # line: the function's lines below log_level, and at system_log_level WARN its own
+            # start and report lines of every invocation (stacks/config.py).
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel(config.log_level.value),
+            system_log_level_v2=lambda_.SystemLogLevel(config.system_log_level.value),
             tracing=lambda_.Tracing.ACTIVE,
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
@@ -137,6 +143,8 @@ class PipelineFunction(Construct):
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                # Lambda's AWS_LAMBDA_LOG_LEVEL wins in Powertools; kept equal, since Powertools
+                # warns when they differ.
                 "POWERTOOLS_LOG_LEVEL": config.log_level.value,
             },
             on_failure=on_failure,

@@ -194,6 +194,7 @@ class Provisioner:
             environment = self.template.resolve(
                 properties.get("Environment", {}).get("Variables", {})
             )
+            logging_config = properties.get("LoggingConfig", {})
             found[logical_id] = (
                 FunctionSpec(
                     name=FUNCTION_NAMES[handler],
@@ -201,6 +202,9 @@ class Provisioner:
                     environment={key: str(value) for key, value in environment.items()},
                     timeout_seconds=int(properties.get("Timeout", 3)),
                     memory_mb=int(properties.get("MemorySize", 128)),
+                    log_format=logging_config.get("LogFormat", "Text"),
+                    application_log_level=logging_config.get("ApplicationLogLevel", "INFO"),
+                    system_log_level=logging_config.get("SystemLogLevel", "INFO"),
                 ),
                 properties,
             )

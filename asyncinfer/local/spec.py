@@ -18,6 +18,16 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout_seconds: int
     memory_mb: int
+    # LoggingConfig; Lambda's defaults when the template sets none. The application level
+    # applies with the JSON format only (lambda_runner/log_levels.py).
+    log_format: str = "Text"
+    application_log_level: str = "INFO"
+    system_log_level: str = "INFO"
+
+    @property
+    def filtered_at(self) -> str | None:
+        """The level below which Lambda drops the function's lines; None: nothing dropped."""
+        return self.application_log_level.upper() if self.log_format.upper() == "JSON" else None
 
 
 @dataclass(frozen=True)

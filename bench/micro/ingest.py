@@ -26,7 +26,7 @@ from bench.micro.plan import (
 from bench.micro.replay import (
     RecordingClient,
     RuntimeAdmin,
-    counting_stdout_bytes,
+    counting_ingested_bytes,
     lambda_context,
     progress,
     substituted,
@@ -283,7 +283,7 @@ class IngestBench:
         log_bytes = [0]
 
         def logged_handler_run(batch: list[Upload]) -> float:
-            with counting_stdout_bytes(log_bytes):
+            with counting_ingested_bytes(log_bytes):
                 return self.handler_run(batch)
 
         batches = self.batches

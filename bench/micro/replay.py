@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from asyncinfer.local.lambda_runner.log_levels import application_level, ingested_bytes
 from bench.micro.plan import WAIT_SECONDS, Plan
 
 
@@ -78,15 +79,23 @@ def substituted(value: Any, replacements: dict[str, str]) -> Any:
 
 
 @contextlib.contextmanager
-def counting_stdout_bytes(total: list[int]) -> Iterator[None]:
-    """Adds what the block wrote to stdout (a file: the handler's log) to ``total[0]``."""
+def counting_ingested_bytes(total: list[int]) -> Iterator[None]:
+    """Adds to ``total[0]`` the bytes of what the block wrote to stdout (a file: the handler's
+    log) that Lambda would send to CloudWatch Logs: with the function's JSON log format, the
+    lines at or above its application log level (``AWS_LAMBDA_LOG_LEVEL``, which Powertools
+    also follows here, as on Lambda)."""
     sys.stdout.flush()
     before = os.fstat(sys.stdout.fileno()).st_size
     try:
         yield
     finally:
         sys.stdout.flush()
-        total[0] += os.fstat(sys.stdout.fileno()).st_size - before
+        after = os.fstat(sys.stdout.fileno()).st_size
+        # stdout is open for writing only: read the file through a descriptor of its own.
+        with open(f"/proc/self/fd/{sys.stdout.fileno()}", "rb") as log:
+            log.seek(before)
+            output = log.read(after - before)
+        total[0] += ingested_bytes(output, application_level(os.environ))
 
 
 def lambda_context(plan: Plan) -> Any:

@@ -19,7 +19,7 @@ from bench.micro.plan import (
 from bench.micro.replay import (
     RecordingClient,
     RuntimeAdmin,
-    counting_stdout_bytes,
+    counting_ingested_bytes,
     lambda_context,
     progress,
     substituted,
@@ -119,7 +119,7 @@ def measure_results(plan: Plan) -> ResultsMeasurements:
     def handler_run(repetition: int) -> float:
         event = handler_events[repetition]
         context = lambda_context(plan)
-        with counting_stdout_bytes(log_bytes):
+        with counting_ingested_bytes(log_bytes):
             return timed(lambda: results.handler(event, context))
 
     def bare_run(repetition: int) -> float:

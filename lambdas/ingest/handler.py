@@ -22,9 +22,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 
+from lambdas.common.logs import function_logger
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.ingest.attributes import xray_trace_id
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 # Every failed message is listed in batchItemFailures, even when all of them failed: the
 # handler itself never fails because of the records it was given.

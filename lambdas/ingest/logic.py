@@ -277,7 +277,9 @@ class Submitter:
         )
         if not self._store.mark_submitted(submitted, token=token):
             self._logger.info("the result was recorded first; filled in the ingest fields")
-        self._logger.info(
+        # DEBUG: the happy path is the record itself (SUBMITTED, with its locations) and the
+        # FilesSubmitted metric; a line per file would be most of the function's log bytes.
+        self._logger.debug(
             "submitted",
             extra={"output_location": response.output_location, "retries": retries},
         )

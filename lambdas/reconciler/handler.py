@@ -19,8 +19,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 
+from lambdas.common.logs import function_logger
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
@@ -33,7 +34,7 @@ from lambdas.results.clients import S3OutputReader, create_clients
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 
 # Stop starting pages with less time than this left: a page of writes, then the metrics flush.

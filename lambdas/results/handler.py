@@ -15,9 +15,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.utilities.parser import event_parser
 
+from lambdas.common.logs import function_logger
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.results.clients import S3OutputReader, create_clients
@@ -28,7 +29,7 @@ from lambdas.results.notification import SageMakerSnsEvent
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+logger = function_logger()
 metrics = Metrics()
 
 

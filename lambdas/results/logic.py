@@ -148,7 +148,8 @@ def outcome_record(
 def decode_response_body(body: ResponseBody, logger: Logger) -> bytes | None:
     """The bytes of an included inference response; None (logged) when it cannot be used."""
     if body.content is None:
-        logger.info("Notification carries no response content", extra={"detail": body.message})
+        # Every output over the notification's limit arrives this way: not worth a line each.
+        logger.debug("Notification carries no response content", extra={"detail": body.message})
         return None
     if (body.encoding or "").upper() != RESPONSE_BODY_BASE64:
         logger.warning("Response body encoding not supported", extra={"encoding": body.encoding})
@@ -251,14 +252,7 @@ class NotificationProcessor:
                 extra={"status": record.status, "completed_at": record.completed_at},
             )
             return Disposition.UNCHANGED
-        self._logger.info(
-            "Outcome recorded",
-            extra={
-                "status": record.status,
-                "latency_ms": record.latency_ms,
-                "result_encoding": record.result_encoding,
-            },
-        )
+        self._log_outcome(record)
         if record.status == Status.FAILED:
             self._metrics.add_metric(
                 name=Metric.INFERENCES_FAILED.value, unit=MetricUnit.Count, value=1
@@ -285,6 +279,28 @@ class NotificationProcessor:
                 value=max(end_to_end, 0),
             )
         return Disposition.COMPLETED
+
+    def _log_outcome(self, record: InferenceRecord) -> None:
+        """A failed inference is one INFO line with its reason; a completed one is DEBUG only:
+        the record holds every outcome, and a line per file would be most of the log bytes."""
+        if record.status == Status.FAILED:
+            self._logger.info(
+                "Inference failed",
+                extra={
+                    "failure_stage": record.failure_stage,
+                    "failure_reason": record.failure_reason,
+                    "failure_location": record.failure_location,
+                },
+            )
+            return
+        self._logger.debug(
+            "Outcome recorded",
+            extra={
+                "status": record.status,
+                "latency_ms": record.latency_ms,
+                "result_encoding": record.result_encoding,
+            },
+        )
 
     def _inline_result(
         self, notification: InferenceCompleted | InferenceFailed

@@ -8,6 +8,7 @@ source mappings and SNS delivery would hand the functions, and what becomes of e
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -376,6 +377,7 @@ def test_sqs_events_contexts_and_environment_are_lambdas(
     assert environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
     assert environment["AWS_REGION"] == REGION
     assert environment["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert "AWS_LAMBDA_LOG_LEVEL" not in environment  # text format: Lambda filters nothing
     assert "RUNNER_TEST_CANARY" not in environment
     trace_ids = {invocation["environment"]["_X_AMZN_TRACE_ID"] for invocation in invocations}
     assert len(trace_ids) == len(invocations)
@@ -393,6 +395,39 @@ def test_sqs_events_contexts_and_environment_are_lambdas(
     assert stats.succeeded == 3
     assert stats.failed == 0
     assert stats.messages_delivered == 3
+
+
+def test_json_logs_reach_the_log_file_as_lambda_filters_them(
+    endpoint: str, sqs: SQSClient, spy: Spy, tmp_path: Path
+) -> None:
+    """Application level WARN, system level WARN: what CloudWatch Logs would receive."""
+    queue_url = create_queue(sqs)
+    fn = dataclasses.replace(
+        function(spy, name="filtered-fn"),
+        log_format="JSON",
+        application_log_level="WARN",
+        system_log_level="WARN",
+    )
+    send(sqs, queue_url, {"id": "logs", "action": "log"})
+
+    with running([queue_source(queue_url, fn)], endpoint, tmp_path):
+        wait_for(lambda: messages_left(sqs, queue_url) == 0, "the message to be handled")
+
+    log = (tmp_path / "logs" / "filtered-fn.log").read_text()
+    kept = [line for line in log.splitlines() if line.strip()]
+    assert any('"spy ERROR"' in line for line in kept)
+    assert any('"spy root warning"' in line and '"level": "WARN"' in line for line in kept)
+    # below WARN: DEBUG and INFO lines, and every line Lambda files as INFO (a metrics
+    # document, plain text, a line whose timestamp is not RFC 3339)
+    for dropped in ("spy DEBUG", "spy INFO", "spy undated", "spy_metric", "spy plain text"):
+        assert dropped not in log
+    assert "spy root debug" not in log
+    assert "handled" not in log
+    # system level WARN: no START, END or REPORT line
+    assert "RequestId" not in log
+    environment = spy.invocations()[0]["environment"]
+    assert environment["AWS_LAMBDA_LOG_FORMAT"] == "JSON"
+    assert environment["AWS_LAMBDA_LOG_LEVEL"] == "WARN"
 
 
 def test_batch_size_and_batching_window_are_honoured(

@@ -128,6 +128,9 @@ def test_import_mode_accepts_the_endpoint_role_with_a_path() -> None:
         ({"request_ttl_seconds": 59}, ["request_ttl_seconds=59", "from 60 to 21600"]),
         ({"log_retention_days": 31}, ["log_retention_days=31", "one of 1, 3, 5"]),
         ({"removal_policy": "keep"}, ["removal_policy='keep'", "retain, destroy"]),
+        # above INFO Lambda would drop the metrics documents (no level: filed as INFO)
+        ({"log_level": "WARNING"}, ["log_level='WARNING'", "accepted values: DEBUG, INFO"]),
+        ({"system_log_level": "ERROR"}, ["system_log_level='ERROR'", "DEBUG, INFO, WARN"]),
         ({"include_inference_response": "maybe"}, ["include_inference_response", "true, false"]),
         ({"instance_typ": "ml.m5.large"}, ["'instance_typ'", "did you mean 'instance_type'"]),
         ({"min_instance_count": 3}, ["'min_instance_count' is larger than max_instance_count"]),

@@ -624,6 +624,23 @@ def test_functions_share_runtime_layer_tracing_and_log_retention(
         assert environment["ENDPOINT_NAME"] == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
 
 
+def test_functions_log_json_that_lambda_filters_by_level(stack: Synthesized) -> None:
+    """Lambda drops application lines below INFO and its own start and report lines (system
+    level WARN) before CloudWatch Logs ingests (and bills) them."""
+    outputs = ("IngestFunctionName", "ResultsFunctionName", "ReconcilerFunctionName")
+    for output in outputs:
+        function = stack.properties(stack.output_target(output))
+        logging_config = dict(function["LoggingConfig"])
+        assert stack.properties(target(logging_config.pop("LogGroup")))  # the function's own
+        assert logging_config == {
+            "LogFormat": "JSON",
+            "ApplicationLogLevel": "INFO",
+            "SystemLogLevel": "WARN",
+        }
+        # Powertools follows Lambda's level; its own setting is kept equal to it
+        assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
 def test_function_environments_follow_the_contract(stack: Synthesized, ids: dict[str, str]) -> None:
     ingest = stack.properties(ids["ingest_function"])["Environment"]["Variables"]
     assert ingest["INPUT_BUCKET"] == {"Ref": ids["input_bucket"]}

@@ -37,6 +37,8 @@ CONTEXT = {
     "max_concurrency": "3",
     "ingest_timeout_seconds": "120",
     "alarm_email": "ops@example.com",
+    "log_level": "DEBUG",
+    "system_log_level": "INFO",
 }
 
 
@@ -287,3 +289,13 @@ def test_every_dead_letter_queue_is_alarmed(stack: Synthesized) -> None:
         if alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     }
     assert _dead_letter_queues(stack) <= alarmed
+
+
+def test_the_log_levels_of_the_context_reach_every_function(stack: Synthesized) -> None:
+    outputs = ("IngestFunctionName", "ResultsFunctionName", "ReconcilerFunctionName")
+    for output in outputs:
+        function = stack.properties(function_id(stack, output))
+        assert function["LoggingConfig"]["LogFormat"] == "JSON"
+        assert function["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+        assert function["LoggingConfig"]["SystemLogLevel"] == "INFO"
+        assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"

@@ -128,6 +128,7 @@ def inputs(**overrides: Any) -> cost.Inputs:
         "results_invocation_ms": 10.0,
         "ingest_log_bytes_per_file": 800.0,
         "results_log_bytes_per_invocation": 1000.0,
+        "platform_log_bytes_per_invocation": 0.0,
         "pending_item_bytes": 550,
         "submitted_item_bytes": 880,
         "completed_item_bytes": 1170,
@@ -153,6 +154,23 @@ def test_the_cost_model_charges_batches_once_and_files_once() -> None:
     dynamodb = next(row for row in rows if row.component == "DynamoDB writes")
     assert dynamodb.ours_dollars == pytest.approx(dynamodb.ours_per_file * 0.625)
     assert naive > 0
+
+
+def test_lambdas_own_log_lines_count_only_where_they_are_sent() -> None:
+    assert cost.platform_log_bytes("WARN") == 0
+    assert cost.platform_log_bytes("INFO") == cost.PLATFORM_LOG_BYTES_PER_INVOCATION
+    quiet = inputs(ingest_log_bytes_per_file=50.0, results_log_bytes_per_invocation=450.0)
+    # ours at system level WARN: the handlers' bytes only
+    assert cost.ours(quiet).log_bytes == pytest.approx(500.0)
+    # the naive ingest function keeps Lambda's default logging; its results side is ours
+    assert cost.naive(quiet).log_bytes == pytest.approx(450.0 + 300.0)
+    loud = inputs(
+        ingest_log_bytes_per_file=50.0,
+        results_log_bytes_per_invocation=450.0,
+        platform_log_bytes_per_invocation=300.0,
+    )
+    assert cost.ours(loud).log_bytes == pytest.approx(500.0 + 300.0 * 1.1)  # 1/10 + 1 calls
+    assert cost.naive(loud).log_bytes == pytest.approx(450.0 + 300.0 * 2)
 
 
 def test_larger_batches_make_the_pipeline_cheaper_per_file() -> None:

@@ -10,6 +10,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from asyncinfer.local.constants import ACCOUNT_ID
+from asyncinfer.local.lambda_runner.log_levels import (
+    JSON_FORMAT,
+    LOG_FORMAT_VARIABLE,
+    LOG_LEVEL_VARIABLE,
+)
 from asyncinfer.local.spec import FunctionSpec
 
 FUNCTION_VERSION = "$LATEST"
@@ -88,4 +93,9 @@ def lambda_environment(
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
+    if function.filtered_at is not None:
+        # What Lambda sets with the JSON format: the runtime's root logger and Powertools
+        # take their level from it, and the worker filters by it as Lambda does.
+        environment[LOG_FORMAT_VARIABLE] = JSON_FORMAT
+        environment[LOG_LEVEL_VARIABLE] = function.filtered_at
     return environment

@@ -182,6 +182,7 @@ class WorkerPool:
             log_stream_name=stream,
             log_path=str(self._log_path),
             parent_pid=os.getpid(),
+            system_log_level=self.function.system_log_level,
         )
 
     def _run(self, worker: _Worker, request_id: str, event: Mapping[str, Any]) -> Invocation:

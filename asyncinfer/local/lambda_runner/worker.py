@@ -2,8 +2,12 @@
 
 A worker process imports the handler once (the cold start), then serves one invocation at a
 time, as a Lambda execution environment does. It runs with the function's environment only (the
-parent's is cleared), writes everything it prints to the function's log file, and is given a
+parent's is cleared), writes what it prints to the function's log file, and is given a
 Lambda-style context. Its parent, the pool (``pool``), sends it requests over a pipe.
+
+The log file gets what CloudWatch Logs would: with the JSON log format, only the lines at or
+above the application log level (``log_levels``), and the start, end and report lines only at
+system log level DEBUG or INFO.
 """
 
 from __future__ import annotations
@@ -24,9 +28,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from asyncinfer.local.lambda_runner.context import FUNCTION_VERSION, LambdaContext
+from asyncinfer.local.lambda_runner.log_levels import (
+    PYTHON_LEVELS,
+    LevelFilteringStream,
+    application_level,
+    platform_lines_sent,
+)
 
 _ORPHAN_CHECK_SECONDS = 0.5
 
@@ -46,6 +56,7 @@ class WorkerConfig:
     log_stream_name: str
     log_path: str
     parent_pid: int
+    system_log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -71,13 +82,7 @@ def serve(connection: Connection, config: WorkerConfig) -> None:
     os.environ.clear()
     os.environ.update(config.environment)
     time.tzset()
-    # A root logger as the runtime sets it up, whatever importing __main__ again configured.
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.WARNING,
-        format="[%(levelname)s]\t%(asctime)s\t%(message)s",
-        force=True,
-    )
+    _configure_logging(application_level(config.environment))
     _exit_when_orphaned(config.parent_pid)
     init_started = time.monotonic()
     try:
@@ -132,7 +137,9 @@ def _invoke(
         log_group_name=config.log_group_name,
         log_stream_name=config.log_stream_name,
     )
-    print(f"START RequestId: {request.request_id} Version: {FUNCTION_VERSION}", flush=True)
+    platform = platform_lines_sent(config.system_log_level)
+    if platform:
+        _platform_line(f"START RequestId: {request.request_id} Version: {FUNCTION_VERSION}")
     started = time.monotonic()
     reply: Reply
     error_report: dict[str, Any] | None = None
@@ -159,7 +166,8 @@ def _invoke(
     )
     if init_ms is not None:
         report_line += f"\tInit Duration: {init_ms:.2f} ms"
-    print(f"END RequestId: {request.request_id}\n{report_line}", flush=True)
+    if platform:
+        _platform_line(f"END RequestId: {request.request_id}\n{report_line}")
     return reply
 
 
@@ -194,7 +202,54 @@ def _init_error_type(error: Exception) -> str:
     return type(error).__name__
 
 
+def _configure_logging(level: str | None) -> None:
+    """The root logger as the runtime sets it up (whatever importing __main__ again
+    configured); with the JSON format, Lambda's level filter on all the function prints."""
+    if level is None:
+        logging.basicConfig(
+            stream=sys.stdout,
+            level=logging.WARNING,
+            format="[%(levelname)s]\t%(asctime)s\t%(message)s",
+            force=True,
+        )
+        return
+    sys.stdout = LevelFilteringStream(cast("TextIO", sys.__stdout__), level)
+    sys.stderr = LevelFilteringStream(cast("TextIO", sys.__stderr__), level)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_RuntimeJsonFormatter())
+    logging.basicConfig(handlers=[handler], level=PYTHON_LEVELS[level], force=True)
+
+
+class _RuntimeJsonFormatter(logging.Formatter):
+    """The runtime's JSON lines for the standard library's loggers (botocore's, say)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": "WARN" if record.levelname == "WARNING" else record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            line |= _error_report(error, error_type=type(error).__name__)
+        return json.dumps(line, default=str)
+
+
+def _platform_line(text: str) -> None:
+    """Lambda's own lines: not the function's output, so not filtered by its level."""
+    stream = sys.__stdout__
+    if stream is not None:
+        stream.write(text + "\n")
+        stream.flush()
+
+
 def _print_error(report: Mapping[str, Any]) -> None:
+    if application_level(os.environ) is not None:
+        # The runtime logs an uncaught error as an ERROR line of the JSON format.
+        timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        print(json.dumps({"timestamp": timestamp, "level": "ERROR", **report}), flush=True)
+        return
     print(
         f"[ERROR] {report['errorType']}: {report['errorMessage']}\n"
         "Traceback (most recent call last):\n" + "".join(report["stackTrace"]),

@@ -11,17 +11,20 @@ applies while ``delivery < until`` (always if ``until`` is absent):
 * ``fail``: listed in ``batchItemFailures``; ``bogus``: the response names a message that is
   not in the batch; ``raise``: the handler raises; ``crash``: the worker exits at once;
   ``hang``: sleeps far past any timeout; ``hold``: stays in flight ``hold`` seconds, and the
-  number of invocations in flight at once is tracked in ``$SPY_DIR/concurrency.json``.
+  number of invocations in flight at once is tracked in ``$SPY_DIR/concurrency.json``;
+  ``log``: prints lines of every kind Lambda's level filter tells apart (``_log_lines``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +96,27 @@ def _active(instruction: dict[str, Any], delivery: int) -> bool:
     return bool(delivery < instruction.get("until", delivery + 1))
 
 
+def _log_lines() -> None:
+    """JSON lines with a level and an RFC 3339 timestamp, one with a timestamp Lambda cannot
+    read, a metrics document (no level), plain text and the root logger's lines."""
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+    for level in ("DEBUG", "INFO", "ERROR"):
+        print(json.dumps({"level": level, "timestamp": stamp, "message": f"spy {level}"}))
+    print(json.dumps({"level": "ERROR", "timestamp": "yesterday", "message": "spy undated"}))
+    print(json.dumps({"_aws": {"CloudWatchMetrics": []}, "spy_metric": 1}))
+    print("spy plain text", flush=True)
+    logging.getLogger("spy").debug("spy root debug")
+    logging.getLogger("spy").warning("spy root warning")
+
+
 def _act(instructions: list[tuple[dict[str, Any], int]]) -> None:
-    """The whole-invocation actions (hold, hang, crash, raise), in that order."""
+    """The whole-invocation actions (log, hold, hang, crash, raise), in that order."""
     active = [
         instruction for instruction, delivery in instructions if _active(instruction, delivery)
     ]
     actions = {instruction["action"] for instruction in active}
+    if "log" in actions:
+        _log_lines()
     if "hold" in actions:
         with _in_flight():
             time.sleep(max(instruction.get("hold", 0) for instruction in active))

@@ -264,12 +264,25 @@ def test_concurrency_is_bounded_by_submit_concurrency(world: World) -> None:
     assert peak == 3
 
 
+def test_the_happy_path_logs_nothing_at_info(world: World, logs: Logs) -> None:
+    """The records and the FilesSubmitted metric say it all; a line per file would cost more
+    than everything else the function logs."""
+    response, _ = world.invoke(batch(*(world.put(f"k{index}.json") for index in range(3))))
+    assert response == {"batchItemFailures": []}
+    assert logs() == []
+
+
 def test_log_lines_carry_their_own_objects_keys_under_concurrency(world: World, logs: Logs) -> None:
     records = [world.put(f"k{index}.json") for index in range(8)]
     expected = {
         version_of(record).input_location: version_of(record).inference_id for record in records
     }
-    world.invoke(batch(*records))
+    previous = handler.logger.log_level
+    handler.logger.setLevel("DEBUG")  # the per-file lines are DEBUG
+    try:
+        world.invoke(batch(*records))
+    finally:
+        handler.logger.setLevel(previous)
     lines = logs()
     submitted = [line for line in lines if line["message"] == "submitted"]
     assert len(submitted) == 8

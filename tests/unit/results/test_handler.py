@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +15,10 @@ from pydantic import ValidationError
 
 from lambdas.common.records import InferenceRecord, Status, parse_timestamp
 from lambdas.common.store import ClaimOutcome, RecordStore
+from lambdas.results import handler as results_handler
 from lambdas.results.logic import UnprocessedNotificationsError
 from tests.conftest import TABLE_NAME
-from tests.unit.results.conftest import Invoke, emitted_metrics, metric_values
+from tests.unit.results.conftest import FakeLambdaContext, Invoke, emitted_metrics, metric_values
 from tests.unit.results.events import (
     ENDPOINT_NAME,
     ERROR_TOPIC_ARN,
@@ -464,3 +467,35 @@ def test_timestamps_are_normalized(invoke: Invoke, store: RecordStore) -> None:
     assert record.completed_at == "2026-11-21T10:00:03.100Z"
     assert record.received_at == "2026-11-21T10:00:00.000Z"
     assert record.latency_ms == 3100
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The function's log lines as Powertools formats them (context keys included)."""
+    stream = io.StringIO()
+    sink = logging.StreamHandler(stream)
+    sink.setFormatter(results_handler.logger.registered_formatter)
+    target = logging.getLogger(results_handler.logger.name)
+    target.addHandler(sink)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    target.removeHandler(sink)
+
+
+def test_a_completed_outcome_logs_nothing_at_info_and_a_failed_one_says_why(
+    invoke: Invoke, s3: S3Client, log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    put_output(s3, PREDICTION)
+    invoke(sns_event(success()))
+    # the happy path: no line (the record holds the outcome; the metrics count it)
+    assert log_lines() == []
+
+    invoke(sns_event(failure(inference_id="1e" * 32)))
+    [failed] = log_lines()
+    assert failed["level"] == "INFO"
+    assert failed["message"] == "Inference failed"
+    assert failed["failure_reason"] == FAILURE_REASON
+    assert failed["inference_id"] == failed["correlation_id"] == "1e" * 32
+    assert failed["function_request_id"] == FakeLambdaContext().aws_request_id
+    # what the log group already says is left out
+    redundant = {"function_name", "function_arn", "function_memory_size", "service", "cold_start"}
+    assert not redundant & set(failed)
