@@ -169,6 +169,8 @@ class AsyncInferencePipeline(Construct):
             # The CLI prints where an output is expected to land from it (the record's
             # output_location, from SageMaker's response, stays authoritative).
             StackOutput.OUTPUT_NAMING: config.output_naming.value,
+            # the CLI then refuses a key too long for InputLocation only if it cannot go inline
+            StackOutput.INLINE_INPUT_MAX_BYTES: str(config.inline_input_max_bytes),
         }
         if output_bucket is not None:
             stack_outputs[StackOutput.OUTPUT_BUCKET_NAME] = output_bucket.bucket_name

@@ -172,6 +172,8 @@ class StackOutput(StrEnum):
     OUTPUT_PATH = "OutputPath"
     OUTPUT_NAMING = "OutputNaming"
     FAILURE_PATH = "FailurePath"
+    # the largest input sent inline as Body (0: none); an inline input has no InputLocation
+    INLINE_INPUT_MAX_BYTES = "InlineInputMaxBytes"
 
 
 class LocalOutput(StrEnum):

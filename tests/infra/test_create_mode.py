@@ -50,6 +50,7 @@ CONTRACT_OUTPUTS = {
     "EndpointName",
     "OutputPath",
     "FailurePath",
+    "InlineInputMaxBytes",
 }
 # The only actions AWS grants on Resource "*" alone (no resource-level permissions).
 STAR_ONLY_ACTIONS = {
@@ -139,6 +140,7 @@ def test_outputs_are_the_contract_and_point_at_the_right_resources(
     assert stack.output("InputLocationIndexName") == "by_input_keys"  # layout 2, the default
     assert stack.output("StatusIndexName") == "by_status_shard"
     assert stack.output("OutputNaming") == "input"
+    assert stack.output("InlineInputMaxBytes") == "128000"
     assert stack.resources("AWS::SQS::Queue")[ids["ingest_queue"]]
     assert stack.output("EndpointName") == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
     output_path = joined(stack.output("OutputPath"))
