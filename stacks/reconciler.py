@@ -105,7 +105,8 @@ class Reconciler(Construct):
             acknowledge(
                 self.handler.role,
                 wildcard_resource(objects_of(bucket, pattern)),
-                "SageMaker names each output and failure object <path>/<uuid>.out; the "
-                "reconciler reads the ones ingest recorded, so the grant covers the endpoint's "
+                "SageMaker names each output and failure object per request under its path "
+                "(the input's folder and the id, or a random <uuid>.out); the reconciler reads "
+                "the ones ingest recorded, so the grant covers the endpoint's "
                 "output and failure prefixes (GetObject only).",
             )
