@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambdas.common.contract import Env, Service
-from lambdas.common.deadlines import SUBMITTED_MARGIN
+from lambdas.common.deadlines import DEADLINE_SETTINGS, SUBMITTED_MARGIN
 from stacks.config import StackConfig
 from stacks.function import PipelineFunction
 from stacks.ingest import INGEST_QUEUE_RETENTION
@@ -64,6 +64,7 @@ class Reconciler(Construct):
             # the default margin; local-mode tests set a small one over it
             Env.SUBMITTED_MARGIN_SECONDS: str(int(SUBMITTED_MARGIN.total_seconds())),
         }
+        self.deadline_settings = {name: environment[name] for name in DEADLINE_SETTINGS}
         if output_bucket is not None:
             environment[Env.OUTPUT_BUCKET] = output_bucket.bucket_name
         self.handler = PipelineFunction(

@@ -174,6 +174,9 @@ class StackOutput(StrEnum):
     FAILURE_PATH = "FailurePath"
     # the largest input sent inline as Body (0: none); an inline input has no InputLocation
     INLINE_INPUT_MAX_BYTES = "InlineInputMaxBytes"
+    # the reconciler's deadline settings as JSON ({Env name: value}): `asyncinfer reconcile`
+    # judges overdue records by the stack's values, as the reconciler does
+    RECONCILE_DEADLINES = "ReconcileDeadlines"
 
 
 class LocalOutput(StrEnum):
