@@ -44,6 +44,7 @@ class Prices:
     sns_publish: float = 0.50 / 1e6  # per 64 KB chunk
     sns_lambda_delivery: float = 0.0  # deliveries to Lambda (and SQS) carry no charge
     dynamodb_write_unit: float = 0.625 / 1e6  # on-demand WRU (1 KB)
+    dynamodb_read_unit: float = 0.125 / 1e6  # on-demand RRU (4 KB strongly, 8 KB eventually)
     s3_get_class_request: float = 0.0004 / 1000  # HeadObject is a GET-class request
     logs_ingested_gb: float = 0.50
 
@@ -84,6 +85,7 @@ class Usage:
     sns_publishes: float
     sns_deliveries: float
     dynamodb_write_units: float
+    dynamodb_read_units: float
     s3_head_requests: float
     log_bytes: float
 
@@ -110,6 +112,8 @@ class Inputs:
     # per file, from the items' images and the indexes (bench/partitions.py)
     ours_write_units: int
     naive_write_units: int
+    # the reconciler's review reads each record once (lambdas/reconciler/review.py)
+    review_read_units: float
 
 
 def platform_log_bytes(system_log_level: str) -> int:
@@ -135,6 +139,7 @@ def ours(inputs: Inputs) -> Usage:
         sns_publishes=1,
         sns_deliveries=1,
         dynamodb_write_units=writes,
+        dynamodb_read_units=inputs.review_read_units,
         s3_head_requests=1,
         log_bytes=inputs.ingest_log_bytes_per_file
         + inputs.results_log_bytes_per_invocation
@@ -151,6 +156,7 @@ def naive(inputs: Inputs) -> Usage:
         sns_publishes=1,
         sns_deliveries=1,
         dynamodb_write_units=inputs.naive_write_units,
+        dynamodb_read_units=0,
         s3_head_requests=1,
         # its own ingest function with Lambda's default logging; our results function
         log_bytes=PLATFORM_LOG_BYTES_PER_INVOCATION
@@ -179,6 +185,7 @@ def table(inputs: Inputs, prices: Prices = PRICES) -> list[Row]:
         ("SNS publishes (by SageMaker)", "publishes", "sns_publishes", prices.sns_publish),
         ("SNS deliveries to Lambda", "deliveries", "sns_deliveries", prices.sns_lambda_delivery),
         ("DynamoDB writes", "WRU", "dynamodb_write_units", prices.dynamodb_write_unit),
+        ("DynamoDB reads (reconciler)", "RRU", "dynamodb_read_units", prices.dynamodb_read_unit),
         ("S3 HeadObject", "requests", "s3_head_requests", prices.s3_get_class_request),
         ("CloudWatch Logs ingestion", "bytes", "log_bytes", prices.logs_ingested_gb / 1e9),
     ]
@@ -200,6 +207,13 @@ def table(inputs: Inputs, prices: Prices = PRICES) -> list[Row]:
 
 def totals(rows: list[Row]) -> tuple[float, float]:
     return sum(row.ours_dollars for row in rows), sum(row.naive_dollars for row in rows)
+
+
+def review_read_units(completed_item: Mapping[str, Mapping[str, Any]], entry_bytes: int) -> float:
+    """The reconciler's reads per file: its item once, eventually consistent (half a unit per
+    started 4 KB), and its index entry's share of a Query page (half a unit per 4 KB read)."""
+    item = 0.5 * math.ceil(item_size(completed_item) / (4 * KB))
+    return item + 0.5 * entry_bytes / (4 * KB)
 
 
 def naive_item(submitted_item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -66,12 +66,12 @@ def dynamodb_section(report: Report) -> list[str]:
         "",
         "Why layout 2 costs less: the claim and SUBMITTED stay (they are the exactly-once "
         "guarantee: a redelivered event finds the claim, a crash after the invocation finds "
-        "SUBMITTED), but the indexes hold keys only (about 0.3 KB an entry, whatever the "
-        "record and its inline result weigh), `by_input_keys` is written once (its keys never "
-        "change), and `by_status_shard` keys on the status group rather than the status: "
-        "PENDING and SUBMITTED share `OPEN`, and its sort key `status_time` is the claim's "
-        "time, so SUBMITTED moves nothing; only the outcome moves the entry (a delete and a "
-        "put). Readers (CLI, reconciler) query the keys and read the items by key.",
+        "SUBMITTED), but the indexes hold keys only (about 0.2 to 0.3 KB an entry, whatever "
+        "the record and its inline result weigh) and both are written once, by the claim: "
+        "`by_input_keys` (input location, creation time) and `by_status_shard` (one of 16 "
+        "shards of the id, the claim's time) have keys no later write changes, so SUBMITTED "
+        "and the outcome cost the table alone. Readers (CLI, reconciler) query the keys and "
+        "read the items by key; a listing by status keeps the items in that status.",
         "",
         f"Partition model at {partitions.FILES_PER_SECOND:,} files/s (write units per second "
         "on the busiest partition key value; DynamoDB allows "
@@ -104,21 +104,29 @@ LEVERS = [
     "- Taken: KEYS_ONLY projections. An entry no longer carries the record (nor its inline "
     "result), so it is one unit whatever the record weighs, and writes that change no key "
     "leave the index alone. The price is on the read side: the CLI and the reconciler read "
-    "the items by key (BatchGetItem, consistent), which costs reads only when someone lists.",
-    "- Taken: a status index whose key spreads and moves once. `status_shard` = status group "
-    "plus one of 16 shards by id; the sort key `status_time` is set by the claim and by the "
-    "outcome only. PENDING and SUBMITTED share the group `OPEN`, so SUBMITTED costs the "
-    "table alone; listings query the 16 shards and merge (asyncinfer/cli/shards.py), the "
-    "reconciler walks the `OPEN` shards older than its cutoff (lambdas/reconciler/shards.py); "
-    "neither scans.",
+    "the items by key (BatchGetItem), which costs reads only when someone lists, and once "
+    "per record for the reconciler (below).",
+    "- Taken: a status index written once. `status_shard` is one of 16 shards of the id "
+    "(whatever the status) and `status_time` the claim's time; nothing after the claim "
+    "moves either. A listing by status reads the 16 shards newest first, merges them and "
+    "keeps the items in that status (asyncinfer/cli/shards.py); the reconciler, which must "
+    "find the few records left open, reviews each record once, when it could first be "
+    "overdue (claim + RequestTTL + invocation timeout + margin), reading its item "
+    "(eventually consistent, half a read unit: the row 'DynamoDB reads (reconciler)' of "
+    "the cost model), and moves `status_time` only for an open record not yet overdue "
+    "(lambdas/reconciler/review.py). No scan anywhere. The status-grouped version of this "
+    "index (`OPEN#nn` until the outcome moved the entry to `COMPLETED#nn`/`FAILED#nn`) "
+    "cost 3 units per file instead of 1: a read of 0.5 units by the reconciler is cheaper "
+    "than the 2 write units of that move (WRU $0.625/M, RRU $0.125/M).",
     "- Taken: `by_input_keys` is written once, by the claim: its keys (input location, "
     "creation time) never change afterwards.",
     "- Not taken: fewer writes per file. The claim (before the invocation) and SUBMITTED "
     "(after it) are what keeps a redelivered or retried event from invoking twice; the "
     "outcome is the result. Dropping either breaks exactly-once.",
-    "- Not taken: a sparse status index of open records only. It would save the terminal "
-    "put (1 unit) but lose listing COMPLETED and FAILED records by recency, which users and "
-    "`asyncinfer results`/`watch` need.",
+    "- Not taken: a sparse status index of open records only. Its entry would be put by "
+    "the claim and deleted by the outcome (2 units, where the index above costs 1), and "
+    "listing COMPLETED and FAILED records by recency, which users and "
+    "`asyncinfer results`/`watch` need, would take another index.",
     "- Taken outside the table: less log volume per file (JSON logs filtered by Lambda at "
     "the application log level, no line per file at INFO, Lambda's START/END/REPORT lines "
     'left out at system log level WARN; "Logs" in the cost model\'s assumptions).',

@@ -32,6 +32,7 @@ from lambdas.common.contract import (
     INPUT_KEYS_INDEX,
     INPUT_LOCATION_INDEX,
     PARTITION_KEY,
+    SHARD_PARTITIONS,
     STATUS_INDEX,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_SHARD_INDEX,
@@ -186,7 +187,9 @@ def hot_partitions(
 
 
 def _class_of(value: str) -> str:
-    if "#" in value:  # a status_shard value: the group, the shard number aside
+    if value in SHARD_PARTITIONS:  # a status_shard value: one of the shards
+        return "#<shard>"
+    if "#" in value:  # the previous release's status_shard: the group, the shard aside
         return value.split("#", 1)[0] + "#<shard>"
     if value.startswith("s3://"):
         return "<input_location>"
@@ -217,14 +220,18 @@ def same_record(completed: Item, submitted: Item) -> dict[str, Any]:
     its own, so its identity (id, input, creation time, shard) is set to the SUBMITTED one's;
     sizes are unchanged, and the key comparisons then see one file's writes."""
     image = {name: dict(value) for name, value in completed.items()}
-    for name in (*IDENTITY, "created_at"):
+    # the status index's keys too: set by the claim, kept by the outcome
+    for name in (*IDENTITY, "created_at", STATUS_SHARD_ATTRIBUTE, STATUS_TIME_ATTRIBUTE):
         if name in submitted:
             image[name] = dict(submitted[name])
-    if STATUS_SHARD_ATTRIBUTE in image:
-        group = image[STATUS_SHARD_ATTRIBUTE]["S"].split("#", 1)[0]
-        shard = shard_of(submitted[PARTITION_KEY]["S"])
-        image[STATUS_SHARD_ATTRIBUTE] = {"S": f"{group}#{shard:02d}"}
     return image
+
+
+def status_entry_bytes(item: Item) -> int:
+    """The size of a record's entry in the status index (its keys, plus DynamoDB's 100 B)."""
+    index = LAYOUT_2[1]
+    entry_ = entry(item, index)
+    return entry_size(entry_) if entry_ else 0
 
 
 def value_size(item: Item, name: str) -> int:

@@ -154,6 +154,9 @@ class Report:
             naive_item_bytes=cost.item_size(cost.naive_item(items["SUBMITTED"])),
             ours_write_units=partitions.units_per_file(self.write_sequence()),
             naive_write_units=partitions.units_per_file(self.write_sequence(naive=True)),
+            review_read_units=cost.review_read_units(
+                items["COMPLETED"], partitions.status_entry_bytes(items["SUBMITTED"])
+            ),
         )
 
     def cost_rows(self) -> list[cost.Row]:

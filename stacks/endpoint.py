@@ -126,8 +126,9 @@ class AsyncEndpoint(Construct):
             acknowledge(
                 self.role,
                 wildcard_resource(objects_of(output_bucket, f"{prefix}/*")),
-                f"SageMaker writes each response as s3://<output bucket>/{prefix}/<uuid>.out "
-                "(uuid chosen per request), so the write grant covers that prefix only.",
+                f"SageMaker writes each response under s3://<output bucket>/{prefix}/, in a "
+                "folder and under a name chosen per request (S3OutputPathExtension and Filename, "
+                "or a random <uuid>.out), so the write grant covers that prefix only.",
             )
 
         image = self._image(config)

@@ -16,6 +16,7 @@ adds it to a stack of its own::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Stage
@@ -169,6 +170,11 @@ class AsyncInferencePipeline(Construct):
             # The CLI prints where an output is expected to land from it (the record's
             # output_location, from SageMaker's response, stays authoritative).
             StackOutput.OUTPUT_NAMING: config.output_naming.value,
+            # the CLI then refuses a key too long for InputLocation only if it cannot go inline
+            StackOutput.INLINE_INPUT_MAX_BYTES: str(config.inline_input_max_bytes),
+            StackOutput.RECONCILE_DEADLINES: json.dumps(
+                self.reconciler.deadline_settings, separators=(",", ":"), sort_keys=True
+            ),
         }
         if output_bucket is not None:
             stack_outputs[StackOutput.OUTPUT_BUCKET_NAME] = output_bucket.bucket_name

@@ -2,8 +2,9 @@
 
 The function reads the status index a bounded page at a time, checks the output and failure
 objects ingest recorded, and writes outcomes with the same conditional writes as the results
-function. Its role may do exactly that: Query the one index, UpdateItem the table, list and
-read the endpoint's output bucket where SageMaker writes outputs and failures.
+function. Its role may do exactly that: Query the one index, read and UpdateItem the table,
+list and read the endpoint's output bucket where SageMaker writes outputs and failures, and
+(layout 2) keep its review's progress in its own state table.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.common.contract import Env, Service
-from lambdas.common.deadlines import SUBMITTED_MARGIN
+from lambdas.common.contract import RECONCILER_STATE_KEY, STATUS_SHARD_INDEX, Env, Service
+from lambdas.common.deadlines import DEADLINE_SETTINGS, SUBMITTED_MARGIN
 from stacks.config import StackConfig
-from stacks.function import PipelineFunction
+from stacks.function import PipelineFunction, removal_policy
 from stacks.ingest import INGEST_QUEUE_RETENTION
 from stacks.nag import acknowledge, objects_of, wildcard_resource
 from stacks.queues import DEAD_LETTER_RETENTION
@@ -64,6 +65,11 @@ class Reconciler(Construct):
             # the default margin; local-mode tests set a small one over it
             Env.SUBMITTED_MARGIN_SECONDS: str(int(SUBMITTED_MARGIN.total_seconds())),
         }
+        self.deadline_settings = {name: environment[name] for name in DEADLINE_SETTINGS}
+        self.state_table = None
+        if read_indexes(config.table_layout)[1] == STATUS_SHARD_INDEX:
+            self.state_table = self._state_table(config)
+            environment[Env.RECONCILER_STATE_TABLE] = self.state_table.table_name
         if output_bucket is not None:
             environment[Env.OUTPUT_BUCKET] = output_bucket.bucket_name
         self.handler = PipelineFunction(
@@ -83,8 +89,16 @@ class Reconciler(Construct):
         self.function = self.handler.function
         status_index = read_indexes(config.table_layout)[1]
         self.handler.allow(["dynamodb:Query"], [f"{table.table_arn}/index/{status_index}"])
-        # BatchGetItem: the sharded status index holds keys only, the records are read by key
-        self.handler.allow(["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], [table.table_arn])
+        # BatchGetItem: the sharded status index holds keys only, the records are read by key;
+        # GetItem: the review reads again a record that changed while it was looked at
+        self.handler.allow(
+            ["dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:GetItem"],
+            [table.table_arn],
+        )
+        if self.state_table is not None:
+            self.handler.allow(
+                ["dynamodb:GetItem", "dynamodb:PutItem"], [self.state_table.table_arn]
+            )
         if output_bucket is not None:
             self._allow_reads(output_bucket, object_prefixes)
         self.schedule = events.Rule(
@@ -93,6 +107,22 @@ class Reconciler(Construct):
             description="Runs the reconciler",
             schedule=events.Schedule.rate(every),
             targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
+
+    def _state_table(self, config: StackConfig) -> dynamodb.Table:
+        """One item: how far the review of the sharded status index has gone. Its own table,
+        so that every item of the results table is a record."""
+        return dynamodb.Table(
+            self,
+            "StateTable",
+            partition_key=dynamodb.Attribute(
+                name=RECONCILER_STATE_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=removal_policy(config),
         )
 
     def _allow_reads(self, bucket: s3.IBucket, prefixes: list[str]) -> None:
@@ -105,7 +135,8 @@ class Reconciler(Construct):
             acknowledge(
                 self.handler.role,
                 wildcard_resource(objects_of(bucket, pattern)),
-                "SageMaker names each output and failure object <path>/<uuid>.out; the "
-                "reconciler reads the ones ingest recorded, so the grant covers the endpoint's "
+                "SageMaker names each output and failure object per request under its path "
+                "(the input's folder and the id, or a random <uuid>.out); the reconciler reads "
+                "the ones ingest recorded, so the grant covers the endpoint's "
                 "output and failure prefixes (GetObject only).",
             )

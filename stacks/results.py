@@ -69,8 +69,10 @@ class Results(Construct):
             acknowledge(
                 self.handler.role,
                 wildcard_resource(objects_of(output_bucket, outputs)),
-                "SageMaker names each output <S3OutputPath>/<uuid>.out; the function reads the "
-                "one a notification names, so the grant covers the output prefix (GetObject only).",
+                "SageMaker writes each output under <S3OutputPath>, in a folder and under a name "
+                "that vary per request (the input's folder and the id with output_naming=input, "
+                "a random <uuid>.out otherwise); the function reads the one a notification names, "
+                "so the grant covers the output prefix (GetObject only).",
             )
         self.success_dead_letter_queue = dead_letter_queue(self, "SuccessDeadLetterQueue")
         self.error_dead_letter_queue = dead_letter_queue(self, "ErrorDeadLetterQueue")

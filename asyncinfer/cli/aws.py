@@ -26,9 +26,8 @@ from lambdas.common.contract import (
     STATUS_INDEX,
     STATUS_SHARD_INDEX,
     StackOutput,
-    status_partitions,
 )
-from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
+from lambdas.common.records import InferenceRecord, Status
 from lambdas.common.store import RecordStore, record_from_item
 
 if TYPE_CHECKING:
@@ -264,20 +263,29 @@ class ResultsTable:
         )
         return Page(page.records, page.last_key, page.entries)
 
-    def count_status(self, status: Status, window: TimeWindow) -> int:
-        if self.sharded and status in TERMINAL_STATUSES:  # a COUNT query per shard
-            return sum(self._count_shard(p, window) for p in status_partitions(status))
-        if self.sharded:  # OPEN holds PENDING and SUBMITTED (few: those in flight): read them
-            total, start_key = 0, None
-            while True:
-                page = self._shard_page(status, window, 100, None, start_key)
-                total += len(page.records)
-                if page.last_key is None:
-                    return total
-                start_key = page.last_key
-        query = self._status_query(status, window, key_prefix=None)
-        query["Select"] = "COUNT"
-        return self._count_pages(query)
+    def count_by_status(self, window: TimeWindow) -> dict[str, int]:
+        """Records of each status in ``window``: a COUNT query per status (layout 1), or one
+        pass over the shards reading the items (layout 2's index files every status alike)."""
+        if self.sharded:
+
+            def query(request: QueryInputTypeDef) -> Mapping[str, Any]:
+                with calling(self.resource):
+                    return self._client.query(**request)
+
+            counted = shards.count_by_status(
+                query,
+                self.get_many,
+                table=self._table,
+                index=self._status_index,
+                window=(window.since, window.until),
+            )
+            return {status.value: counted.get(status.value, 0) for status in Status}
+        counts = {}
+        for status in Status:
+            request = self._status_query(status, window, key_prefix=None)
+            request["Select"] = "COUNT"
+            counts[status.value] = self._count_pages(request)
+        return counts
 
     def _count_pages(self, query: QueryInputTypeDef) -> int:
         """The sum of ``Count`` over every page of a ``Select=COUNT`` query."""
@@ -290,18 +298,6 @@ class ResultsTable:
             if not last:
                 return total
             query["ExclusiveStartKey"] = last
-
-    def _count_shard(self, partition: str, window: TimeWindow) -> int:
-        condition, names, values = shards.key_condition(partition, window.since, window.until)
-        query: QueryInputTypeDef = {
-            "TableName": self._table,
-            "IndexName": self._status_index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "Select": "COUNT",
-        }
-        return self._count_pages(query)
 
     def _status_query(
         self, status: Status, window: TimeWindow, *, key_prefix: str | None

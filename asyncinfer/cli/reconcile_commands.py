@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from asyncinfer.cli.reconcile import (
 )
 from asyncinfer.cli.timewindow import parse_age, parse_moment
 from asyncinfer.cli.versions import BucketVersions
+from lambdas.common.contract import StackOutput
 from lambdas.common.deadlines import DeadlineRules
 
 Prefix = Annotated[str, typer.Option("--prefix", help="Only keys under this prefix.")]
@@ -57,7 +59,7 @@ def _reconcile(
     age = parse_age(min_age) if min_age is not None else None
     if min_age is not None and age is None:
         raise CliError(f"invalid --min-age {min_age!r}: use an age like 90s, 15m", ExitCode.USAGE)
-    bucket = context.target.output("InputBucketName")
+    bucket = context.target.output(StackOutput.INPUT_BUCKET_NAME)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -71,11 +73,26 @@ def _reconcile(
         return Reconciliation(
             versions=BucketVersions(context.clients.s3),
             records=TableRecords(context.table),
-            rules=DeadlineRules(),
+            rules=_deadline_rules(context),
             now=now,
             progress=lambda listed: progress.update(task, completed=listed),
             min_age=age,
         ).run(bucket, prefix, start)
+
+
+def _deadline_rules(context: CliContext) -> DeadlineRules:
+    """The stack's deadlines (its ``ReconcileDeadlines`` output), the defaults for a stack
+    deployed before that output existed."""
+    settings = context.target.optional_output(StackOutput.RECONCILE_DEADLINES)
+    if not settings:
+        return DeadlineRules()
+    try:
+        values = json.loads(settings)
+        return DeadlineRules.from_settings({str(k): str(v) for k, v in values.items()})
+    except (ValueError, AttributeError) as error:
+        raise CliError(
+            f"the stack's {StackOutput.RECONCILE_DEADLINES} output is not valid: {error}"
+        ) from error
 
 
 def _findings_table(report: ReconcileReport) -> Table:
@@ -104,8 +121,8 @@ def reconcile(
     """Check that every object version of the input bucket has exactly one record, and that
     no record is left unfinished past its deadline.
 
-    Exit status 1 when a version has no record or several, or a record is overdue. Deadlines
-    assume the default RequestTTLSeconds and InvocationTimeoutSeconds.
+    Exit status 1 when a version has no record or several, or a record is overdue, by the
+    deadlines the stack's reconciler uses.
     """
     context = _context(ctx)
     report = _reconcile(context, prefix, since, min_age)

@@ -1,10 +1,11 @@
 """Listing records of one status from the sharded, keys-only status index (layout 2).
 
-``by_status_shard`` has one partition value per status group and shard (``OPEN#00`` ..
-``COMPLETED#15``, see ``lambdas/common/contract.py``), sorted by ``status_time``. A page of one
-status queries every shard of its group newest first, merges the heads, reads the whole items
-by key (the index holds keys only) and keeps those still in the asked status: ``PENDING`` and
-``SUBMITTED`` share the ``OPEN`` shards, and an index read may trail the table by a moment.
+``by_status_shard`` files every record, whatever its status, under one of 16 shards of its id
+(``00`` .. ``15``, see ``lambdas/common/contract.py``), sorted by ``status_time`` (the claim's
+time). A page of one status queries every shard newest first (and the values the previous
+release used for that status, ``OPEN#nn``/``COMPLETED#nn``/``FAILED#nn``), merges the heads,
+reads the whole items by key (the index holds keys only) and keeps those in the asked status.
+A rare status therefore costs more reads per page found; the index costs one write per file.
 
 The resume key is the position in every shard, encoded in one string so that callers (the
 listing's ``--next-token``, stats, reconcile) keep treating it as an opaque ``dict[str, str]``.
@@ -14,14 +15,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lambdas.common.contract import (
     PARTITION_KEY,
+    SHARD_PARTITIONS,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
+    legacy_partitions,
     status_partitions,
 )
 from lambdas.common.records import InferenceRecord, Status
@@ -174,3 +178,40 @@ def status_page(
             state.pop(partition, None)
     page.last_key = encode(state) if state else None
     return page
+
+
+def count_by_status(
+    query: Query,
+    get_many: GetMany,
+    *,
+    table: str,
+    index: str,
+    window: tuple[str | None, str | None],
+) -> Counter[str]:
+    """How many records of each status are filed in ``window``: one pass over every shard
+    (and the previous release's values), reading the items by key."""
+    partitions = dict.fromkeys(
+        [
+            *SHARD_PARTITIONS,
+            *(p for s in ("PENDING", "COMPLETED", "FAILED") for p in legacy_partitions(s)),
+        ]
+    )
+    counts: Counter[str] = Counter()
+    for partition in partitions:
+        condition, names, values = key_condition(partition, *window)
+        request: QueryInputTypeDef = {
+            "TableName": table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            response = query(request)
+            ids = [item[PARTITION_KEY]["S"] for item in response.get("Items", [])]
+            counts.update(str(record.status) for record in get_many(ids).values())
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+    return counts

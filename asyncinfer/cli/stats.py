@@ -134,10 +134,10 @@ def take_snapshot(
     rate_window: timedelta,
     max_records: int,
 ) -> Snapshot:
-    """Counts by status over ``window`` (Query COUNT per status on the status index), and the
+    """Counts by status over ``window`` (``ResultsTable.count_by_status``), and the
     newest records of that window for latency and rates. ``queue_urls``: (name, url, is_dlq)."""
     counted = TimeWindow(since=format_timestamp(now - window))
-    counts = {status.value: table.count_status(status, counted) for status in Status}
+    counts = table.count_by_status(counted)
     detail_window = TimeWindow(since=format_timestamp(now - max(window, rate_window)))
     records: list[InferenceRecord] = []
     sampled = False

@@ -17,6 +17,7 @@ from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode, cli_error_fo
 from lambdas.common.contract import OutputNaming
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
 from lambdas.ingest.output_naming import output_name
+from lambdas.ingest.payload import sends_inline
 
 MAX_INPUT_LOCATION_CHARS = 1024  # InvokeEndpointAsync's InputLocation limit
 NOT_SEEN = "UPLOADED"  # uploaded, but the pipeline has written no record yet
@@ -74,15 +75,25 @@ def collect_files(
     return list(selected.values())
 
 
-def check_locations(bucket: str, files: Sequence[FileToSubmit]) -> None:
+def check_locations(
+    bucket: str, files: Sequence[FileToSubmit], inline_input_max_bytes: int | None
+) -> None:
+    """Refuses a file whose request would carry an InputLocation over the API's limit: one the
+    stack sends inline (``inline_input_max_bytes``; None for a stack that predates the
+    setting, which sent nothing inline) carries no location, whatever its key's length."""
     for item in files:
         location = f"s3://{bucket}/{item.key}"
-        if len(location) > MAX_INPUT_LOCATION_CHARS:
-            raise CliError(
-                f"{item.path}: s3://{bucket}/{item.key[:40]}... is longer than the "
-                f"{MAX_INPUT_LOCATION_CHARS} characters SageMaker accepts as InputLocation",
-                ExitCode.USAGE,
-            )
+        if len(location) <= MAX_INPUT_LOCATION_CHARS:
+            continue
+        if inline_input_max_bytes is not None and sends_inline(item.size, inline_input_max_bytes):
+            continue
+        raise CliError(
+            f"{item.path}: s3://{bucket}/{item.key[:40]}... is longer than the "
+            f"{MAX_INPUT_LOCATION_CHARS} characters SageMaker accepts as InputLocation, and "
+            f"at {item.size} bytes the stack sends it by location (inline only up to "
+            f"{inline_input_max_bytes or 0} bytes)",
+            ExitCode.USAGE,
+        )
 
 
 def content_type_for(path: Path, override: str | None) -> str | None:

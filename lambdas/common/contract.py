@@ -50,21 +50,22 @@ INPUT_LOCATION_INDEX = "by_input_location"
 STATUS_INDEX = "by_status"
 # Layout 2: KEYS_ONLY indexes (readers fetch whole items by key). by_input_keys is
 # (input_location, created_at), written once per file, by the claim. by_status_shard is
-# (status_shard, status_time): the claim puts an entry under "OPEN#<shard>" and the outcome
-# moves it to "<COMPLETED|FAILED>#<shard>"; SUBMITTED changes neither key, so it costs the
-# index nothing. Sixteen shards per status keep each partition value far below DynamoDB's
-# 1,000 write units per second (bench/partitions.py).
+# (status_shard, status_time), also written once per file, by the claim: status_shard is one
+# of 16 shards of the id ("00".."15") and status_time the claim's time, and no later write
+# changes either (the reconciler alone moves status_time of a record it must look at again).
+# So neither SUBMITTED nor the outcome costs the indexes anything; a listing by status reads
+# the shards newest first and keeps the items in that status, and the reconciler reviews each
+# record once, when its deadline could first have passed (lambdas/reconciler/review.py).
+# Sixteen shards keep each partition value far below DynamoDB's 1,000 write units per second.
 INPUT_KEYS_INDEX = "by_input_keys"
 STATUS_SHARD_INDEX = "by_status_shard"
 STATUS_SHARD_ATTRIBUTE = "status_shard"
 STATUS_TIME_ATTRIBUTE = "status_time"
 STATUS_SHARDS = 16
-OPEN_GROUP = "OPEN"  # PENDING and SUBMITTED share it: SUBMITTED then moves no index entry
-
-
-def status_group(status: str) -> str:
-    """The ``status_shard`` prefix of a status: non-terminal statuses share ``OPEN``."""
-    return status if status in ("COMPLETED", "FAILED") else OPEN_GROUP
+# The functions of the release before put open records under "OPEN#<shard>" and moved them to
+# "<COMPLETED|FAILED>#<shard>" with their outcome: records they wrote keep those values until
+# an outcome moves them to their shard, so readers still look there.
+LEGACY_OPEN_GROUP = "OPEN"
 
 
 def shard_of(inference_id: str) -> int:
@@ -76,14 +77,27 @@ def shard_of(inference_id: str) -> int:
         return sum(inference_id.encode()) % STATUS_SHARDS
 
 
-def status_shard(status: str, inference_id: str) -> str:
-    return f"{status_group(status)}#{shard_of(inference_id):02d}"
+def status_shard(inference_id: str) -> str:
+    """The record's ``status_shard``, whatever its status."""
+    return f"{shard_of(inference_id):02d}"
+
+
+# The reconciler's state table (one item: how far it has reviewed the shards, review.py).
+RECONCILER_STATE_KEY = "name"
+
+SHARD_PARTITIONS = tuple(f"{shard:02d}" for shard in range(STATUS_SHARDS))
+
+
+def legacy_partitions(status: str) -> list[str]:
+    """The ``status_shard`` values the previous release's functions wrote for ``status``."""
+    group = status if status in ("COMPLETED", "FAILED") else LEGACY_OPEN_GROUP
+    return [f"{group}#{shard:02d}" for shard in range(STATUS_SHARDS)]
 
 
 def status_partitions(status: str) -> list[str]:
-    """Every ``status_shard`` value that can hold records of ``status``."""
-    group = status_group(status)
-    return [f"{group}#{shard:02d}" for shard in range(STATUS_SHARDS)]
+    """Every ``status_shard`` value that can hold records of ``status``: the shards (every
+    status) and the previous release's values of its group."""
+    return [*SHARD_PARTITIONS, *legacy_partitions(status)]
 
 
 # --- outgoing events (stacks/events_out.py; README "Events out") ----------------------------
@@ -145,6 +159,8 @@ class Env(StrEnum):
     DEAD_LETTER_RETENTION_SECONDS = "DEAD_LETTER_RETENTION_SECONDS"
     RECONCILE_PAGE_SIZE = "RECONCILE_PAGE_SIZE"
     RECONCILE_MAX_RECORDS = "RECONCILE_MAX_RECORDS"
+    # where the reconciler keeps how far it has reviewed the status index's shards
+    RECONCILER_STATE_TABLE = "RECONCILER_STATE_TABLE"
     # seconds added to a submitted request's TTL and invocation timeout before it is overdue
     # (default 1800: lambdas.common.deadlines.SUBMITTED_MARGIN); small only in local tests
     SUBMITTED_MARGIN_SECONDS = "SUBMITTED_MARGIN_SECONDS"
@@ -172,6 +188,11 @@ class StackOutput(StrEnum):
     OUTPUT_PATH = "OutputPath"
     OUTPUT_NAMING = "OutputNaming"
     FAILURE_PATH = "FailurePath"
+    # the largest input sent inline as Body (0: none); an inline input has no InputLocation
+    INLINE_INPUT_MAX_BYTES = "InlineInputMaxBytes"
+    # the reconciler's deadline settings as JSON ({Env name: value}): `asyncinfer reconcile`
+    # judges overdue records by the stack's values, as the reconciler does
+    RECONCILE_DEADLINES = "ReconcileDeadlines"
 
 
 class LocalOutput(StrEnum):

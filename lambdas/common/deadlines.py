@@ -22,16 +22,26 @@ This module ships in every function's asset: standard library and ``records`` on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lambdas.common.contract import (
     INVOCATION_TIMEOUT_SECONDS_DEFAULT,
     REQUEST_TTL_SECONDS_DEFAULT,
+    Env,
 )
 from lambdas.common.records import InferenceRecord, Status, parse_timestamp
 
 SUBMITTED_MARGIN = timedelta(minutes=30)
+# The reconciler's variables that set deadlines (the stack also outputs them for the CLI).
+DEADLINE_SETTINGS = (
+    Env.REQUEST_TTL_SECONDS,
+    Env.INVOCATION_TIMEOUT_SECONDS,
+    Env.INGEST_QUEUE_RETENTION_SECONDS,
+    Env.DEAD_LETTER_RETENTION_SECONDS,
+    Env.SUBMITTED_MARGIN_SECONDS,
+)
 PENDING_MARGIN = timedelta(days=1)
 # The stack's queue retentions (stacks/ingest.py, stacks/queues.py); the stack passes its
 # values to the reconciler, these are what the CLI assumes.
@@ -46,6 +56,30 @@ class DeadlineRules:
     ingest_queue_retention_seconds: int = INGEST_QUEUE_RETENTION_SECONDS_DEFAULT
     dead_letter_retention_seconds: int = DEAD_LETTER_RETENTION_SECONDS_DEFAULT
     submitted_margin: timedelta = SUBMITTED_MARGIN
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str]) -> DeadlineRules:
+        """From the reconciler's deadline variables (``DEADLINE_SETTINGS``, by ``Env`` name),
+        as the stack's ``ReconcileDeadlines`` output carries them; absent ones keep defaults."""
+
+        def seconds(name: Env, default: int) -> int:
+            return int(settings.get(name, default))
+
+        return cls(
+            request_ttl_seconds=seconds(Env.REQUEST_TTL_SECONDS, REQUEST_TTL_SECONDS_DEFAULT),
+            invocation_timeout_seconds=seconds(
+                Env.INVOCATION_TIMEOUT_SECONDS, INVOCATION_TIMEOUT_SECONDS_DEFAULT
+            ),
+            ingest_queue_retention_seconds=seconds(
+                Env.INGEST_QUEUE_RETENTION_SECONDS, INGEST_QUEUE_RETENTION_SECONDS_DEFAULT
+            ),
+            dead_letter_retention_seconds=seconds(
+                Env.DEAD_LETTER_RETENTION_SECONDS, DEAD_LETTER_RETENTION_SECONDS_DEFAULT
+            ),
+            submitted_margin=timedelta(
+                seconds=seconds(Env.SUBMITTED_MARGIN_SECONDS, int(SUBMITTED_MARGIN.total_seconds()))
+            ),
+        )
 
     def window(self, status: Status) -> timedelta | None:
         """How long after its last write a record of this status may stay as it is."""

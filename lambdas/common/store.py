@@ -11,9 +11,12 @@ delivery:
 * ``record_outcome`` applies a terminal notification if no newer one (by ``completed_at``,
   SageMaker's ``eventTime``) is stored: duplicates and older events change nothing.
 
-The status index's keys (``status_shard``, ``status_time``) are written by the claim and by
-the terminal writes only: ``mark_submitted`` leaves them alone, so the ``PENDING ->
-SUBMITTED`` step moves no index entry (the issue-15 write budget, bench/cost.py).
+The status index's keys (``status_shard``, ``status_time``) are set once, by the claim (or by
+whichever write creates the item): ``mark_submitted`` and the outcomes leave them as they are,
+so after the claim no write moves an index entry (the issue-15 write budget, bench/cost.py).
+An outcome does set ``status_shard`` to the record's shard: the same value, which moves
+nothing, except for a record the previous release filed under ``OPEN#<shard>``. Only
+``review_later`` (the reconciler) moves ``status_time``.
 """
 
 from __future__ import annotations
@@ -124,29 +127,26 @@ def record_from_item(item: dict[str, Any]) -> InferenceRecord:
     return InferenceRecord.model_validate(decode_item(item))
 
 
-def _status_key_values(status: str, inference_id: str, moment: str | None) -> dict[str, str]:
-    """The status index's key attributes for a record entering ``status`` at ``moment``."""
-    keys = {STATUS_SHARD_ATTRIBUTE: status_shard(status, inference_id)}
+def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeValueTypeDef]:
+    """The status index's key attributes of a new item claimed at ``moment``."""
+    keys: dict[str, AttributeValueTypeDef] = {
+        STATUS_SHARD_ATTRIBUTE: {"S": status_shard(inference_id)}
+    }
     if moment:
-        keys[STATUS_TIME_ATTRIBUTE] = moment
+        keys[STATUS_TIME_ATTRIBUTE] = {"S": moment}
     return keys
 
 
-def _status_keys(
-    status: str, inference_id: str, moment: str | None
-) -> dict[str, AttributeValueTypeDef]:
-    values = _status_key_values(status, inference_id, moment)
-    return {name: {"S": value} for name, value in values.items()}
-
-
 def _set_times(update: _Update, record: InferenceRecord, values: dict[str, Any]) -> None:
-    """An outcome's ``updated_at``, TTL and status-index keys (moved to its terminal group)."""
+    """An outcome's ``updated_at`` and TTL; the status index's keys only where missing (an
+    item the outcome creates) or of the previous release (``OPEN#nn``: moved to the shard)."""
     for name in ("updated_at", TTL_ATTRIBUTE):
         if name in values:
             update.set(name, values[name])
-    moved = values.get("updated_at") or record.completed_at
-    for name, value in _status_key_values(record.status, record.inference_id, moved).items():
-        update.set(name, value)
+    update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id))
+    moment = record.created_at or record.completed_at
+    if moment:
+        update.set_if_absent(STATUS_TIME_ATTRIBUTE, moment)
 
 
 class _Update:
@@ -210,7 +210,7 @@ class RecordStore:
         if record.status != Status.PENDING:
             raise ValueError("a claim is a PENDING record")
         item = {name: _encode(value) for name, value in record.attributes().items()}
-        item.update(_status_keys(record.status, record.inference_id, record.created_at))
+        item.update(_status_keys(record.inference_id, record.created_at))
         item["claim_token"] = {"S": token}
         item["claim_expires_at"] = {"N": str(lease_until)}
         try:
@@ -270,11 +270,13 @@ class RecordStore:
             "completed_at": failed_at,
             "updated_at": failed_at,
         }
-        values |= _status_key_values(Status.FAILED, record.inference_id, failed_at)
         update = _Update()
         for name, value in values.items():
             if name != PARTITION_KEY:
                 update.set(name, value)
+        update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id))
+        if record.created_at:
+            update.set_if_absent(STATUS_TIME_ATTRIBUTE, record.created_at)
         update.remove("claim_token")
         update.remove("claim_expires_at")
         if self._update_owned(record.inference_id, update, token):
@@ -330,6 +332,32 @@ class RecordStore:
                 return None
             raise
         return record_from_item(response["Attributes"])
+
+    def review_later(self, inference_id: str, guard: OutcomeGuard, review_time: str) -> bool:
+        """Moves the record's ``status_time`` to ``review_time`` (the reconciler found it open
+        but not yet overdue), if the record is still as read. False when it changed."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={PARTITION_KEY: {"S": inference_id}},
+                UpdateExpression="SET #time = :time",
+                ConditionExpression="#status = :status AND #updated_at = :updated_at",
+                ExpressionAttributeNames={
+                    "#time": STATUS_TIME_ATTRIBUTE,
+                    "#status": "status",
+                    "#updated_at": "updated_at",
+                },
+                ExpressionAttributeValues={
+                    ":time": {"S": review_time},
+                    ":status": {"S": guard.status.value},
+                    ":updated_at": {"S": guard.updated_at},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == CONDITIONAL_CHECK_FAILED:
+                return False
+            raise
+        return True
 
     def _update_owned(self, inference_id: str, update: _Update, token: str) -> bool:
         update.values[":token"] = {"S": token}

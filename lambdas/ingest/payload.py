@@ -17,9 +17,8 @@ happens to the key afterwards:
 Larger inputs (and empty ones: a Body needs at least one byte) go by ``InputLocation``, with
 the residual window the README's "Exactly the version that was uploaded" states.
 
-``request_members`` puts it together with the output naming (``output_naming``) into the
-keyword arguments of ``invoke_endpoint_async``; ``lambdas.ingest.prepare`` does the same for
-the ingest function's submissions (with the version's content type and metadata). The S3
+``lambdas.ingest.prepare`` puts it together with the output naming (``output_naming``), the
+version's content type and metadata into the members of the ingest function's request. The S3
 reads themselves are ``lambdas.ingest.clients.S3InputReader`` (the only module that knows
 botocore's errors).
 """
@@ -27,7 +26,7 @@ botocore's errors).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
 from lambdas.ingest.output_naming import output_name
@@ -81,31 +80,3 @@ def naming_members(
         return None, None
     name = output_name(key, inference_id)
     return name.extension, name.filename
-
-
-def request_members(
-    *,
-    version: AnnouncedVersion,
-    inference_id: str,
-    naming: OutputNaming,
-    inline_input_max_bytes: int,
-    reader: InputReader,
-) -> dict[str, Any]:
-    """The payload and output-naming members of ``invoke_endpoint_async`` for one version.
-
-    Either ``Body`` (the announced bytes) or ``InputLocation``; with ``naming = input`` also
-    ``S3OutputPathExtension`` (when the key has a folder) and ``Filename``. The other members
-    (endpoint, inference id, content type, accept, custom attributes, TTL, timeout) are the
-    caller's, as before.
-    """
-    members: dict[str, Any] = {}
-    if sends_inline(version.size, inline_input_max_bytes):
-        members["Body"] = reader.read(version)
-    else:
-        members["InputLocation"] = version.location
-    extension, filename = naming_members(version.key, inference_id, naming)
-    if extension is not None:
-        members["S3OutputPathExtension"] = extension
-    if filename is not None:
-        members["Filename"] = filename
-    return members

@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.contract import STATUS_SHARD_INDEX
+from lambdas.common.contract import RECONCILER_STATE_KEY, STATUS_SHARD_INDEX
 from lambdas.common.records import InferenceRecord, Status, format_timestamp
 from lambdas.common.store import record_from_item
-from lambdas.reconciler.shards import ShardQueryError, shard_page
+from lambdas.reconciler.shards import ShardQueryError, get_many, shard_page, window_page
 from lambdas.results.clients import split_s3_location
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PutItemInputTypeDef,
+        QueryInputTypeDef,
+    )
     from mypy_boto3_s3.client import S3Client
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -58,6 +62,35 @@ class OverdueIndex(Protocol):
         limit: int,
         start_key: dict[str, AttributeValueTypeDef] | None,
     ) -> RecordPage: ...
+
+
+class ShardWindow(Protocol):
+    """The sharded status index read by time (``ShardIndex`` on AWS)."""
+
+    def ids(
+        self,
+        shard: str,
+        window: tuple[str | None, str],
+        start_key: dict[str, AttributeValueTypeDef] | None,
+    ) -> tuple[list[str], dict[str, AttributeValueTypeDef] | None]:
+        """Ids of one page of ``shard`` with ``lower < status_time <= upper``, oldest first."""
+        ...
+
+    def records(self, ids: list[str]) -> dict[str, InferenceRecord]:
+        """The items of ``ids`` that exist, by id."""
+        ...
+
+
+class ReviewState(Protocol):
+    """How far the review has gone (``StateTable`` on AWS)."""
+
+    def load(self) -> str | None:
+        """The ``status_time`` up to which every shard is reviewed; None before the first."""
+        ...
+
+    def save(self, reviewed_until: str, previous: str | None) -> bool:
+        """Moves it on from ``previous``; False when another run moved it meanwhile."""
+        ...
 
 
 class ObjectProbe(Protocol):
@@ -120,6 +153,82 @@ class StatusIndex:
             records=[record_from_item(dict(item)) for item in response.get("Items", [])],
             next_key=dict(last) if last else None,
         )
+
+
+class ShardIndex:
+    """``by_status_shard`` by time, and the items it names (eventually consistent reads: the
+    review reads records claimed long before, and every write it makes is guarded)."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str, index_name: str) -> None:
+        self._client = client
+        self._table = table_name
+        self._index = index_name
+
+    def ids(
+        self,
+        shard: str,
+        window: tuple[str | None, str],
+        start_key: dict[str, AttributeValueTypeDef] | None,
+    ) -> tuple[list[str], dict[str, AttributeValueTypeDef] | None]:
+        try:
+            return window_page(self._client, (self._table, self._index), shard, window, start_key)
+        except ShardQueryError as error:
+            raise ReconcilerAwsError(str(error)) from error
+
+    def records(self, ids: list[str]) -> dict[str, InferenceRecord]:
+        try:
+            return get_many(self._client, self._table, ids, consistent=False)
+        except ShardQueryError as error:
+            raise ReconcilerAwsError(str(error)) from error
+
+
+REVIEW_STATE_NAME = "status-index-review"
+REVIEWED_UNTIL = "reviewed_until"
+
+
+class StateTable:
+    """One item of the reconciler's own state table: ``reviewed_until`` (a ``status_time``).
+
+    Its own table, not an item of the results table, so that every item there is a record."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def load(self) -> str | None:
+        try:
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={RECONCILER_STATE_KEY: {"S": REVIEW_STATE_NAME}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise ReconcilerAwsError(f"reading {self._table} failed: {error}") from error
+        value = response.get("Item", {}).get(REVIEWED_UNTIL, {}).get("S")
+        return str(value) if value else None
+
+    def save(self, reviewed_until: str, previous: str | None) -> bool:
+        request: PutItemInputTypeDef = {
+            "TableName": self._table,
+            "Item": {
+                RECONCILER_STATE_KEY: {"S": REVIEW_STATE_NAME},
+                REVIEWED_UNTIL: {"S": reviewed_until},
+            },
+            "ConditionExpression": "attribute_not_exists(#until)",
+            "ExpressionAttributeNames": {"#until": REVIEWED_UNTIL},
+        }
+        if previous is not None:
+            request["ConditionExpression"] = "#until = :previous"
+            request["ExpressionAttributeValues"] = {":previous": {"S": previous}}
+        try:
+            self._client.put_item(**request)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise ReconcilerAwsError(f"writing {self._table} failed: {error}") from error
+        except BotoCoreError as error:
+            raise ReconcilerAwsError(f"writing {self._table} failed: {error}") from error
+        return True
 
 
 class S3ObjectProbe:

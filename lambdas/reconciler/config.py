@@ -50,6 +50,8 @@ class ReconcilerConfig(EnvironmentSettings):
     table_name: str = Field(alias=Env.TABLE_NAME, min_length=1)
     endpoint_name: str = Field(alias=Env.ENDPOINT_NAME, min_length=1)
     status_index: str = Field(default=STATUS_INDEX, alias=Env.STATUS_INDEX, min_length=1)
+    # how far the review of the sharded status index has gone (layout 2; "" in layout 1)
+    state_table: str = Field(default="", alias=Env.RECONCILER_STATE_TABLE)
     # The bucket the endpoint writes outputs and failures to; "" when the reconciler may not
     # read it (import mode without output_bucket_name): locations are then not checked.
     output_bucket: str = Field(default="", alias=Env.OUTPUT_BUCKET)

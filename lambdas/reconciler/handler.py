@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools import Metrics
 
+from lambdas.common.contract import STATUS_SHARD_INDEX
 from lambdas.common.logs import function_logger
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
-from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
+from lambdas.reconciler.clients import S3ObjectProbe, ShardIndex, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler, RunReport
+from lambdas.reconciler.review import Review
 
 # the reconciler records outcomes as the results function does, with the same clients
 from lambdas.results.clients import S3OutputReader, create_clients
@@ -50,14 +52,25 @@ def reconciler() -> Reconciler:
     """The container's reconciler (config, clients); cached, so built once per container."""
     config = ReconcilerConfig.from_environ(os.environ)
     clients = create_clients(boto3.session.Session())
+    store = RecordStore(clients.dynamodb, config.table_name)
+    review = None
+    if config.status_index == STATUS_SHARD_INDEX and config.state_table:
+        review = Review(
+            index=ShardIndex(clients.dynamodb, config.table_name, config.status_index),
+            state=StateTable(clients.dynamodb, config.state_table),
+            store=store,
+            rules=config.rules,
+            logger=logger,
+        )
     return Reconciler(
         config=config,
         index=StatusIndex(clients.dynamodb, config.table_name, config.status_index),
         probe=S3ObjectProbe(clients.s3),
-        store=RecordStore(clients.dynamodb, config.table_name),
+        store=store,
         outputs=S3OutputReader(clients.s3),
         metrics=metrics,
         logger=logger,
+        review=review,
     )
 
 

@@ -1,6 +1,7 @@
 """Settles records that are not terminal past their deadline (``lambdas.common.deadlines``).
 
-For each overdue record, read through the ``by_status`` index oldest first, a page at a time:
+For each overdue record (found through layout 1's ``by_status`` index oldest first, a page at a
+time, or in layout 2 by the review of ``lambdas/reconciler/review.py``):
 
 * ``SUBMITTED`` with an output object at the ``output_location`` ingest recorded: SageMaker
   finished, its notification was lost. The reconciler hands the results function's
@@ -74,6 +75,7 @@ class Settlement(StrEnum):
     EXPIRED = "expired"  # nothing was found by the deadline
     UNCHANGED = "unchanged"  # the record changed since it was read: left as it is
     NOT_DUE = "not_due"  # its own deadline has not passed
+    DEFERRED = "deferred"  # not yet overdue: filed for review at its deadline (review.py)
     ERROR = "error"  # S3 or the table failed: tried again at the next run
 
 
@@ -103,6 +105,19 @@ class _GuardedStore:
         return self._store.record_outcome(record, guard=self._guard)
 
 
+class ReviewWalk(Protocol):
+    """The review of the sharded status index (``lambdas.reconciler.review.Review``)."""
+
+    def run(
+        self,
+        now: datetime,
+        settle: Callable[[InferenceRecord, datetime], Settlement],
+        report: RunReport,
+        budget: int,
+        out_of_time: Callable[[], bool],
+    ) -> int: ...
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -125,6 +140,9 @@ class Reconciler:
     logger: Logger
     clock: Callable[[], datetime] = utc_now
     out_of_time: Callable[[], bool] = _never
+    # layout 2: the shards are reviewed by time, and ``index`` reads only the previous
+    # release's open entries (OPEN#nn); layout 1: None, ``index`` finds overdue records itself
+    review: ReviewWalk | None = None
 
     def run(self, out_of_time: Callable[[], bool] | None = None) -> RunReport:
         """One pass over both statuses, bounded by ``max_records`` and the time left
@@ -138,6 +156,14 @@ class Reconciler:
         budget = self.config.max_records
         for status in (Status.SUBMITTED, Status.PENDING):
             budget = self._drain(status, now, budget, report)
+        if self.review is not None:
+            budget = self.review.run(
+                now,
+                lambda record, moment: self._settle_logged(record, moment, report),
+                report,
+                budget,
+                self.out_of_time,
+            )
         settled = sum(report.count(s) for s in (Settlement.COMPLETED, Settlement.FAILED))
         settled += report.count(Settlement.EXPIRED)
         self.metrics.add_metric(

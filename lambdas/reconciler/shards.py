@@ -1,14 +1,15 @@
-"""The reconciler's search of layout 2's sharded, keys-only status index (``by_status_shard``).
+"""The reconciler's reads of layout 2's sharded, keys-only status index (``by_status_shard``).
 
-Non-terminal records (``PENDING`` and ``SUBMITTED``) sit under the ``OPEN#<shard>`` partition
-values, sorted by ``status_time`` (the claim's ``created_at``). A page of one status reads one
-shard oldest first with ``status_time < cutoff`` as a key condition (a record written before
-the cutoff was created before it, so nothing that could be overdue is skipped), reads the
-items by key with a consistent BatchGetItem, and keeps those in the asked status last written
-before the cutoff: the same records layout 1's ``(status, updated_at)`` query returns. No Scan:
-what is read is the open records older than the cutoff, and only those.
+* ``window_page``: one page of a shard (``00``..``15``) by ``status_time`` within a window,
+  oldest first: what the review (``lambdas/reconciler/review.py``) walks.
+* ``shard_page``: the previous release's open records, still under ``OPEN#<shard>`` (its
+  functions moved an entry out of there with the outcome, so only open records and those
+  finished since by this release's functions remain). A page of one status reads one such
+  partition oldest first with ``status_time < cutoff`` as a key condition, reads the items by
+  key with a consistent BatchGetItem, and keeps those in the asked status last written before
+  the cutoff. The resume key names the shard (``shard``) beside the index's LastEvaluatedKey.
 
-The resume key names the shard (``shard``) beside the index's LastEvaluatedKey.
+No Scan anywhere: what is read is bounded by the window or by the legacy open records.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from lambdas.common.contract import (
     PARTITION_KEY,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
-    status_partitions,
+    legacy_partitions,
 )
 from lambdas.common.records import InferenceRecord, Status, format_timestamp
 from lambdas.common.store import record_from_item
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 SHARD_FIELD = "shard"
 BATCH_GET_MAX_KEYS = 100
+# index entries are ~0.2 KB: a 1 MB Query page holds several thousand; 1,000 keeps a page's
+# BatchGetItem reads (10 calls) short next to the run's time budget
+WINDOW_PAGE_SIZE = 1000
 
 
 class ShardQueryError(Exception):
@@ -48,7 +52,7 @@ def shard_page(
 ) -> tuple[list[InferenceRecord], dict[str, AttributeValueTypeDef] | None]:
     """Records of one shard page and the key of the next page (None after the last shard)."""
     status, cutoff, limit, start_key = request
-    partitions = status_partitions(status)
+    partitions = legacy_partitions(status)
     position = dict(start_key or {})
     shard = int(position.pop(SHARD_FIELD, {"N": "0"}).get("N", "0"))
     cutoff_text = format_timestamp(cutoff)
@@ -74,7 +78,7 @@ def shard_page(
     except (ClientError, BotoCoreError) as error:
         raise ShardQueryError(f"query of {index} failed: {error}") from error
     ids = [item[PARTITION_KEY]["S"] for item in response.get("Items", [])]
-    found = _get_many(client, table, ids)
+    found = get_many(client, table, ids, consistent=True)
     records = [
         record
         for inference_id in ids
@@ -90,8 +94,53 @@ def shard_page(
     return records, None
 
 
-def _get_many(client: DynamoDBClient, table: str, ids: list[str]) -> dict[str, InferenceRecord]:
-    """Consistent reads by key: the index may trail the table, the item is the truth."""
+def window_page(
+    client: DynamoDBClient,
+    target: tuple[str, str],
+    shard: str,
+    window: tuple[str | None, str],
+    start_key: dict[str, AttributeValueTypeDef] | None,
+) -> tuple[list[str], dict[str, AttributeValueTypeDef] | None]:
+    """Ids in ``shard`` with ``lower < status_time <= upper`` (no lower: from the start)."""
+    table, index = target
+    lower, upper = window
+    values: dict[str, AttributeValueTypeDef] = {":shard": {"S": shard}, ":upper": {"S": upper}}
+    condition = "#shard = :shard AND #time <= :upper"
+    if lower is not None:  # BETWEEN is inclusive: the lower bound was reviewed already
+        condition = "#shard = :shard AND #time BETWEEN :lower AND :upper"
+        values[":lower"] = {"S": lower}
+    query: QueryInputTypeDef = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": {
+            "#shard": STATUS_SHARD_ATTRIBUTE,
+            "#time": STATUS_TIME_ATTRIBUTE,
+        },
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": True,
+        "Limit": WINDOW_PAGE_SIZE,
+    }
+    if start_key:
+        query["ExclusiveStartKey"] = start_key
+    try:
+        response = client.query(**query)
+    except (ClientError, BotoCoreError) as error:
+        raise ShardQueryError(f"query of {index} failed: {error}") from error
+    items = response.get("Items", [])
+    ids = [
+        item[PARTITION_KEY]["S"]
+        for item in items
+        if lower is None or item[STATUS_TIME_ATTRIBUTE]["S"] > lower
+    ]
+    last = response.get("LastEvaluatedKey")
+    return ids, dict(last) if last else None
+
+
+def get_many(
+    client: DynamoDBClient, table: str, ids: list[str], *, consistent: bool
+) -> dict[str, InferenceRecord]:
+    """Reads by key, 100 at a time (consistent where an index read may trail the table)."""
     found: dict[str, InferenceRecord] = {}
     for start in range(0, len(ids), BATCH_GET_MAX_KEYS):
         keys: list[Any] = [
@@ -101,7 +150,7 @@ def _get_many(client: DynamoDBClient, table: str, ids: list[str]) -> dict[str, I
         while keys:
             try:
                 response = client.batch_get_item(
-                    RequestItems={table: {"Keys": keys, "ConsistentRead": True}}
+                    RequestItems={table: {"Keys": keys, "ConsistentRead": consistent}}
                 )
             except (ClientError, BotoCoreError) as error:
                 raise ShardQueryError(f"reading records of {table} failed: {error}") from error

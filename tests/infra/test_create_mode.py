@@ -50,6 +50,8 @@ CONTRACT_OUTPUTS = {
     "EndpointName",
     "OutputPath",
     "FailurePath",
+    "InlineInputMaxBytes",
+    "ReconcileDeadlines",
 }
 # The only actions AWS grants on Resource "*" alone (no resource-level permissions).
 STAR_ONLY_ACTIONS = {
@@ -139,6 +141,14 @@ def test_outputs_are_the_contract_and_point_at_the_right_resources(
     assert stack.output("InputLocationIndexName") == "by_input_keys"  # layout 2, the default
     assert stack.output("StatusIndexName") == "by_status_shard"
     assert stack.output("OutputNaming") == "input"
+    assert stack.output("InlineInputMaxBytes") == "128000"
+    assert json.loads(stack.output("ReconcileDeadlines")) == {
+        "REQUEST_TTL_SECONDS": "21600",
+        "INVOCATION_TIMEOUT_SECONDS": "900",
+        "INGEST_QUEUE_RETENTION_SECONDS": str(4 * 24 * 3600),
+        "DEAD_LETTER_RETENTION_SECONDS": str(14 * 24 * 3600),
+        "SUBMITTED_MARGIN_SECONDS": "1800",
+    }
     assert stack.resources("AWS::SQS::Queue")[ids["ingest_queue"]]
     assert stack.output("EndpointName") == {"Fn::GetAtt": [ids["endpoint"], "EndpointName"]}
     output_path = joined(stack.output("OutputPath"))

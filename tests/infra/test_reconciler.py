@@ -87,9 +87,13 @@ def test_the_role_may_query_the_index_update_the_table_and_read_outputs_and_fail
     log_group = target(stack.properties(function)["LoggingConfig"]["LogGroup"])
     table_arn = {"Fn::GetAtt": [table, "Arn"]}
     bucket_arn = {"Fn::GetAtt": [bucket, "Arn"]}
+    state = target(stack.properties(function)["Environment"]["Variables"]["RECONCILER_STATE_TABLE"])
+    assert stack.properties(state)["KeySchema"] == [{"AttributeName": "name", "KeyType": "HASH"}]
     assert grants(stack, role) == {
         grant({"dynamodb:Query"}, {"Fn::Join": ["", [table_arn, "/index/by_status_shard"]]}),
-        grant({"dynamodb:UpdateItem", "dynamodb:BatchGetItem"}, table_arn),
+        grant({"dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:GetItem"}, table_arn),
+        # its review's progress, in its own table
+        grant({"dynamodb:GetItem", "dynamodb:PutItem"}, {"Fn::GetAtt": [state, "Arn"]}),
         grant({"s3:ListBucket"}, bucket_arn),
         grant({"s3:GetObject"}, {"Fn::Join": ["", [bucket_arn, "/outputs/*"]]}),
         grant({"s3:GetObject"}, {"Fn::Join": ["", [bucket_arn, "/failures/*"]]}),

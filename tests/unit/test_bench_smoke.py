@@ -60,7 +60,7 @@ def file_images(result_bytes: int = 400) -> list[tuple[str, dict[str, dict[str, 
     }
     claim = common | {
         "status": _s("PENDING"),
-        "status_shard": _s(f"OPEN#{shard}"),
+        "status_shard": _s(shard),
         "updated_at": _s("2026-11-30T10:00:00.000Z"),
         "claim_token": _s("t" * 36),
     }
@@ -71,8 +71,6 @@ def file_images(result_bytes: int = 400) -> list[tuple[str, dict[str, dict[str, 
     }
     completed = submitted | {
         "status": _s("COMPLETED"),
-        "status_shard": _s(f"COMPLETED#{shard}"),
-        "status_time": _s("2026-11-30T10:00:05.000Z"),
         "updated_at": _s("2026-11-30T10:00:05.000Z"),
         "result": _s("r" * result_bytes),
     }
@@ -88,11 +86,8 @@ def test_layout_2_writes_each_index_only_when_its_keys_move() -> None:
         "by_status_shard": 1,
     }
     assert submitted.total == 1  # the table only: no key changes, keys-only projections
-    assert outcome.indexes["by_input_keys"].total == 0
-    assert sorted(outcome.indexes["by_status_shard"].units) == sorted(
-        [f"OPEN#{shard_of('a' * 64):02d}", f"COMPLETED#{shard_of('a' * 64):02d}"]
-    )  # a delete in OPEN and a put in COMPLETED
-    assert partitions.units_per_file(writes) == 3 + 1 + 3
+    assert outcome.total == 1  # neither index: the outcome moves no key
+    assert partitions.units_per_file(writes) == 3 + 1 + 1
     # a result that takes the item past 1 KB costs the table, never the keys-only indexes
     big = partitions.sequence(file_images(result_bytes=900), partitions.LAYOUT_2)
     assert big[2].table == 2
@@ -110,7 +105,7 @@ def test_layout_1_copies_every_write_and_moves_by_status_each_time() -> None:
 
 def test_the_partition_model_spreads_shards_and_concentrates_statuses() -> None:
     ours = partitions.hot_partitions(partitions.sequence(file_images(), partitions.LAYOUT_2), 1.0)
-    assert ours["by_status_shard"] == pytest.approx(1000 * 2 / STATUS_SHARDS)  # put + delete
+    assert ours["by_status_shard"] == pytest.approx(1000 / STATUS_SHARDS)  # the claim's put
     assert ours["by_input_keys"] == 1
     assert ours["table"] == 3
     layout1 = partitions.hot_partitions(partitions.sequence(file_images(), partitions.LAYOUT_1), 1)
@@ -135,6 +130,7 @@ def inputs(**overrides: Any) -> cost.Inputs:
         "naive_item_bytes": 370,
         "ours_write_units": 8,
         "naive_write_units": 10,
+        "review_read_units": 0.52,
     }
     values.update(overrides)
     return cost.Inputs(**values)
@@ -153,6 +149,8 @@ def test_the_cost_model_charges_batches_once_and_files_once() -> None:
     assert ours == pytest.approx(sum(row.ours_dollars for row in rows))
     dynamodb = next(row for row in rows if row.component == "DynamoDB writes")
     assert dynamodb.ours_dollars == pytest.approx(dynamodb.ours_per_file * 0.625)
+    reads = next(row for row in rows if row.component == "DynamoDB reads (reconciler)")
+    assert (reads.ours_dollars, reads.naive_dollars) == (pytest.approx(0.52 * 0.125), 0)
     assert naive > 0
 
 
@@ -171,6 +169,14 @@ def test_lambdas_own_log_lines_count_only_where_they_are_sent() -> None:
     )
     assert cost.ours(loud).log_bytes == pytest.approx(500.0 + 300.0 * 1.1)  # 1/10 + 1 calls
     assert cost.naive(loud).log_bytes == pytest.approx(450.0 + 300.0 * 2)
+
+
+def test_the_review_reads_each_record_once_eventually_consistent() -> None:
+    (_, _), (_, submitted), (_, completed) = file_images()
+    entry = partitions.status_entry_bytes(submitted)
+    assert entry == len("inference_id") + 64 + len("status_shard") + 2 + 11 + 24 + 100
+    # an item up to 4 KB is half a read unit; the entry a share of a 4 KB page
+    assert cost.review_read_units(completed, entry) == pytest.approx(0.5 + 0.5 * entry / 4096)
 
 
 def test_larger_batches_make_the_pipeline_cheaper_per_file() -> None:

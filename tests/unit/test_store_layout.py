@@ -1,5 +1,6 @@
-"""The store's writes against layout 2's indexes: which write moves which index key, and that
-the conditions of the exactly-once writes are the same as before the layout changed."""
+"""The store's writes against layout 2's indexes: the claim files the record once and no later
+write moves an index key (the issue-15 write budget), and the conditions of the exactly-once
+writes are the same as before the layout changed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from lambdas.common.contract import shard_of
 from lambdas.common.records import Status
-from lambdas.common.store import RecordStore
+from lambdas.common.store import OutcomeGuard, RecordStore
 from tests.conftest import TABLE_NAME
 from tests.unit.test_store import INFERENCE_ID, outcome, pending
 
@@ -46,14 +47,14 @@ def keys(dynamodb: Any) -> dict[str, str]:
     return {name: item["Item"][name]["S"] for name in INDEX_KEYS if name in item["Item"]}
 
 
-def test_the_claim_opens_the_entry_submitted_moves_no_key_the_outcome_closes_it(
+def test_the_claim_files_the_record_once_and_no_later_write_moves_it(
     dynamodb: Any, recording: Recording
 ) -> None:
     store = RecordStore(recording, TABLE_NAME)  # type: ignore[arg-type]
     assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
     claimed = keys(dynamodb)
     assert claimed == {
-        "status_shard": f"OPEN#{SHARD}",
+        "status_shard": SHARD,
         "status_time": "2026-01-01T00:00:00.000Z",
         "input_location": "s3://in/a.json",
         "created_at": "2026-01-01T00:00:00.000Z",
@@ -64,10 +65,7 @@ def test_the_claim_opens_the_entry_submitted_moves_no_key_the_outcome_closes_it(
     assert keys(dynamodb) == claimed  # neither index is written by SUBMITTED
     done = outcome(Status.COMPLETED, "2026-01-01T00:00:09.000Z", result="ok")
     assert store.record_outcome(done) is not None
-    assert keys(dynamodb) == claimed | {
-        "status_shard": f"COMPLETED#{SHARD}",
-        "status_time": "2026-01-01T00:00:09.000Z",
-    }
+    assert keys(dynamodb) == claimed  # nor by the outcome
     # the conditions that make the writes exactly-once are those of layout 1, word for word
     conditions = [request["ConditionExpression"] for _, request in recording.writes]
     assert conditions == [
@@ -77,20 +75,55 @@ def test_the_claim_opens_the_entry_submitted_moves_no_key_the_outcome_closes_it(
     ]
 
 
-def test_a_failure_at_ingest_moves_the_entry_to_failed(dynamodb: Any) -> None:
+def test_a_failure_at_ingest_moves_no_key(dynamodb: Any) -> None:
     store = RecordStore(dynamodb, TABLE_NAME)
     assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
+    claimed = keys(dynamodb)
     assert store.mark_failed(
         pending(), token="t1", reason="too large", failed_at="2026-01-01T00:00:02.000Z"
     )
-    assert keys(dynamodb)["status_shard"] == f"FAILED#{SHARD}"
-    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:02.000Z"
+    assert keys(dynamodb) == claimed
 
 
-def test_an_outcome_before_the_claim_is_listed_under_its_terminal_group(dynamodb: Any) -> None:
+def test_an_outcome_before_the_claim_files_the_record_at_its_own_time(dynamodb: Any) -> None:
     store = RecordStore(dynamodb, TABLE_NAME)
     assert store.record_outcome(outcome(Status.FAILED, "2026-01-01T00:00:05.000Z")) is not None
-    assert keys(dynamodb)["status_shard"] == f"FAILED#{SHARD}"
+    filed = keys(dynamodb)
+    assert filed["status_shard"] == SHARD
+    assert filed["status_time"] == "2026-01-01T00:00:05.000Z"
     claim = store.claim(pending(), token="t1", lease_until=200, now=100)
     assert not claim.owned  # a terminal record is never claimed again
-    assert keys(dynamodb)["status_shard"] == f"FAILED#{SHARD}"
+    assert keys(dynamodb) == filed
+
+
+def test_an_outcome_moves_a_record_of_the_previous_release_to_its_shard(dynamodb: Any) -> None:
+    """The previous release filed open records under OPEN#nn and moved them with the outcome:
+    an outcome written now files such a record under its shard, at its claim's time."""
+    store = RecordStore(dynamodb, TABLE_NAME)
+    assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
+    dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={"inference_id": {"S": INFERENCE_ID}},
+        UpdateExpression="SET status_shard = :legacy",
+        ExpressionAttributeValues={":legacy": {"S": f"OPEN#{SHARD}"}},
+    )
+    assert store.record_outcome(outcome(Status.COMPLETED, "2026-01-01T00:00:09.000Z"))
+    assert keys(dynamodb)["status_shard"] == SHARD
+    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:00.000Z"
+
+
+def test_review_later_moves_only_the_time_and_only_if_the_record_is_as_read(
+    dynamodb: Any,
+) -> None:
+    store = RecordStore(dynamodb, TABLE_NAME)
+    assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
+    record = store.get(INFERENCE_ID)
+    assert record is not None
+    assert record.updated_at
+    stale = OutcomeGuard(Status.SUBMITTED, record.updated_at)
+    assert not store.review_later(INFERENCE_ID, stale, "2026-01-20T00:00:00.000Z")
+    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:00.000Z"
+    guard = OutcomeGuard(Status.PENDING, record.updated_at)
+    assert store.review_later(INFERENCE_ID, guard, "2026-01-20T00:00:00.000Z")
+    assert keys(dynamodb)["status_time"] == "2026-01-20T00:00:00.000Z"
+    assert store.get(INFERENCE_ID) == record  # nothing else changed

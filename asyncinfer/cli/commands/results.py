@@ -24,10 +24,18 @@ def results(
         ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Updated at or after: 15m, 2h, 7d or ISO-8601.")
+        str | None,
+        typer.Option(
+            help="Filed at or after (the claim's time; updated, on a layout-1 table): "
+            "15m, 2h, 7d or ISO-8601."
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Updated at or before: 15m, 2h, 7d or ISO-8601.")
+        str | None,
+        typer.Option(
+            help="Filed at or before (the claim's time; updated, on a layout-1 table): "
+            "15m, 2h, 7d or ISO-8601."
+        ),
     ] = None,
     prefix: Annotated[str | None, typer.Option(help="Only input keys starting with this.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Records per page.")] = 50,

@@ -93,7 +93,8 @@ def submit(
     user_metadata = _parse_metadata(metadata or [])
     context.size_connection_pool(concurrency)
     bucket = context.target.output(StackOutput.INPUT_BUCKET_NAME)
-    check_locations(bucket, files)
+    inline_max = context.target.optional_output(StackOutput.INLINE_INPUT_MAX_BYTES)
+    check_locations(bucket, files, int(inline_max) if inline_max else None)
 
     outcomes, aborted = _upload(
         context,

@@ -20,9 +20,16 @@ def test_pages_merge_every_shard_newest_first_without_gaps_or_repeats(moto_aws: 
     completed = ids(40)
     assert len({shard_of(i) for i in completed}) > STATUS_SHARDS // 2  # really spread
     for number, inference_id in enumerate(completed):
-        stored(pipeline.store, inference_id, Status.COMPLETED, completed=float(number))
+        # claimed one second apart: the index files records by their claim's time
+        stored(
+            pipeline.store,
+            inference_id,
+            Status.COMPLETED,
+            submitted=float(number),
+            completed=float(number) + 0.5,
+        )
     for inference_id in ids(45)[40:]:
-        stored(pipeline.store, inference_id, Status.SUBMITTED, submitted=100.0)
+        stored(pipeline.store, inference_id, Status.SUBMITTED, submitted=100.0)  # newest
     table = ResultsTable.named_in(pipeline.dynamodb, pipeline.outputs)
     assert table.sharded
     query = ListQuery((Status.COMPLETED,), TimeWindow(), None, 7)
@@ -32,10 +39,9 @@ def test_pages_merge_every_shard_newest_first_without_gaps_or_repeats(moto_aws: 
         seen.extend(record.inference_id for record in page)
         if cursor is None:
             break
-    assert seen == list(reversed(completed))  # newest completion first, each once
-    assert table.count_status(Status.COMPLETED, TimeWindow()) == 40
-    assert table.count_status(Status.SUBMITTED, TimeWindow()) == 5
-    assert table.count_status(Status.PENDING, TimeWindow()) == 0  # OPEN holds both: filtered
+    assert seen == list(reversed(completed))  # newest claim first, each once
+    counts = table.count_by_status(TimeWindow())
+    assert counts == {"PENDING": 0, "SUBMITTED": 5, "COMPLETED": 40, "FAILED": 0}
 
 
 def test_records_of_an_input_are_read_by_key_from_the_keys_only_index(moto_aws: None) -> None:

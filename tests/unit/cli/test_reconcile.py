@@ -4,21 +4,31 @@ backfill that takes the pipeline's own exactly-once path."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from asyncinfer.cli import reconcile as reconcile_module
+from asyncinfer.cli.app import app
 from asyncinfer.cli.errors import ExitCode
 from asyncinfer.cli.versions import ObjectVersion as ListedVersion
-from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
+from lambdas.common.contract import StackOutput
+from lambdas.common.records import (
+    InferenceRecord,
+    Status,
+    format_timestamp,
+    inference_id_for,
+    parse_timestamp,
+)
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler as ingest_handler
 from lambdas.ingest.clients import S3InputReader, S3ObjectInspector
 from lambdas.ingest.events import ObjectVersion, S3EventNotification, parse_notification
 from lambdas.ingest.logic import Outcome, Submitter
-from tests.unit.cli.conftest import Invoke, Pipeline
+from tests.unit.cli.conftest import Invoke, Pipeline, create_stack
 from tests.unit.ingest.conftest import make_config
 from tests.unit.ingest.support import FakeInvoker, ManualClock
 
@@ -296,3 +306,24 @@ def test_backfilling_twice_before_ingest_runs_still_invokes_each_version_once(
 
     assert sorted(outcomes) == sorted([Outcome.SUBMITTED] * 2 + [Outcome.DUPLICATE] * 2)
     assert sorted(call.inference_id for call in invoker.calls) == sorted(v["id"] for v in versions)
+
+
+def test_overdue_is_judged_by_the_stacks_deadlines_not_the_defaults(
+    cli: Invoke, pipeline: Pipeline
+) -> None:
+    """A stack with short deadlines (its ``ReconcileDeadlines`` output) makes a record that
+    was submitted 10 minutes ago overdue; by the defaults (6 h 15 min + 30 min) it is not."""
+    stuck = upload(pipeline, "in/stuck.json")
+    record(pipeline.store, pipeline, stuck, Status.SUBMITTED, age=timedelta(minutes=10))
+    assert cli("reconcile").exit_code == 0  # a stack without the output: the defaults
+
+    short = {"REQUEST_TTL_SECONDS": "60", "INVOCATION_TIMEOUT_SECONDS": "60"}
+    short["SUBMITTED_MARGIN_SECONDS"] = "60"
+    create_stack(pipeline.outputs | {StackOutput.RECONCILE_DEADLINES: json.dumps(short)}, "Short")
+    result = CliRunner().invoke(app, ["--stack", "Short", "reconcile", "--json"])
+
+    assert result.exit_code == 1, result.stdout
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert (finding["problem"], finding["inference_ids"]) == ("overdue", [stuck["id"]])
+    since, deadline = re.findall(r"\d{4}-\d\d-\d\dT[\d:.]+Z", finding["detail"])
+    assert parse_timestamp(deadline) - parse_timestamp(since) == timedelta(seconds=180)

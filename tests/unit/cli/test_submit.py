@@ -12,7 +12,14 @@ import pytest
 
 from asyncinfer.cli.aws import Objects
 from asyncinfer.cli.errors import CliError
-from asyncinfer.cli.submit import Submitted, UploadInterrupted, collect_files, upload_all
+from asyncinfer.cli.submit import (
+    FileToSubmit,
+    Submitted,
+    UploadInterrupted,
+    check_locations,
+    collect_files,
+    upload_all,
+)
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from tests.unit.cli.conftest import Invoke, Pipeline, at, one_line_error
 
@@ -221,6 +228,32 @@ def test_collect_files_rejects_two_files_with_one_key(tmp_path: Path) -> None:
 
     with pytest.raises(CliError, match=r"would both be uploaded as same\.json"):
         collect_files([tmp_path / "one", tmp_path / "two"])
+
+
+LONG_KEY = "deep/" * 210 + "x.json"  # s3://input-bucket/ + 1,056 characters: over 1,024
+
+
+@pytest.mark.parametrize(
+    ("size", "inline_max", "refused"),
+    [
+        (500, 128_000, False),  # goes inline as Body: no InputLocation, no limit on the key
+        (128_000, 128_000, False),
+        (128_001, 128_000, True),  # goes by location: 1,074 characters > 1,024
+        (500, 0, True),  # inline sending turned off
+        (0, 128_000, True),  # an empty object goes by location (a Body needs a byte)
+        (500, None, True),  # a stack older than the setting: everything by location
+    ],
+)
+def test_a_long_key_is_refused_only_when_its_request_carries_a_location(
+    tmp_path: Path, size: int, inline_max: int | None, refused: bool
+) -> None:
+    files = [FileToSubmit(tmp_path / "x.json", LONG_KEY, size)]
+    if refused:
+        with pytest.raises(CliError, match="1024 characters SageMaker accepts as InputLocation"):
+            check_locations("input-bucket", files, inline_max)
+    else:
+        check_locations("input-bucket", files, inline_max)
+    check_locations("input-bucket", [FileToSubmit(tmp_path / "y", "short.json", 10**9)], None)
 
 
 def test_missing_path_is_a_usage_error(offline_cli: Invoke, tmp_path: Path) -> None:

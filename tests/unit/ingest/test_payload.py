@@ -10,18 +10,26 @@ import boto3
 import pytest
 
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
-from lambdas.ingest.clients import ObjectChangedError, ObjectMissingError, S3InputReader
+from lambdas.ingest.clients import (
+    ObjectChangedError,
+    ObjectMissingError,
+    S3InputReader,
+    S3ObjectInspector,
+)
+from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.output_naming import output_name
-from lambdas.ingest.payload import AnnouncedVersion, request_members, sends_inline
+from lambdas.ingest.payload import AnnouncedVersion, sends_inline
+from lambdas.ingest.prepare import Prepared, Preparer
 from tests.conftest import REGION
+from tests.unit.ingest.conftest import make_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 VERSIONED = "versioned-input"
 PLAIN = "plain-input"
-INFERENCE_ID = hashlib.sha256(b"an object version").hexdigest()
 RACE_ROUNDS = 60
+TRACE_ID = "1-6b0db4f3-9b87286b33fa8cc0c5017eb6"
 
 
 @pytest.fixture
@@ -42,6 +50,42 @@ def announce(s3: S3Client, bucket: str, key: str, body: bytes) -> AnnouncedVersi
         size=len(body),
         etag=response["ETag"].strip('"'),
         version_id=response.get("VersionId"),
+    )
+
+
+def target_of(version: AnnouncedVersion) -> ObjectVersion:
+    return ObjectVersion(
+        bucket=version.bucket,
+        key=version.key,
+        version_id=version.version_id,
+        etag=version.etag,
+        size=version.size,
+        sequencer=None,
+    )
+
+
+def request_members(
+    s3: S3Client, version: AnnouncedVersion, naming: OutputNaming, inline_input_max_bytes: int
+) -> tuple[dict[str, object], str]:
+    """The payload and output-naming members the ingest function's Preparer builds for the
+    version (as ``invoke_endpoint_async`` keywords), and the version's inference id."""
+    config = make_config(
+        input_bucket=version.bucket,
+        output_naming=naming,
+        inline_input_max_bytes=inline_input_max_bytes,
+    )
+    preparer = Preparer(config=config, inspector=S3ObjectInspector(s3), reader=S3InputReader(s3))
+    target = target_of(version)
+    prepared = preparer.prepare(target, TRACE_ID)
+    assert isinstance(prepared, Prepared), prepared
+    members = {
+        "Body": prepared.body,
+        "InputLocation": prepared.input_location,
+        "S3OutputPathExtension": prepared.output_path_extension,
+        "Filename": prepared.filename,
+    }
+    return {name: value for name, value in members.items() if value is not None}, (
+        target.inference_id
     )
 
 
@@ -67,59 +111,35 @@ def test_a_small_input_is_sent_as_the_announced_versions_bytes(s3: S3Client) -> 
     version = announce(s3, VERSIONED, "a/b/flower.json", b'{"v": 1}')
     s3.put_object(Bucket=VERSIONED, Key="a/b/flower.json", Body=b'{"v": 2, "other": true}')
 
-    members = request_members(
-        version=version,
-        inference_id=INFERENCE_ID,
-        naming=OutputNaming.INPUT,
-        inline_input_max_bytes=128_000,
-        reader=S3InputReader(s3),
-    )
+    members, inference_id = request_members(s3, version, OutputNaming.INPUT, 128_000)
 
     assert members == {
         "Body": b'{"v": 1}',
         "S3OutputPathExtension": "a/b",
-        "Filename": f"{INFERENCE_ID[:28]}.out",
+        "Filename": f"{inference_id[:28]}.out",
     }
 
 
 def test_a_large_input_goes_by_location(s3: S3Client) -> None:
     version = announce(s3, VERSIONED, "big/blob.bin", b"x" * 128_001)
-    members = request_members(
-        version=version,
-        inference_id=INFERENCE_ID,
-        naming=OutputNaming.INPUT,
-        inline_input_max_bytes=128_000,
-        reader=S3InputReader(s3),
-    )
+    members, inference_id = request_members(s3, version, OutputNaming.INPUT, 128_000)
     assert members == {
         "InputLocation": f"s3://{VERSIONED}/big/blob.bin",
         "S3OutputPathExtension": "big",
-        "Filename": f"{INFERENCE_ID[:28]}.out",
+        "Filename": f"{inference_id[:28]}.out",
     }
 
 
 def test_service_naming_sends_neither_member(s3: S3Client) -> None:
     version = announce(s3, VERSIONED, "top.json", b"{}")
-    members = request_members(
-        version=version,
-        inference_id=INFERENCE_ID,
-        naming=OutputNaming.SERVICE,
-        inline_input_max_bytes=0,
-        reader=S3InputReader(s3),
-    )
+    members, _ = request_members(s3, version, OutputNaming.SERVICE, 0)
     assert members == {"InputLocation": f"s3://{VERSIONED}/top.json"}
 
 
 def test_a_key_without_folder_gets_only_a_filename(s3: S3Client) -> None:
     version = announce(s3, VERSIONED, "top.json", b"{}")
-    members = request_members(
-        version=version,
-        inference_id=INFERENCE_ID,
-        naming=OutputNaming.INPUT,
-        inline_input_max_bytes=128_000,
-        reader=S3InputReader(s3),
-    )
-    assert members == {"Body": b"{}", "Filename": f"{INFERENCE_ID[:28]}.out"}
+    members, inference_id = request_members(s3, version, OutputNaming.INPUT, 128_000)
+    assert members == {"Body": b"{}", "Filename": f"{inference_id[:28]}.out"}
 
 
 def test_a_deleted_version_is_missing(s3: S3Client) -> None:
@@ -140,7 +160,6 @@ def test_an_overwritten_unversioned_object_is_changed(s3: S3Client) -> None:
 def test_the_overwrite_race_every_small_version_carries_its_own_bytes(s3: S3Client) -> None:
     """Upload v1 and overwrite it with different content at once, many times: the request
     built for each announced version carries that version's bytes, never the other's."""
-    reader = S3InputReader(s3)
 
     def one_round(round_number: int) -> list[tuple[bytes, bytes]]:
         key = f"race/{round_number % 7}/input.json"
@@ -149,24 +168,11 @@ def test_the_overwrite_race_every_small_version_carries_its_own_bytes(s3: S3Clie
             overwrite = pool.submit(
                 announce, s3, VERSIONED, key, f'{{"round": {round_number}, "v": 2}}'.encode()
             )
-            first_members = pool.submit(
-                request_members,
-                version=first,
-                inference_id=hashlib.sha256(f"{key}#{first.version_id}".encode()).hexdigest(),
-                naming=OutputNaming.INPUT,
-                inline_input_max_bytes=128_000,
-                reader=reader,
-            )
+            first_members = pool.submit(request_members, s3, first, OutputNaming.INPUT, 128_000)
             second = overwrite.result()
-        second_members = request_members(
-            version=second,
-            inference_id=hashlib.sha256(f"{key}#{second.version_id}".encode()).hexdigest(),
-            naming=OutputNaming.INPUT,
-            inline_input_max_bytes=128_000,
-            reader=reader,
-        )
+        second_members, _ = request_members(s3, second, OutputNaming.INPUT, 128_000)
         return [
-            (first_members.result()["Body"], f'{{"round": {round_number}, "v": 1}}'.encode()),
+            (first_members.result()[0]["Body"], f'{{"round": {round_number}, "v": 1}}'.encode()),
             (second_members["Body"], f'{{"round": {round_number}, "v": 2}}'.encode()),
         ]
 
@@ -194,13 +200,7 @@ def test_the_residual_window_of_a_large_input_is_what_the_readme_states(s3: S3Cl
     key holds when it processes the request, so an overwrite in that window is processed
     under the older version's id (README, "Larger inputs: the residual window, stated")."""
     version = announce(s3, VERSIONED, "big/blob.bin", b"1" * 128_001)
-    members = request_members(
-        version=version,
-        inference_id=INFERENCE_ID,
-        naming=OutputNaming.SERVICE,
-        inline_input_max_bytes=128_000,
-        reader=S3InputReader(s3),
-    )
+    members, _ = request_members(s3, version, OutputNaming.SERVICE, 128_000)
     assert members == {"InputLocation": f"s3://{VERSIONED}/big/blob.bin"}
     s3.put_object(Bucket=VERSIONED, Key="big/blob.bin", Body=b"2" * 128_001)
     # What SageMaker reads at processing time (an InputLocation carries no version id).

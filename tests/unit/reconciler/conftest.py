@@ -12,11 +12,13 @@ import boto3
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
+from lambdas.common.contract import RECONCILER_STATE_KEY
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
-from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
+from lambdas.reconciler.clients import S3ObjectProbe, ShardIndex, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler
+from lambdas.reconciler.review import Review
 from lambdas.results.clients import S3OutputReader
 from tests.conftest import REGION, STATUS_INDEX, STATUS_SHARD_INDEX, TABLE_NAME
 
@@ -24,6 +26,7 @@ NAMESPACE = "AsyncInference"
 ENDPOINT = "demo-endpoint"
 INPUT_BUCKET = "input-bucket"
 OUTPUT_BUCKET = "output-bucket"
+STATE_TABLE = "reconciler-state"
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 # SUBMITTED deadline with the defaults: 21600 + 900 s + 30 min margin = 6 h 45 min
 SUBMITTED_OVERDUE = NOW - timedelta(hours=7)
@@ -53,8 +56,18 @@ class Rig:
     status_index: str = STATUS_INDEX
 
     def reconciler(self, now: datetime = NOW, **overrides: Any) -> Reconciler:
+        settings = config(**({"STATUS_INDEX": self.status_index} | overrides))
+        review = None
+        if self.status_index == STATUS_SHARD_INDEX:  # as the handler wires layout 2
+            review = Review(
+                index=ShardIndex(self.dynamodb, TABLE_NAME, self.status_index),
+                state=StateTable(self.dynamodb, STATE_TABLE),
+                store=self.store,
+                rules=settings.rules,
+                logger=Logger(service="reconciler"),
+            )
         return Reconciler(
-            config=config(**({"STATUS_INDEX": self.status_index} | overrides)),
+            config=settings,
             index=StatusIndex(self.dynamodb, TABLE_NAME, self.status_index),
             probe=S3ObjectProbe(self.s3),
             store=self.store,
@@ -62,6 +75,7 @@ class Rig:
             metrics=self.metrics,
             logger=Logger(service="reconciler"),
             clock=lambda: now,
+            review=review,
         )
 
     def seed(
@@ -139,4 +153,10 @@ def rig(dynamodb: Any, metrics: Metrics, request: pytest.FixtureRequest) -> Rig:
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=OUTPUT_BUCKET)
     store = RecordStore(dynamodb, TABLE_NAME)
+    dynamodb.create_table(
+        TableName=STATE_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": RECONCILER_STATE_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": RECONCILER_STATE_KEY, "KeyType": "HASH"}],
+    )
     return Rig(s3=s3, dynamodb=dynamodb, store=store, metrics=metrics, status_index=request.param)
