@@ -92,6 +92,20 @@ def key_condition(
     return condition, names, values
 
 
+def partition_query(
+    table: str, index: str, partition: str, window: tuple[str | None, str | None]
+) -> QueryInputTypeDef:
+    """The Query of one ``status_shard`` value within a ``status_time`` window."""
+    condition, names, values = key_condition(partition, *window)
+    return {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
 @dataclass
 class ShardPage:
     """The merged page: records kept, each with its sort value and the resume key after it."""
@@ -109,16 +123,9 @@ def _fetch(
     start: dict[str, str] | None,
 ) -> tuple[list[Entry], bool]:
     table, index, limit = target
-    condition, names, values = key_condition(partition, *window)
-    request: QueryInputTypeDef = {
-        "TableName": table,
-        "IndexName": index,
-        "KeyConditionExpression": condition,
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
+    request = partition_query(table, index, partition, window)
+    request["ScanIndexForward"] = False
+    request["Limit"] = limit
     if start:
         request["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
     response = query(request)
@@ -198,14 +205,7 @@ def count_by_status(
     )
     counts: Counter[str] = Counter()
     for partition in partitions:
-        condition, names, values = key_condition(partition, *window)
-        request: QueryInputTypeDef = {
-            "TableName": table,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
+        request = partition_query(table, index, partition, window)
         while True:
             response = query(request)
             ids = [item[PARTITION_KEY]["S"] for item in response.get("Items", [])]

@@ -65,7 +65,7 @@ class OverdueIndex(Protocol):
 
 
 class ShardWindow(Protocol):
-    """The sharded status index read by time (``ShardIndex`` on AWS)."""
+    """The sharded status index read by time (``StatusIndex`` on AWS)."""
 
     def ids(
         self,
@@ -106,7 +106,9 @@ class ObjectProbe(Protocol):
 class StatusIndex:
     """Queries of the status index: layout 1's ``by_status`` (partition ``status``, sort
     ``updated_at``, ALL), or layout 2's ``by_status_shard`` (``lambdas/reconciler/shards.py``),
-    chosen by the index name the stack configures."""
+    chosen by the index name the stack configures; and layout 2's shards by time with the
+    items they name, for the review (eventually consistent reads: it reads records claimed
+    long before, and every write it makes is guarded)."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, index_name: str) -> None:
         self._client = client
@@ -154,15 +156,7 @@ class StatusIndex:
             next_key=dict(last) if last else None,
         )
 
-
-class ShardIndex:
-    """``by_status_shard`` by time, and the items it names (eventually consistent reads: the
-    review reads records claimed long before, and every write it makes is guarded)."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str, index_name: str) -> None:
-        self._client = client
-        self._table = table_name
-        self._index = index_name
+    # --- layout 2's review (ShardWindow) --------------------------------------------------
 
     def ids(
         self,

@@ -25,7 +25,7 @@ from lambdas.common.contract import STATUS_SHARD_INDEX
 from lambdas.common.logs import function_logger
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
-from lambdas.reconciler.clients import S3ObjectProbe, ShardIndex, StateTable, StatusIndex
+from lambdas.reconciler.clients import S3ObjectProbe, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler, RunReport
 from lambdas.reconciler.review import Review
@@ -53,10 +53,11 @@ def reconciler() -> Reconciler:
     config = ReconcilerConfig.from_environ(os.environ)
     clients = create_clients(boto3.session.Session())
     store = RecordStore(clients.dynamodb, config.table_name)
+    index = StatusIndex(clients.dynamodb, config.table_name, config.status_index)
     review = None
     if config.status_index == STATUS_SHARD_INDEX and config.state_table:
         review = Review(
-            index=ShardIndex(clients.dynamodb, config.table_name, config.status_index),
+            index=index,
             state=StateTable(clients.dynamodb, config.state_table),
             store=store,
             rules=config.rules,
@@ -64,7 +65,7 @@ def reconciler() -> Reconciler:
         )
     return Reconciler(
         config=config,
-        index=StatusIndex(clients.dynamodb, config.table_name, config.status_index),
+        index=index,
         probe=S3ObjectProbe(clients.s3),
         store=store,
         outputs=S3OutputReader(clients.s3),

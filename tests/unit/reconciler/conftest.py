@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from lambdas.common.contract import RECONCILER_STATE_KEY
 from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
 from lambdas.common.store import RecordStore
-from lambdas.reconciler.clients import S3ObjectProbe, ShardIndex, StateTable, StatusIndex
+from lambdas.reconciler.clients import S3ObjectProbe, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler
 from lambdas.reconciler.review import Review
@@ -60,7 +60,7 @@ class Rig:
         review = None
         if self.status_index == STATUS_SHARD_INDEX:  # as the handler wires layout 2
             review = Review(
-                index=ShardIndex(self.dynamodb, TABLE_NAME, self.status_index),
+                index=StatusIndex(self.dynamodb, TABLE_NAME, self.status_index),
                 state=StateTable(self.dynamodb, STATE_TABLE),
                 store=self.store,
                 rules=settings.rules,
