@@ -57,8 +57,6 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
-
-
 # Every failed message is listed in batchItemFailures, even when all of them failed: the
 # handler itself never fails because of the records it was given.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
