@@ -21,7 +21,10 @@ def run(settings: Settings) -> Report:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     context = Context.now()
     imports = len(coldstart.MODES) * len(coldstart.MODULES)
-    progress(f"cold imports: {settings.import_runs} runs of {imports} imports")
+    progress(
+        f"cold imports: {settings.import_runs} runs of {imports} imports and "
+        f"{len(coldstart.FUNCTIONS)} first invocations"
+    )
     cold = coldstart.measure(settings.work_dir, settings.import_runs)
     progress(f"shipped sagemaker-runtime model: {settings.import_runs} client creations each way")
     model_cost = service_model.measure(settings.import_runs)

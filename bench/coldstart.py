@@ -15,13 +15,20 @@ the wall time does. The wall time is recorded too, for context. Every run times 
 each mode once, in an order shuffled per run, and each figure is the median of its runs. The
 modes:
 
-* ``tracing on`` (as deployed: the functions have active tracing, so Powertools' Tracer is
-  built and imports the X-Ray SDK; ``LAMBDA_TASK_ROOT`` is set, so the SDK and Powertools
-  behave as in Lambda) - the goal's figure;
+* ``tracing on`` (as deployed: the functions have active tracing, so the handlers build
+  Powertools' Tracer, which imports the X-Ray SDK, on their first invocation;
+  ``LAMBDA_TASK_ROOT`` is set, so the SDK and Powertools behave as in Lambda) - the goal's
+  figure;
 * ``tracing off`` (``POWERTOOLS_TRACE_DISABLED=true``, as local mode runs the handlers);
 * ``tracing on, no GC`` (context, not a goal): as deployed, with the garbage collector paused
-  during the import (``gc.disable()`` before, ``gc.freeze()`` and ``gc.enable()`` after), to
-  show how much of an import is collection passes over the objects imports allocate.
+  by the probe during the import (``gc.disable()`` before, ``gc.freeze()`` and ``gc.enable()``
+  after), to show how much of an import is collection passes over the objects imports
+  allocate. The handlers pause it themselves during their import, so for them this mode
+  differs from ``tracing on`` by noise only; for boto3 it shows what the pause is worth.
+
+Beside the import, ``bench/first_call.py`` times the first invocation that follows it, in the
+goal's mode: what a handler defers out of its import is paid there, so import plus first
+invocation is what a cold start costs (``cold_start_ratio_*``).
 
 Besides boto3 and the two handlers, ``botocore`` (its session, config and exceptions: all the
 handlers use of the SDK) is timed for context: the difference is what boto3's own layer
@@ -43,6 +50,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import first_call
 from bench.settings import REPO_ROOT
 from lambdas.common.contract import METRICS_NAMESPACE
 
@@ -55,6 +63,7 @@ MODES: dict[str, tuple[dict[str, str], bool]] = {
     "tracing on, no GC": (TRACING_ON, True),
 }
 GOAL_MODE = "tracing on"
+FIRST_CALL = "first call"  # a job: import, then first invocation (goal's mode)
 PROFILED_MODES = ("tracing on", "tracing off")
 MODULES = {
     "boto3": "boto3",
@@ -189,6 +198,8 @@ class ColdStart:
     compile_seconds: dict[str, float] = field(default_factory=dict)
     # (mode, function) -> [(package, own seconds beyond what importing boto3 loads)]
     profiles: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
+    # function -> CPU seconds of the import, then of the first invocation, of each run
+    first_calls: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def median(self, mode: str, module: str) -> float:
         return statistics.median(self.seconds[(mode, module)])
@@ -198,6 +209,17 @@ class ColdStart:
 
     def ratio(self, mode: str, function: str) -> float:
         return self.median(mode, function) / self.median(mode, "boto3")
+
+    def first_invocation(self, function: str) -> float:
+        """Median CPU seconds of the first invocation after the import (goal's mode)."""
+        return statistics.median(invoked for _, invoked in self.first_calls[function])
+
+    def cold_start(self, function: str) -> float:
+        """Median CPU seconds of the import plus the first invocation (goal's mode)."""
+        return statistics.median(sum(run) for run in self.first_calls[function])
+
+    def cold_start_ratio(self, function: str) -> float:
+        return self.cold_start(function) / self.median(GOAL_MODE, "boto3")
 
 
 def measure(work_dir: Path, runs: int, profile_runs: int = 3) -> ColdStart:
@@ -212,12 +234,22 @@ def measure(work_dir: Path, runs: int, profile_runs: int = 3) -> ColdStart:
         for mode in MODES
         for name in MODULES
     ]
-    for run in range(runs):
-        random.Random(run).shuffle(jobs)
-        for mode, name, module, function in jobs:
-            cpu, wall = import_seconds(module, function, mode, assets[function])
-            result.seconds.setdefault((mode, name), []).append(cpu)
-            result.wall_seconds.setdefault((mode, name), []).append(wall)
+    jobs += [(FIRST_CALL, function, "", function) for function in FUNCTIONS]
+    with first_call.refusing_endpoint() as endpoint_url:
+        for run in range(runs):
+            random.Random(run).shuffle(jobs)
+            for mode, name, module, function in jobs:
+                if mode == FIRST_CALL:
+                    environment = _environment(function, GOAL_MODE, assets[function])
+                    result.first_calls.setdefault(function, []).append(
+                        first_call.first_call_seconds(
+                            function, assets[function], environment, endpoint_url
+                        )
+                    )
+                    continue
+                cpu, wall = import_seconds(module, function, mode, assets[function])
+                result.seconds.setdefault((mode, name), []).append(cpu)
+                result.wall_seconds.setdefault((mode, name), []).append(wall)
     for mode in PROFILED_MODES:
         baseline = _median_profile(
             [import_profile("boto3", "ingest", mode, assets["ingest"]) for _ in range(profile_runs)]

@@ -197,6 +197,16 @@ class Report:
             Figure("cold_import_ratio_results", cold.ratio(goal_mode, "results"), 1.5),
             Figure("cold_import_ratio_ingest_tracing_off", cold.ratio(off, "ingest")),
             Figure("cold_import_ratio_results_tracing_off", cold.ratio(off, "results")),
+            # What the import defers is paid by the first invocation: both together, in the
+            # goal's mode, over the same `import boto3` (bench/first_call.py).
+            Figure(
+                "cold_first_invocation_ingest", cold.first_invocation("ingest") * 1000, unit=" ms"
+            ),
+            Figure(
+                "cold_first_invocation_results", cold.first_invocation("results") * 1000, unit=" ms"
+            ),
+            Figure("cold_start_ratio_ingest", cold.cold_start_ratio("ingest")),
+            Figure("cold_start_ratio_results", cold.cold_start_ratio("results")),
             Figure("asset_size_ingest", cold.asset_bytes["ingest"] / 1024, unit="KB"),
             Figure("asset_size_results", cold.asset_bytes["results"] / 1024, unit="KB"),
             # The 2026 InvokeEndpointAsync members: the model file the ingest asset ships, and

@@ -132,9 +132,7 @@ class IngestBench:
         self.rounds = plan.warmup + plan.repetitions
         self.submitted_ids: list[str] = []
         # Clients configured as the handler's own, for the bare calls.
-        self.clients = create_clients(
-            boto3.session.Session(), max_pool_connections=self.config.submit_concurrency
-        )
+        self.clients = create_clients(max_pool_connections=self.config.submit_concurrency)
         self._client_of = {
             "put_item": self.clients.dynamodb,
             "update_item": self.clients.dynamodb,

@@ -54,7 +54,7 @@ JsonObject = _decoding(dict)
 class EnvironmentSettings(BaseModel):
     """Base of each function's settings; ``function`` names it in error messages."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_name=True, defer_build=True)
 
     function: ClassVar[str]
 

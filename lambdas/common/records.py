@@ -74,9 +74,14 @@ def expiry_epoch(now: datetime, retention_days: int) -> int | None:
 
 
 class InferenceRecord(BaseModel):
-    """The stored item. Attribute names are the record contract (snake_case)."""
+    """The stored item. Attribute names are the record contract (snake_case).
 
-    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+    Its schema is built on first use, not at import (``defer_build``): a handler's cold import
+    need not pay for it (bench/RESULTS.md, cold imports). Code that first uses it from several
+    threads at once builds it beforehand (``model_rebuild()``), as the ingest handler does.
+    """
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=True, defer_build=True)
 
     inference_id: str = Field(min_length=1, max_length=INFERENCE_ID_MAX_LENGTH)
     status: Status

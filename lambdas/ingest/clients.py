@@ -1,7 +1,7 @@
 """Data access for the ingest function: S3 HeadObject and GetObject (the inline Body) and
 SageMaker InvokeEndpointAsync.
 
-The logic depends on the two small protocols below, so tests inject fakes. The boto3-backed
+The logic depends on the two small protocols below, so tests inject fakes. The botocore-backed
 implementations are the only code of the function that calls AWS besides the record store,
 and the only code that knows botocore's errors: the ones the submission flow acts on become
 ``ObjectMissingError``, ``ObjectChangedError``, ``InvocationRejectedError`` or
@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.ingest.service_models import botocore_session
+
 if TYPE_CHECKING:
-    from boto3.session import Session
+    from botocore.session import Session
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
@@ -292,12 +294,16 @@ class AwsClients:
     sagemaker_runtime: SageMakerRuntimeClient
 
 
-def create_clients(session: Session, *, max_pool_connections: int) -> AwsClients:
-    """The function's clients, created once per container (boto3 clients are thread-safe).
+def create_clients(session: Session | None = None, *, max_pool_connections: int) -> AwsClients:
+    """The function's clients, created once per container (botocore clients are thread-safe).
 
+    Plain botocore: boto3's own layer (resources, s3transfer) would add to every cold start
+    and the function uses none of it. ``session`` defaults to ``botocore_session()``, which
+    finds the shipped sagemaker-runtime model first (``lambdas/ingest/service_models.py``).
     The connection pools are as large as the submission pool, so concurrent submissions do
     not queue for a connection. ``AWS_ENDPOINT_URL*`` (local mode) is honoured by botocore.
     """
+    session = session or botocore_session()
     standard = Config(retries={"mode": "standard"}, max_pool_connections=max_pool_connections)
     submit = Config(
         # One HTTP attempt. (botocore's ``max_attempts`` counts retries: 1 would mean two.)
@@ -307,7 +313,9 @@ def create_clients(session: Session, *, max_pool_connections: int) -> AwsClients
         max_pool_connections=max_pool_connections,
     )
     return AwsClients(
-        dynamodb=session.client("dynamodb", config=standard),
-        s3=session.client("s3", config=standard),
-        sagemaker_runtime=session.client("sagemaker-runtime", config=submit),
+        dynamodb=cast("DynamoDBClient", session.create_client("dynamodb", config=standard)),
+        s3=cast("S3Client", session.create_client("s3", config=standard)),
+        sagemaker_runtime=cast(
+            "SageMakerRuntimeClient", session.create_client("sagemaker-runtime", config=submit)
+        ),
     )

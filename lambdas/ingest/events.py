@@ -52,7 +52,9 @@ class MalformedEventError(ValueError):
 
 
 class _S3Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True
+    )
 
 
 class S3BucketEntity(_S3Model):
@@ -80,7 +82,7 @@ class S3EventRecord(_S3Model):
 
 
 class S3EventNotification(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     records: list[S3EventRecord] = Field(alias="Records", min_length=1)
 
@@ -88,14 +90,14 @@ class S3EventNotification(BaseModel):
 class S3TestEvent(BaseModel):
     """Sent once when a bucket's notification configuration is saved."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     event: Literal["s3:TestEvent"] = Field(alias="Event")
     bucket: str | None = Field(default=None, alias="Bucket")
 
 
 class _EventBridgeModel(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
 
 class EventBridgeObject(_EventBridgeModel):

@@ -8,12 +8,20 @@ needs a retry, so Lambda's asynchronous retries deliver the event again). See
 An event travels one way: ``batch`` (one invocation's submissions) parses and selects with
 ``events``, submits each version with ``logic``, which calls AWS through ``clients``.
 
-The container's collaborators (validated config, boto3 clients, the submission thread pool)
+The container's collaborators (validated config, botocore clients, the submission thread pool)
 are built on the first invocation and reused: a bad environment fails that invocation with an
-error naming the variable. Nothing heavy is imported here.
+error naming the variable. The import loads the SDK (``clients``) and Powertools' logger,
+metrics and batch processor; the configuration, pydantic, the submission engine (``batch``,
+``events``, ``logic``, the record store) and the Tracer are loaded by the first invocation,
+with the collector paused (``lambdas.common.collector``): a cold start pays for them there
+(bench/RESULTS.md, cold imports).
 """
 
 from __future__ import annotations
+
+import gc
+
+gc.disable()  # the imports below allocate only long-lived objects: collecting is wasted CPU
 
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -21,24 +29,22 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Metrics
+
+# Before anything imports pydantic: once pydantic is loaded, importing Powertools' batch utility
+# also builds its parser models (SQS, Kinesis, DynamoDB, Kafka records), about 20 ms of CPU.
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 
+from lambdas.common.collector import collector_paused
 from lambdas.common.logs import function_logger
-from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.ingest.attributes import xray_trace_id
-from lambdas.ingest.batch import BatchSubmission, process_event
 from lambdas.ingest.clients import (
     S3InputReader,
     S3ObjectInspector,
     SageMakerAsyncInvoker,
     create_clients,
 )
-from lambdas.ingest.config import IngestConfig
-from lambdas.ingest.logic import Submitter
-from lambdas.ingest.service_models import botocore_session
 from lambdas.ingest.telemetry import InvocationTelemetry
 
 if TYPE_CHECKING:
@@ -46,6 +52,9 @@ if TYPE_CHECKING:
 
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from lambdas.ingest.config import IngestConfig
+    from lambdas.ingest.logic import Submitter
 
 logger = function_logger()
 metrics = Metrics()
@@ -64,12 +73,20 @@ class Runtime:
 
 
 @cache
+@collector_paused()
 def runtime() -> Runtime:
+    from lambdas.common.records import InferenceRecord
+    from lambdas.common.store import RecordStore
+    from lambdas.ingest.config import IngestConfig
+    from lambdas.ingest.logic import Submitter
+
     config = IngestConfig.from_environ(os.environ)
-    # The shipped sagemaker-runtime model first: the runtime's own botocore does not know
-    # S3OutputPathExtension, Filename or Body (lambdas/ingest/service_models.py).
-    session = boto3.session.Session(botocore_session=botocore_session())
-    clients = create_clients(session, max_pool_connections=config.submit_concurrency)
+    # The record's schema is built on first use (defer_build); build it here, before the
+    # submission threads race to: older pydantic (the layer's may be) does not lock that build.
+    InferenceRecord.model_rebuild()
+    # On a session that finds the shipped sagemaker-runtime model first: the runtime's own
+    # botocore does not know S3OutputPathExtension, Filename or Body (service_models.py).
+    clients = create_clients(max_pool_connections=config.submit_concurrency)
     submitter = Submitter(
         config=config,
         store=RecordStore(clients.dynamodb, config.table_name),
@@ -91,6 +108,8 @@ def ingest(
     telemetry: InvocationTelemetry,
 ) -> PartialItemFailureResponse | None:
     """Process one invocation's event with the given collaborators."""
+    from lambdas.ingest.batch import BatchSubmission, process_event
+
     submission = BatchSubmission(
         config=runtime.config,
         submitter=runtime.submitter,
@@ -112,3 +131,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         return ingest(event, context, runtime(), telemetry)
     finally:
         telemetry.publish(metrics)
+
+
+gc.freeze()  # what the import loaded stays out of every later collection too
+gc.enable()

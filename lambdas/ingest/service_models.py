@@ -54,7 +54,7 @@ def loader_search_path() -> str:
 def botocore_session() -> botocore.session.Session:
     """A new botocore session whose models are looked up in the bundled folder first.
 
-    Give it to ``boto3.session.Session(botocore_session=...)`` before creating clients.
+    ``lambdas.ingest.clients.create_clients`` creates the function's clients on it.
     """
     session = botocore.session.get_session()
     session.register_component("data_loader", create_loader(loader_search_path()))

@@ -1,8 +1,9 @@
 """Data access for the reconciler: its AWS clients, the status index and the endpoint's output
 objects.
 
-The only module of the function that calls boto3 besides the shared ``RecordStore`` and the
-results function's ``S3OutputReader`` it reuses. SDK errors become ``ReconcilerAwsError``.
+The only module of the function that calls the AWS SDK (botocore) besides the shared
+``RecordStore`` and the results function's ``S3OutputReader`` it reuses. SDK errors become
+``ReconcilerAwsError``.
 The logic depends on the ``OverdueIndex`` and ``ObjectProbe`` protocols, so tests inject fakes.
 
 Existence is read with HeadObject. The role may ``s3:ListBucket`` the output bucket, so S3

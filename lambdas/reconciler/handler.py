@@ -14,13 +14,17 @@ kept for the container's life; importing this module does neither.
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # the imports below allocate only long-lived objects: collecting is wasted CPU
+
 import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Metrics
 
+from lambdas.common.collector import collector_paused
 from lambdas.common.contract import STATUS_SHARD_INDEX
 from lambdas.common.logs import function_logger
 from lambdas.common.store import RecordStore
@@ -48,10 +52,11 @@ class ReconcileErrorsError(Exception):
 
 
 @cache
+@collector_paused()
 def reconciler() -> Reconciler:
     """The container's reconciler (config, clients); cached, so built once per container."""
     config = ReconcilerConfig.from_environ(os.environ)
-    clients = create_clients(boto3.session.Session())
+    clients = create_clients()
     store = RecordStore(clients.dynamodb, config.table_name)
     index = StatusIndex(clients.dynamodb, config.table_name, config.status_index)
     review = None
@@ -97,3 +102,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             f"{len(report.errors)} records not checked: {'; '.join(report.errors[:5])}"
         )
     return summary(report)
+
+
+gc.freeze()  # what the import loaded stays out of every later collection too
+gc.enable()

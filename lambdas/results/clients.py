@@ -1,6 +1,6 @@
 """Data access for the results function: its AWS clients, and the inference outputs in S3.
 
-The logic depends on the small ``OutputReader`` protocol, so tests inject fakes; the boto3-backed
+The logic depends on the small ``OutputReader`` protocol, so tests inject fakes; the botocore-backed
 reader is the only code of the function that calls AWS besides the record store, and turns
 every SDK error into ``OutputUnavailableError``.
 
@@ -12,13 +12,13 @@ output (no HeadObject first) and never a large transfer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
-    from boto3.session import Session
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
 
@@ -105,10 +105,15 @@ class AwsClients:
     s3: S3Client
 
 
-def create_clients(session: Session) -> AwsClients:
-    """The function's clients, created once per container. ``AWS_ENDPOINT_URL*`` (local mode)
-    is honoured by botocore."""
+def create_clients(session: botocore.session.Session | None = None) -> AwsClients:
+    """The function's clients, created once per container; ``session`` defaults to a new
+    botocore session. Plain botocore: boto3's own layer (resources, s3transfer) would add to
+    every cold start and the function uses none of it. ``AWS_ENDPOINT_URL*`` (local mode) is
+    honoured by botocore."""
+    session = session or botocore.session.get_session()
     return AwsClients(
-        dynamodb=session.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG),
-        s3=session.client("s3", config=S3_CLIENT_CONFIG),
+        dynamodb=cast(
+            "DynamoDBClient", session.create_client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
+        ),
+        s3=cast("S3Client", session.create_client("s3", config=S3_CLIENT_CONFIG)),
     )

@@ -41,7 +41,6 @@ from lambdas.results.notification import (
     InferenceCompleted,
     InferenceFailed,
     ResponseBody,
-    SageMakerSnsRecord,
     TestNotification,
     parse_notification,
 )
@@ -49,6 +48,8 @@ from lambdas.results.telemetry import ENDPOINT_DIMENSION, Metric
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
+
+    from lambdas.results.envelope import SageMakerSnsRecord
 
 
 class OutcomeStore(Protocol):

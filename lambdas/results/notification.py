@@ -24,8 +24,12 @@ Optional, each with the shape that omits it:
 * a ``Failed`` result's ``receivedTime``: tolerated when missing (recorded without queue time).
 * ``responseBody``: only with ``IncludeInferenceResponseIn``; ``awsRegion`` is ignored.
 
-The SNS envelope reuses Powertools' models. Each ``Message`` stays a string in the envelope and
-is validated on its own, so one malformed message does not stop the others of the same event.
+The SNS event that carries them is ``lambdas.results.envelope``'s. Each ``Message`` stays a
+string there and is validated here on its own, so one malformed message does not stop the
+others of the same event.
+
+Every model here defers building its schema (``defer_build``) to its first use, in the first
+invocation: a container builds the ones its notifications need, not all of them at import.
 """
 
 from __future__ import annotations
@@ -33,10 +37,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.utilities.parser.models import (
-    SnsNotificationModel,
-    SnsRecordModel,
-)
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
@@ -55,7 +55,9 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 
 
 class _SageMakerModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, extra="ignore", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="ignore", frozen=True, defer_build=True
+    )
 
 
 class RequestParameters(_SageMakerModel):
@@ -124,25 +126,11 @@ class TestNotification(_SageMakerModel):
 
 
 Notification = Annotated[InferenceResult | TestNotification, Field(discriminator="event_name")]
-NOTIFICATION_ADAPTER: TypeAdapter[Notification] = TypeAdapter(Notification)
+NOTIFICATION_ADAPTER: TypeAdapter[Notification] = TypeAdapter(
+    Notification, config=ConfigDict(defer_build=True)
+)
 
 
 def parse_notification(message: str) -> InferenceCompleted | InferenceFailed | TestNotification:
     """Validates one SNS ``Message``; raises ``pydantic.ValidationError`` (bad JSON included)."""
     return NOTIFICATION_ADAPTER.validate_json(message)
-
-
-class SageMakerSnsNotification(SnsNotificationModel):
-    """Powertools' SNS notification, with ``Message`` kept as the raw JSON string."""
-
-    Message: str
-
-
-class SageMakerSnsRecord(SnsRecordModel):
-    Sns: SageMakerSnsNotification
-
-
-class SageMakerSnsEvent(BaseModel):
-    """Powertools' ``SnsModel`` with typed records: usually one record, possibly several."""
-
-    Records: list[SageMakerSnsRecord]

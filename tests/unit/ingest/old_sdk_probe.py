@@ -18,7 +18,6 @@ import botocore
 from botocore.exceptions import ParamValidationError
 
 from lambdas.ingest.clients import InvocationRequest, SageMakerAsyncInvoker, create_clients
-from lambdas.ingest.service_models import botocore_session
 
 received: list[dict[str, Any]] = []
 
@@ -65,9 +64,7 @@ def main() -> None:
         result["plain_error"] = str(error)
 
     # The ingest function's clients, on a session that finds the bundled model first.
-    clients = create_clients(
-        boto3.session.Session(botocore_session=botocore_session()), max_pool_connections=2
-    )
+    clients = create_clients(max_pool_connections=2)
     # Through the function's own invoker, as the Submitter calls it (optional members sent
     # only when set).
     invoker = SageMakerAsyncInvoker(clients.sagemaker_runtime)

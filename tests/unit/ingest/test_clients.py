@@ -208,7 +208,7 @@ def test_the_submitter_sends_the_objects_content_type_and_custom_attributes(
 
 
 def test_only_the_sagemaker_client_has_botocore_retries_off(aws_credentials: None) -> None:
-    clients = create_clients(boto3.session.Session(region_name=REGION), max_pool_connections=7)
+    clients = create_clients(max_pool_connections=7)
     runtime_config: Any = clients.sagemaker_runtime.meta.config
     assert runtime_config.retries == {"total_max_attempts": 1, "mode": "standard"}
     assert runtime_config.connect_timeout == INVOKE_CONNECT_TIMEOUT_SECONDS
@@ -225,7 +225,7 @@ def test_local_mode_endpoints_come_from_the_environment(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "http://127.0.0.1:4567")
-    clients = create_clients(boto3.session.Session(region_name=REGION), max_pool_connections=1)
+    clients = create_clients(max_pool_connections=1)
     assert clients.dynamodb.meta.endpoint_url == "http://127.0.0.1:4566"
     assert clients.s3.meta.endpoint_url == "http://127.0.0.1:4566"
     assert clients.sagemaker_runtime.meta.endpoint_url == "http://127.0.0.1:4567"

@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
-HEAVY = ("aws_xray_sdk", "pandas", "numpy", "sklearn", "moto", "hypothesis", "lambdas.ingest")
+HEAVY = (
+    "aws_xray_sdk",
+    "boto3",
+    "pandas",
+    "numpy",
+    "sklearn",
+    "moto",
+    "hypothesis",
+    "lambdas.ingest",
+)
 
 
 def test_the_handler_imports_nothing_heavy_and_nothing_of_ingest() -> None:

@@ -17,6 +17,7 @@ from lambdas.common.records import InferenceRecord, Status
 from lambdas.results import handler as results_handler
 from lambdas.results.clients import OutputObject, OutputUnavailableError
 from lambdas.results.config import ResultsConfig
+from lambdas.results.envelope import SageMakerSnsEvent
 from lambdas.results.logic import (
     Disposition,
     MalformedNotificationError,
@@ -24,7 +25,7 @@ from lambdas.results.logic import (
     UnprocessedNotificationsError,
     outcome_record,
 )
-from lambdas.results.notification import InferenceFailed, SageMakerSnsEvent, parse_notification
+from lambdas.results.notification import InferenceFailed, parse_notification
 from tests.unit.results.events import (
     ENDPOINT_NAME,
     EVENT_TIME,

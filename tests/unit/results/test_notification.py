@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from lambdas.results.envelope import SageMakerSnsEvent
 from lambdas.results.notification import (
     InferenceCompleted,
     InferenceFailed,
-    SageMakerSnsEvent,
     TestNotification,
     parse_notification,
 )
