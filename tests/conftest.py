@@ -1,14 +1,18 @@
-"""Fixtures shared by every test folder: in-process moto and the results table's schema."""
+"""Fixtures shared by every test folder: in-process moto, the results table's schema, and
+one synthesis per CDK context for the whole session."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+
+from asyncinfer.local.synth import SHARED_CACHE_VARIABLE
 
 REGION = "us-east-1"
 TABLE_NAME = "results"
@@ -69,6 +73,17 @@ def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
             },
         ],
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Local mode starts in a fresh state folder per test or module; each would synthesize the
+    same app again (a Node.js start-up and cdk-nag: 10-20 s on two cores). One cloud assembly
+    per sources digest and context serves the whole session, copied into each state folder."""
+    folder = tmp_path_factory.mktemp("synth-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SHARED_CACHE_VARIABLE, str(folder))
+        yield folder
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from pathlib import Path
 # What the template depends on: a change to any of these triggers a new synthesis.
 SOURCES = ("app.py", "cdk.json", "stacks", "asyncinfer/model", "requirements.txt")
 SYNTH_TIMEOUT_SECONDS = 300
+# A folder of cloud assemblies shared by many state folders, one per sources digest (which
+# covers the context): the test suite starts local mode in a fresh folder each time, and a
+# synthesis costs seconds of Node.js start-up. Unset: each state folder synthesizes for itself.
+SHARED_CACHE_VARIABLE = "ASYNCINFER_SYNTH_CACHE"
 
 
 class SynthError(Exception):
@@ -57,11 +62,52 @@ def synthesize(project_root: Path, out_dir: Path, context: dict[str, str]) -> Sy
             "at it with ASYNCINFER_LOCAL_DIR)"
         )
     digest = _sources_digest(project_root, context)
+    reused = _reusable(out_dir, digest)
+    if reused is not None:
+        return reused
+    shared = _shared_assembly(digest)
+    if shared is not None and _reusable(shared, digest) is not None:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.copytree(shared, out_dir)
+        stack_name, template = _stack_template(out_dir)
+        return Synthesized(stack_name, template, reused=True)
+    _run_app(project_root, out_dir, context)
+    stack_name, template = _stack_template(out_dir)
+    (out_dir / ".sources-digest").write_text(digest)
+    if shared is not None:
+        _share(out_dir, shared)
+    return Synthesized(stack_name, template, reused=False)
+
+
+def _reusable(out_dir: Path, digest: str) -> Synthesized | None:
+    """The assembly in ``out_dir`` if it was synthesized from these sources and context."""
     stamp = out_dir / ".sources-digest"
     if stamp.is_file() and stamp.read_text() == digest:
         stack_name, template = _stack_template(out_dir)
         if template.is_file():
             return Synthesized(stack_name, template, reused=True)
+    return None
+
+
+def _shared_assembly(digest: str) -> Path | None:
+    folder = os.environ.get(SHARED_CACHE_VARIABLE)
+    return Path(folder) / digest if folder else None
+
+
+def _share(out_dir: Path, shared: Path) -> None:
+    """Copies the assembly into the shared cache; a whole copy appears at once (rename), so a
+    concurrent reader never sees half of one, and the first of two writers wins."""
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    partial = shared.parent / f".{shared.name}.{os.getpid()}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(out_dir, partial)
+    try:
+        partial.rename(shared)
+    except OSError:  # another process shared the same digest first
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _run_app(project_root: Path, out_dir: Path, context: dict[str, str]) -> None:
     environment = os.environ | {
         "CDK_OUTDIR": str(out_dir),
         "CDK_CONTEXT_JSON": json.dumps(context),
@@ -81,6 +127,3 @@ def synthesize(project_root: Path, out_dir: Path, context: dict[str, str]) -> Sy
     if completed.returncode != 0:
         lines = (completed.stderr or completed.stdout).strip().splitlines()
         raise SynthError(lines[-1] if lines else f"app.py exited with {completed.returncode}")
-    stack_name, template = _stack_template(out_dir)
-    stamp.write_text(digest)
-    return Synthesized(stack_name, template, reused=False)

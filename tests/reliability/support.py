@@ -27,7 +27,7 @@ from lambdas.common.records import (
     InferenceRecord,
     inference_id_for,
 )
-from lambdas.common.store import RecordStore
+from lambdas.common.store import RecordStore, record_from_item
 
 ROOT = Path(__file__).resolve().parents[2]
 DEAD_LETTER_OUTPUTS = (
@@ -178,8 +178,25 @@ class Harness:
         ]
 
     def records(self, inference_ids: Iterable[str]) -> dict[str, InferenceRecord | None]:
-        store = self.store
-        return {inference_id: store.get(inference_id) for inference_id in inference_ids}
+        """Each id's record (None: no item), read consistently as ``RecordStore.get`` reads,
+        100 keys a call: a test counts a thousand records many times, and one GetItem each
+        would keep the single moto server busy for many seconds."""
+        ids = list(dict.fromkeys(inference_ids))
+        found: dict[str, InferenceRecord | None] = dict.fromkeys(ids)
+        for start in range(0, len(ids), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"inference_id": {"S": i}} for i in ids[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table, []):
+                    record = record_from_item(item)
+                    found[record.inference_id] = record
+                request = response.get("UnprocessedKeys") or {}
+        return found
 
     def scan_items(self) -> list[dict[str, Any]]:
         """Every item of the table (the attributes that identify it), as plain values."""
@@ -376,18 +393,17 @@ def wait_terminal(
     """Polls until every id has a terminal record; fails naming what is missing."""
     waiting = set(inference_ids)
     done: dict[str, InferenceRecord] = {}
-    store = harness.store
     deadline = time.monotonic() + timeout
     while waiting and time.monotonic() < deadline:
-        for inference_id in sorted(waiting):
-            record = store.get(inference_id)
+        for inference_id, record in harness.records(sorted(waiting)).items():
             if record is not None and record.status in TERMINAL_STATUSES:
                 done[inference_id] = record
                 waiting.discard(inference_id)
         if waiting:
             time.sleep(0.5)
     if waiting:
-        statuses = {i: getattr(store.get(i), "status", None) for i in sorted(waiting)[:10]}
+        first = harness.records(sorted(waiting)[:10])
+        statuses = {i: getattr(record, "status", None) for i, record in first.items()}
         pytest.fail(
             f"{len(waiting)} inferences not terminal after {timeout:.0f}s "
             f"(dead letters: {harness.dead_letter_depths()}); first: {statuses}"

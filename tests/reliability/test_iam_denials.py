@@ -1,15 +1,20 @@
-"""Local mode under IAM, one principal at a time: a template with one grant removed.
+"""Local mode under IAM: template variants with one grant removed (or added) per principal.
 
 Each test runs the whole pipeline from a template variant that lacks one permission the
 pipeline needs, and shows that local mode denies what AWS would deny, and that the affected
-message is retried, recorded ``FAILED`` with a reason, or dead-lettered: never lost."""
+message is retried, recorded ``FAILED`` with a reason, or dead-lettered: never lost.
+
+A pipeline takes seconds to start and stop, so two tests whose principals' paths never cross
+share one (a class, its fixture): a variant changes at most one grant of each role, and each
+test's file or event only meets the role it is about where the other test's change is not used
+(a missing key's event never reaches the endpoint or the results function; an existing object
+never needs ``s3:ListBucket``). Counts are taken relative to before the test's own message."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -87,14 +92,41 @@ def send_event_for_missing_key(harness: Harness, key: str) -> None:
     harness.sqs.send_message(QueueUrl=harness.spec.ingest.queue_url, MessageBody=json.dumps(event))
 
 
-def test_ingest_without_invoke_endpoint_async_is_denied_and_dead_lettered(
-    tmp_path: Path,
-) -> None:
-    with running_pipeline(
-        tmp_path,
-        context=ONE_DELIVERY,
-        template_transform=without_grant(INGEST_ROLE, "sagemaker:InvokeEndpointAsync"),
-    ) as harness:
+def both(*transforms: Transform) -> Transform:
+    def transform(body: dict[str, Any]) -> dict[str, Any]:
+        for each in transforms:
+            body = each(body)
+        return body
+
+    return transform
+
+
+def with_list_bucket_on_the_input_bucket(body: dict[str, Any]) -> dict[str, Any]:
+    bucket_id = next(
+        logical_id
+        for logical_id, resource in body["Resources"].items()
+        if resource["Type"] == "AWS::S3::Bucket" and logical_id.startswith("StorageInputBucket")
+    )
+    statement = {
+        "Action": "s3:ListBucket",
+        "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [bucket_id, "Arn"]},
+    }
+    return with_grant(INGEST_ROLE, statement)(body)
+
+
+class TestIngestWithoutInvokeEndpointAsync:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def harness(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+        with running_pipeline(
+            tmp_path_factory.mktemp("without-invoke"),
+            context=ONE_DELIVERY,
+            template_transform=without_grant(INGEST_ROLE, "sagemaker:InvokeEndpointAsync"),
+        ) as harness:
+            yield harness
+
+    def test_the_submission_is_denied_and_dead_lettered(self, harness: Harness) -> None:
         inference_id = harness.put("denied/flower.csv", iris_csv(IRIS_ROWS[0]))
         dead_letters = harness.spec.outputs["IngestDeadLetterQueueUrl"]
         wait_until(
@@ -109,10 +141,25 @@ def test_ingest_without_invoke_endpoint_async_is_denied_and_dead_lettered(
         assert record is None or record.status == "PENDING"  # claimed, never submitted
 
 
-def test_results_without_update_item_is_denied_and_dead_lettered(tmp_path: Path) -> None:
-    with running_pipeline(
-        tmp_path, template_transform=without_grant(RESULTS_ROLE, "dynamodb:UpdateItem")
-    ) as harness:
+class TestResultsWithoutUpdateItemIngestWithoutListBucket:
+    """Results may not ``dynamodb:UpdateItem``; ingest may not ``s3:ListBucket`` (its inline
+    Body off: a missing key is HeadObject's answer, not GetObject's with a VersionId, issue
+    14). One delivery of each ingest message, then its dead-letter queue."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def harness(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+        with running_pipeline(
+            tmp_path_factory.mktemp("without-update-item-and-list-bucket"),
+            context={**ONE_DELIVERY, "inline_input_max_bytes": "0"},
+            template_transform=both(
+                without_grant(RESULTS_ROLE, "dynamodb:UpdateItem"),
+                without_grant(INGEST_ROLE, "s3:ListBucket"),
+            ),
+        ) as harness:
+            yield harness
+
+    def test_results_is_denied_and_the_outcome_dead_lettered(self, harness: Harness) -> None:
         inference_id = harness.put("denied/result.csv", iris_csv(IRIS_ROWS[1]))
         failures = harness.spec.outputs["ResultsFailureQueueUrl"]
         wait_until(
@@ -125,13 +172,48 @@ def test_results_without_update_item_is_denied_and_dead_lettered(tmp_path: Path)
         assert record is not None
         assert record.status == "SUBMITTED"  # ingest wrote it; the outcome waits in the queue
 
+    def test_ingest_cannot_tell_a_missing_object(self, harness: Harness) -> None:
+        """HeadObject on a missing key is 403 without s3:ListBucket: ingest cannot record the
+        object as missing; the message is retried, then dead-lettered."""
+        dead_letters = harness.spec.outputs["IngestDeadLetterQueueUrl"]
+        before = harness.queue_depth(dead_letters)
+        send_event_for_missing_key(harness, "gone/without-list.csv")
+        wait_until(
+            lambda: harness.queue_depth(dead_letters) == before + 1,
+            timeout=90,
+            what="the undecidable event to reach the ingest dead-letter queue",
+        )
+        aws_log = (harness.pipeline.log_dir / "aws.log").read_text(errors="replace")
+        assert "HEAD /" in aws_log
+        assert any(
+            "without-list.csv" in line and '" 403 ' in line for line in aws_log.splitlines()
+        ), "HeadObject on the missing key was not answered 403"
+        assert not [
+            item
+            for item in items_for_key(harness, "without-list.csv")
+            if item["status"] != "PENDING"
+        ]
 
-def test_endpoint_without_sns_publish_is_denied_and_the_record_stays_visible(
-    tmp_path: Path,
-) -> None:
-    with running_pipeline(
-        tmp_path, template_transform=without_grant(EXECUTION_ROLE, "sns:Publish")
-    ) as harness:
+
+class TestEndpointWithoutSnsPublishIngestWithListBucket:
+    """The endpoint's execution role may not ``sns:Publish``; ingest may ``s3:ListBucket``
+    the input bucket (the stack does not grant it)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def harness(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+        with running_pipeline(
+            tmp_path_factory.mktemp("without-publish-with-list-bucket"),
+            template_transform=both(
+                without_grant(EXECUTION_ROLE, "sns:Publish"),
+                with_list_bucket_on_the_input_bucket,
+            ),
+        ) as harness:
+            yield harness
+
+    def test_the_notification_is_denied_and_the_record_stays_visible(
+        self, harness: Harness
+    ) -> None:
         inference_id = harness.put("denied/notification.csv", iris_csv(IRIS_ROWS[2]))
         wait_until(
             lambda: harness.runtime_stats["completed"] >= 1,
@@ -162,51 +244,7 @@ def test_endpoint_without_sns_publish_is_denied_and_the_record_stays_visible(
         assert denied.value.response["Error"]["Code"] == "AccessDenied"
         assert "topic policy" in denied.value.response["Error"]["Message"]
 
-
-def test_ingest_without_list_bucket_cannot_tell_a_missing_object(tmp_path: Path) -> None:
-    """HeadObject on a missing key is 403 without s3:ListBucket: ingest cannot record the
-    object as missing; the message is retried, then dead-lettered."""
-    with running_pipeline(
-        tmp_path,
-        # inline Body off: this is HeadObject's answer (a small input is read by GetObject with
-        # its VersionId instead, issue 14)
-        context={**ONE_DELIVERY, "inline_input_max_bytes": "0"},
-        template_transform=without_grant(INGEST_ROLE, "s3:ListBucket"),
-    ) as harness:
-        send_event_for_missing_key(harness, "gone/without-list.csv")
-        dead_letters = harness.spec.outputs["IngestDeadLetterQueueUrl"]
-        wait_until(
-            lambda: harness.queue_depth(dead_letters) == 1,
-            timeout=90,
-            what="the undecidable event to reach the ingest dead-letter queue",
-        )
-        aws_log = (harness.pipeline.log_dir / "aws.log").read_text(errors="replace")
-        assert "HEAD /" in aws_log
-        assert any(
-            "without-list.csv" in line and '" 403 ' in line for line in aws_log.splitlines()
-        ), "HeadObject on the missing key was not answered 403"
-        assert not [
-            item
-            for item in items_for_key(harness, "without-list.csv")
-            if item["status"] != "PENDING"
-        ]
-
-
-def test_ingest_with_list_bucket_records_a_missing_object_failed(tmp_path: Path) -> None:
-    def list_bucket(body: dict[str, Any]) -> dict[str, Any]:
-        bucket_id = next(
-            logical_id
-            for logical_id, resource in body["Resources"].items()
-            if resource["Type"] == "AWS::S3::Bucket" and logical_id.startswith("StorageInputBucket")
-        )
-        statement = {
-            "Action": "s3:ListBucket",
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [bucket_id, "Arn"]},
-        }
-        return with_grant(INGEST_ROLE, statement)(body)
-
-    with running_pipeline(tmp_path, template_transform=list_bucket) as harness:
+    def test_ingest_records_a_missing_object_failed(self, harness: Harness) -> None:
         send_event_for_missing_key(harness, "gone/with-list.csv")
         wait_until(
             lambda: any(
