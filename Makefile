@@ -11,12 +11,11 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # The boto3/botocore the python3.13 Lambda runtime includes (tests/lambda_runtime_sdk.py)
 LAMBDA_SDK_STAMP := $(VENV)/lambda-runtime-sdk/.installed
 CDK := node_modules/.bin/cdk
-# tests/unit and tests/infra are CPU-bound and independent of each other: two pytest-xdist
-# workers (each has its own tmp folder; every server a test starts binds port 0), a module per
-# worker so that a module's synthesis runs once. The other tests start whole local pipelines
-# whose timings a neighbour would disturb: they run one at a time, in a second session.
-PARALLEL := -n 2 --dist loadfile
-SERIAL_ONLY := --ignore=tests/unit --ignore=tests/infra
+# Two pytest-xdist workers (each has its own tmp folder; every server a test starts binds port
+# 0). The tests that start whole local pipelines (e2e, reliability) form one scope: one worker
+# runs them one at a time, in order, while the other runs the unit and infra tests, which are
+# CPU-bound and share nothing, a module at a time (tests/conftest.py).
+PARALLEL := -n 2 --dist loadscope
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -65,8 +64,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
-	$(BIN)/python -m pytest -q $(PARALLEL) tests/unit tests/infra
-	$(BIN)/python -m pytest -q $(SERIAL_ONLY)
+	$(BIN)/python -m pytest -q $(PARALLEL)
 
 unit: $(STAMP) $(LAMBDA_SDK_STAMP)
 	$(BIN)/python -m pytest -q $(PARALLEL) tests/unit

@@ -1,9 +1,12 @@
 """Fixtures shared by every test folder: in-process moto, the results table's schema, and
-one synthesis per CDK context for the whole session."""
+one synthesis per CDK context for the whole session. Also how the tests share two pytest-xdist
+workers (``make test``), and the reliability suite's summary line, which is printed by whichever
+process reports the run."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,3 +115,53 @@ def dynamodb(moto_aws: None) -> Any:
 
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AsyncInference")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+# With ``-n 2 --dist loadscope`` (make test): the tests that start whole local pipelines
+# (processes, timing-sensitive waits) form one scope, so one worker runs them one at a time in
+# collection order, while the other worker takes the unit and infra tests, a module at a time
+# (an infra module synthesizes once). pytest-xdist's own --dist loadgroup cannot do this here:
+# it renames node ids through an attribute pytest 9 no longer reads.
+SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
+SERIAL_SCOPE = "local-pipelines"
+RELIABILITY_SUPPORT = "tests.reliability.support"
+SUMMARY_KEY = "reliability_summary"
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hooks: absent without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PipelinesOneAtATime(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(SERIAL_PREFIXES):
+                return SERIAL_SCOPE
+            return str(super()._split_scope(nodeid))
+
+    return PipelinesOneAtATime(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its reliability counts to the controller, which prints them."""
+    support = sys.modules.get(RELIABILITY_SUPPORT)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and support is not None:
+        workeroutput[SUMMARY_KEY] = support.SUMMARY.counts()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    counts = getattr(node, "workeroutput", {}).get(SUMMARY_KEY)
+    if counts:
+        from tests.reliability.support import SUMMARY
+
+        SUMMARY.add(**counts)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability suite's totals at the end of the run, with or without ``-s``."""
+    support = sys.modules.get(RELIABILITY_SUPPORT)
+    if support is not None and support.SUMMARY.files:
+        terminalreporter.write_line(support.SUMMARY.line())

@@ -100,6 +100,11 @@ class Summary:
     def add_observation(self, observation: Observation) -> None:
         self.add(**{f.name: getattr(observation, f.name) for f in fields(Observation)})
 
+    def counts(self) -> dict[str, int]:
+        """The totals by name (what an xdist worker sends to the controller)."""
+        with self._lock:
+            return {f.name: getattr(self, f.name) for f in fields(Observation)}
+
     def line(self) -> str:
         return (
             f"reliability: files={self.files} terminal={self.terminal} lost={self.lost} "
