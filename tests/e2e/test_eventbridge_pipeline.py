@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
+from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.contract import DETAIL_TYPE_COMPLETED, DETAIL_TYPE_FAILED, EVENTS_SOURCE
@@ -50,9 +50,7 @@ def spec(pipeline: LocalPipeline) -> LocalPipelineSpec:
 
 @pytest.fixture(scope="module")
 def clients(spec: LocalPipelineSpec) -> dict[str, Any]:
-    session = boto3.session.Session(
-        region_name=spec.region, aws_access_key_id="local", aws_secret_access_key="local"
-    )
+    session = admin_session(spec.region)
     return {
         name: session.client(name, endpoint_url=spec.aws_endpoint_url)  # type: ignore[call-overload]
         for name in ("s3", "sqs", "dynamodb", "events")

@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from asyncinfer.local.iam import admin_session
 from asyncinfer.local.lambda_runner.events import sns_event
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
@@ -42,9 +43,7 @@ def spec(pipeline: LocalPipeline) -> LocalPipelineSpec:
 
 @pytest.fixture(scope="module")
 def clients(spec: LocalPipelineSpec) -> dict[str, Any]:
-    session = boto3.session.Session(
-        region_name=spec.region, aws_access_key_id="local", aws_secret_access_key="local"
-    )
+    session = admin_session(spec.region)
     return {
         name: session.client(name, endpoint_url=spec.aws_endpoint_url)  # type: ignore[call-overload]
         for name in ("s3", "sqs", "dynamodb")

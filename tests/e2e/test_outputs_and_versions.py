@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES
@@ -48,9 +49,7 @@ def store(spec: LocalPipelineSpec) -> RecordStore:
 
 
 def _session(spec: LocalPipelineSpec) -> boto3.session.Session:
-    return boto3.session.Session(
-        region_name=spec.region, aws_access_key_id="local", aws_secret_access_key="local"
-    )
+    return admin_session(spec.region)
 
 
 def flower(row: list[float], *, pad_to: int = 0) -> bytes:

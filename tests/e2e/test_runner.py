@@ -26,6 +26,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SnsModel, SqsModel
 from moto.server import ThreadedMotoServer
 
+from asyncinfer.local.iam import admin_session
 from asyncinfer.local.lambda_runner.events import failed_item_ids
 from asyncinfer.local.lambda_runner.runner import EventRunner, SourceSpec
 from asyncinfer.local.spec import FunctionSpec, QueueSourceSpec, TopicSourceSpec
@@ -67,9 +68,7 @@ def sns(endpoint: str) -> SNSClient:
 
 
 def _session() -> boto3.session.Session:
-    return boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION
-    )
+    return admin_session(REGION)
 
 
 class Spy:

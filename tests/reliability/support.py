@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
 from asyncinfer.local.faults import FaultSettings
+from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.records import (
@@ -370,9 +370,7 @@ def running_pipeline(
     with LocalPipeline(options) as pipeline:
         assert pipeline.spec is not None
         spec = pipeline.spec
-        session = boto3.session.Session(
-            region_name=spec.region, aws_access_key_id="local", aws_secret_access_key="local"
-        )
+        session = admin_session(spec.region)
         config = Config(max_pool_connections=32, retries={"mode": "standard", "max_attempts": 5})
         clients = {
             name: session.client(name, endpoint_url=spec.aws_endpoint_url, config=config)

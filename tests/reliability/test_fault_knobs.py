@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.faults import DuplicateDelivery, DynamoDBFaultProxy
+from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalModeError, with_function_environment
 from asyncinfer.local.spec import (
     EndpointSpec,
@@ -36,9 +36,7 @@ def moto_url() -> Iterator[str]:
 
 
 def client(service: str, url: str) -> Any:
-    return boto3.session.Session(
-        region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local"
-    ).client(  # type: ignore[call-overload]
+    return admin_session(REGION).client(  # type: ignore[call-overload]
         service,
         endpoint_url=url,
         config=Config(retries={"mode": "standard", "total_max_attempts": 1}),

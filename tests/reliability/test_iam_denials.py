@@ -17,10 +17,10 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from asyncinfer.local.iam import admin_session
 from tests.reliability.support import (
     IRIS_ROWS,
     Harness,
@@ -234,11 +234,9 @@ class TestEndpointWithoutSnsPublishIngestWithListBucket:
         # Nor can anyone else publish in its place: the topic policy (OnlyTheEndpointPublishes)
         # denies every principal but the execution role and the account root, the
         # administrator included.
-        sns = boto3.session.Session(
-            region_name=harness.spec.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        ).client("sns", endpoint_url=harness.spec.aws_endpoint_url)
+        sns = admin_session(harness.spec.region).client(
+            "sns", endpoint_url=harness.spec.aws_endpoint_url
+        )
         with pytest.raises(ClientError) as denied:
             sns.publish(TopicArn=harness.spec.outputs["SuccessTopicArn"], Message="{}")
         assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import pytest
 
+from asyncinfer.local.iam import admin_session
 from tests.reliability.support import (
     IRIS_ROWS,
     Summary,
@@ -27,11 +27,7 @@ def test_a_removed_record_is_counted_lost_even_when_the_test_fails(tmp_path: Pat
         wait_terminal(harness, ids, timeout=90)
         harness.dynamodb.delete_item(TableName=harness.table, Key={"inference_id": {"S": ids[0]}})
         # A second invocation of the same id, as a duplicate delivery would make it.
-        session = boto3.session.Session(
-            region_name=harness.spec.region,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        session = admin_session(harness.spec.region)
         runtime = session.client(
             "sagemaker-runtime", endpoint_url=harness.spec.runtime_endpoint_url
         )
