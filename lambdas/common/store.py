@@ -138,11 +138,16 @@ def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeVa
 
 
 def _set_times(update: _Update, record: InferenceRecord, values: dict[str, Any]) -> None:
-    """An outcome's ``updated_at`` and TTL; the status index's keys only where missing (an
-    item the outcome creates) or of the previous release (``OPEN#nn``: moved to the shard)."""
+    """An outcome's ``updated_at`` and TTL, and its status-index keys (``_keep_filed``)."""
     for name in ("updated_at", TTL_ATTRIBUTE):
         if name in values:
             update.set(name, values[name])
+    _keep_filed(update, record)
+
+
+def _keep_filed(update: _Update, record: InferenceRecord) -> None:
+    """A terminal write's status-index keys: the record's shard (a no-op, except for a record
+    the previous release filed under ``OPEN#nn``) and a time only where none is set yet."""
     update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id))
     moment = record.created_at or record.completed_at
     if moment:
@@ -274,9 +279,7 @@ class RecordStore:
         for name, value in values.items():
             if name != PARTITION_KEY:
                 update.set(name, value)
-        update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id))
-        if record.created_at:
-            update.set_if_absent(STATUS_TIME_ATTRIBUTE, record.created_at)
+        _keep_filed(update, record)
         update.remove("claim_token")
         update.remove("claim_expires_at")
         if self._update_owned(record.inference_id, update, token):
