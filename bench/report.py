@@ -11,7 +11,6 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from asyncinfer.clock import utc_now
 from bench import coldstart, cost, partitions
 from bench.figures import Figure
 from bench.layout_report import dynamodb_section
@@ -32,6 +31,7 @@ from bench.service_model import BOTOCORE_MODEL, BUNDLED_MODEL, ServiceModelCost
 from bench.settings import REPO_ROOT, Settings
 from bench.throughput import Throughput
 from bench.verdicts import cost_assumptions, cost_table, goals_missed, quantity
+from lambdas.common.clock import utc_now
 
 LIBRARIES = ("boto3", "botocore", "pydantic", "aws-lambda-powertools", "aws-xray-sdk", "moto")
 

@@ -84,7 +84,6 @@ class Reconciler(Construct):
             memory_mb=MEMORY_MB,
             environment={name.value: value for name, value in environment.items()},
             retry_attempts=0,  # the next scheduled run is the retry
-            packages=("results",),  # it records outcomes with the results function's code
         )
         self.function = self.handler.function
         status_index = read_indexes(config.table_layout)[1]

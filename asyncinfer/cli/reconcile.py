@@ -29,8 +29,9 @@ from urllib.parse import quote_plus
 
 from asyncinfer.cli.aws import ResultsTable, TimeWindow
 from asyncinfer.cli.versions import ObjectVersion
+from lambdas.common.clock import format_timestamp
 from lambdas.common.deadlines import DeadlineRules
-from lambdas.common.records import UNVERSIONED, InferenceRecord, Status, format_timestamp
+from lambdas.common.records import UNVERSIONED, InferenceRecord, Status
 
 RECENT = timedelta(minutes=15)
 STATUS_PAGE_SIZE = 100

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -25,6 +24,7 @@ from asyncinfer.cli.reconcile import (
 )
 from asyncinfer.cli.timewindow import parse_age, parse_moment
 from asyncinfer.cli.versions import BucketVersions
+from lambdas.common.clock import utc_now
 from lambdas.common.contract import StackOutput
 from lambdas.common.deadlines import DeadlineRules
 
@@ -54,7 +54,7 @@ def _context(ctx: typer.Context) -> CliContext:
 def _reconcile(
     context: CliContext, prefix: str, since: str | None, min_age: str | None = None
 ) -> ReconcileReport:
-    now = datetime.now(UTC)
+    now = utc_now()
     start = parse_moment(since, now, "--since") if since else None
     age = parse_age(min_age) if min_age is not None else None
     if min_age is not None and age is None:
@@ -159,7 +159,7 @@ def backfill(
     outcome.skipped -= len(report.missing)
     if not dry_run and report.missing:
         queue_url = context.target.output("IngestQueueUrl")
-        now = datetime.now(UTC)
+        now = utc_now()
         messages = [
             OutgoingMessage(
                 body=s3_event(version, region=context.target.region, now=now), attributes={}

@@ -20,7 +20,8 @@ from rich.text import Text
 from asyncinfer.cli.redrive import RedriveReport
 from asyncinfer.cli.stats import Percentiles, Snapshot
 from asyncinfer.cli.submit import NOT_SEEN, FollowState, Submitted
-from lambdas.common.records import InferenceRecord, Status, parse_timestamp
+from lambdas.common.clock import parse_timestamp
+from lambdas.common.records import InferenceRecord, Status
 
 RECORD_FIELDS = tuple(InferenceRecord.model_fields)
 STATUS_STYLES = {

@@ -55,16 +55,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from lambdas.common.records import (
-    InferenceRecord,
-    Status,
-    expiry_epoch,
-    format_timestamp,
-)
+from lambdas.common.clock import format_timestamp, utc_now
+from lambdas.common.records import InferenceRecord, Status, expiry_epoch
 from lambdas.common.store import ClaimOutcome, RecordStore
 from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
@@ -129,10 +125,6 @@ class SubmitResult:
     @property
     def needs_retry(self) -> bool:
         return self.outcome in (Outcome.IN_PROGRESS, Outcome.DEFERRED)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Submitter:

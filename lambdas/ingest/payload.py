@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
-from lambdas.ingest.output_naming import output_name
+from lambdas.common.output_naming import output_name
 
 if TYPE_CHECKING:
     from lambdas.ingest.clients import InlineInput

@@ -16,7 +16,7 @@ Two ways to send the payload (``lambdas.ingest.payload`` says why):
   processes the request (the README's residual window).
 
 With ``output_naming = input`` both carry ``S3OutputPathExtension`` and ``Filename``
-(``lambdas.ingest.output_naming``).
+(``lambdas.common.output_naming``).
 """
 
 from __future__ import annotations

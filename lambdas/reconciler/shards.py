@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import (
     PARTITION_KEY,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
     legacy_partitions,
 )
-from lambdas.common.records import InferenceRecord, Status, format_timestamp
+from lambdas.common.records import InferenceRecord, Status
 from lambdas.common.store import record_from_item
 
 if TYPE_CHECKING:

@@ -28,8 +28,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 
 from lambdas.common.collector import collector_paused
 from lambdas.common.logs import function_logger
+from lambdas.common.outputs import S3OutputReader, create_clients
 from lambdas.common.tracing import traced
-from lambdas.results.clients import S3OutputReader, create_clients
 from lambdas.results.envelope import SageMakerSnsEvent
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES
+from lambdas.common.output_naming import decode_extension
 from lambdas.common.records import InferenceRecord, Status, inference_id_for
 from lambdas.common.store import RecordStore
-from lambdas.ingest.output_naming import decode_extension
 
 pytestmark = pytest.mark.e2e
 WAIT_SECONDS = 90.0

@@ -12,7 +12,7 @@ from asyncinfer.cli import render
 from asyncinfer.cli.commands.common import context_of, positive_age
 from asyncinfer.cli.errors import CliError, ExitCode
 from asyncinfer.cli.stats import take_snapshot
-from asyncinfer.clock import utc_now
+from lambdas.common.clock import utc_now
 from lambdas.common.contract import StackOutput
 
 

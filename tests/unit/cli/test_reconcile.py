@@ -15,14 +15,9 @@ from asyncinfer.cli import reconcile as reconcile_module
 from asyncinfer.cli.app import app
 from asyncinfer.cli.errors import ExitCode
 from asyncinfer.cli.versions import ObjectVersion as ListedVersion
+from lambdas.common.clock import format_timestamp, parse_timestamp
 from lambdas.common.contract import StackOutput
-from lambdas.common.records import (
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    inference_id_for,
-    parse_timestamp,
-)
+from lambdas.common.records import InferenceRecord, Status, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler as ingest_handler
 from lambdas.ingest.clients import S3InputReader, S3ObjectInspector

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambdas.common.contract import OutputNaming
-from lambdas.ingest.output_naming import (
+from lambdas.common.output_naming import (
     EXTENSION_PATTERN,
     FILENAME_PATTERN,
     MAX_EXTENSION_LENGTH,

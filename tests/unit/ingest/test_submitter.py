@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from lambdas.common.records import (
-    FailureStage,
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    inference_id_for,
-)
+from lambdas.common.clock import format_timestamp
+from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from lambdas.ingest.clients import InvocationRequest
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
