@@ -66,11 +66,11 @@ from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
     AsyncInvoker,
     InvocationRejectedError,
-    InvocationRequest,
     InvocationRetryableError,
     ObjectInspector,
 )
 from lambdas.ingest.prepare import Preparer, Rejection
+from lambdas.ingest.values import InvocationRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger

@@ -18,8 +18,9 @@ from lambdas.ingest.clients import (
     S3ObjectInspector,
 )
 from lambdas.ingest.events import ObjectVersion
-from lambdas.ingest.payload import AnnouncedVersion, sends_inline
+from lambdas.ingest.payload import sends_inline
 from lambdas.ingest.prepare import Prepared, Preparer
+from lambdas.ingest.values import AnnouncedVersion
 from tests.conftest import REGION
 from tests.unit.ingest.conftest import make_config
 

@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from lambdas.common.clock import format_timestamp
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
-from lambdas.ingest.clients import InvocationRequest
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
     MINIMUM_START_SECONDS,
@@ -19,6 +18,7 @@ from lambdas.ingest.logic import (
     SubmitResult,
     Submitter,
 )
+from lambdas.ingest.values import InvocationRequest
 from tests.conftest import TABLE_NAME
 from tests.unit.ingest.conftest import ENDPOINT, INPUT_BUCKET, JSON_BODY, World
 from tests.unit.ingest.support import START, client_error, throttling
