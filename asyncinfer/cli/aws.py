@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from asyncinfer.cli import shards
 from asyncinfer.cli.errors import AwsCallError
 from asyncinfer.cli.target import Target
+from lambdas.common.backoff import BATCH_RETRY
 from lambdas.common.contract import (
     INPUT_LOCATION_INDEX,
     STATUS_INDEX,
@@ -172,7 +173,7 @@ class ResultsTable:
                 keys = list(unprocessed["Keys"]) if unprocessed else []
                 if keys:
                     attempt += 1
-                    time.sleep(min(0.05 * 2**attempt, 1.0))
+                    time.sleep(BATCH_RETRY.ceiling(attempt))
         return found
 
     def for_input(self, input_location: str) -> list[InferenceRecord]:

@@ -62,8 +62,8 @@ class OutcomeMetric(StrEnum):
 
 
 class OutcomeConfig(EnvironmentSettings):
-    """The settings of recording an outcome, read from the same variables by both functions
-    that record outcomes (each field's alias is its environment variable).
+    """The settings of recording an outcome, read from the same variables by the results
+    function and the reconciler (each field's alias is its environment variable).
 
     ``INLINE_RESULT_MAX_BYTES`` limits reads of output objects from S3 (0 = never read). Above
     64 KiB it is rejected rather than silently clamped: the stored form of a result never

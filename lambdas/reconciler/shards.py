@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.backoff import BATCH_RETRY
 from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import (
     PARTITION_KEY,
@@ -162,5 +163,5 @@ def get_many(
             keys = list(unprocessed["Keys"]) if unprocessed else []
             if keys:  # throttled keys come back unprocessed: back off, as the SDK would
                 attempt += 1
-                time.sleep(min(0.05 * 2**attempt, 1.0))
+                time.sleep(BATCH_RETRY.ceiling(attempt))
     return found

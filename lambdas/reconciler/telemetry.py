@@ -3,8 +3,8 @@
 Both are added once per run to the handler's Powertools ``Metrics``, with the ``EndpointName``
 dimension the results function's outcomes carry (the alarm and the dashboard select it), zeros
 included, so the alarm sees data points rather than gaps. The outcomes the reconciler records
-from output or failure objects are also counted by the code that records them for both functions
-(``InferencesCompleted``, ``InferencesFailed``): the shared ``lambdas.common.outcomes``.
+from output or failure objects are also counted where every outcome is, in
+``lambdas.common.outcomes`` (``InferencesCompleted``, ``InferencesFailed``).
 """
 
 from __future__ import annotations
