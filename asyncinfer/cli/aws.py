@@ -28,8 +28,9 @@ from lambdas.common.contract import (
     STATUS_SHARD_INDEX,
     StackOutput,
 )
+from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord, Status
-from lambdas.common.store import RecordStore, record_from_item
+from lambdas.common.store import RecordStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

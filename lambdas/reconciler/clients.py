@@ -21,9 +21,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import RECONCILER_STATE_KEY, STATUS_SHARD_INDEX
+from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord, Status
 from lambdas.common.s3uri import split_s3_location
-from lambdas.common.store import record_from_item
 from lambdas.reconciler.shards import ShardQueryError, get_many, shard_page, window_page
 
 if TYPE_CHECKING:

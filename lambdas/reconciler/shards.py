@@ -28,8 +28,8 @@ from lambdas.common.contract import (
     STATUS_TIME_ATTRIBUTE,
     legacy_partitions,
 )
+from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord, Status
-from lambdas.common.store import record_from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
