@@ -7,7 +7,6 @@ was about.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from pydantic import ValidationError
 from asyncinfer.cli import shards
 from asyncinfer.cli.errors import AwsCallError
 from asyncinfer.cli.target import Target
-from lambdas.common.backoff import BATCH_RETRY
 from lambdas.common.contract import (
     INPUT_LOCATION_INDEX,
     STATUS_INDEX,
@@ -30,15 +28,13 @@ from lambdas.common.contract import (
 )
 from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord, Status
-from lambdas.common.store import RecordStore
+from lambdas.common.store import RecordStore, batch_get_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
-
-BATCH_GET_MAX_KEYS = 100
 
 
 @contextmanager
@@ -151,30 +147,15 @@ class ResultsTable:
         an item that is not (yet) a valid record counts as not found."""
         found: dict[str, InferenceRecord] = {}
         unique = list(dict.fromkeys(inference_ids))
-        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
-            keys: list[Mapping[str, AttributeValueTypeDef]] = [
-                {"inference_id": {"S": inference_id}}
-                for inference_id in unique[start : start + BATCH_GET_MAX_KEYS]
-            ]
-            attempt = 0
-            while keys:
-                with calling(self.resource):
-                    response = self._client.batch_get_item(
-                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                    )
-                for item in response.get("Responses", {}).get(self._table) or []:
-                    try:
-                        record = record_from_item(dict(item))
-                    except ValidationError:
-                        # A write seen half-done (moto applies updates non-atomically): the
-                        # next poll reads it whole.
-                        continue
-                    found[record.inference_id] = record
-                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
-                keys = list(unprocessed["Keys"]) if unprocessed else []
-                if keys:
-                    attempt += 1
-                    time.sleep(BATCH_RETRY.ceiling(attempt))
+        with calling(self.resource):
+            for item in batch_get_items(self._client, self._table, unique, consistent=True):
+                try:
+                    record = record_from_item(item)
+                except ValidationError:
+                    # A write seen half-done (moto applies updates non-atomically): the
+                    # next poll reads it whole.
+                    continue
+                found[record.inference_id] = record
         return found
 
     def for_input(self, input_location: str) -> list[InferenceRecord]:

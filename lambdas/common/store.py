@@ -21,12 +21,15 @@ nothing, except for a record the previous release filed under ``OPEN#<shard>``. 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from lambdas.common.backoff import BATCH_RETRY
 from lambdas.common.contract import (
     PARTITION_KEY,
     STATUS_SHARD_ATTRIBUTE,
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
+BATCH_GET_MAX_KEYS = 100  # BatchGetItem's limit per call
 
 
 class ClaimOutcome(StrEnum):
@@ -75,6 +79,30 @@ class Claim:
     @property
     def owned(self) -> bool:
         return self.outcome in (ClaimOutcome.CLAIMED, ClaimOutcome.TAKEN_OVER)
+
+
+def batch_get_items(
+    client: DynamoDBClient, table: str, ids: Sequence[str], *, consistent: bool
+) -> Iterator[dict[str, Any]]:
+    """The items of ``ids`` (missing ones left out), read 100 keys a call; throttled keys come
+    back unprocessed and are asked for again after a pause, as the SDK's own retries would.
+    SDK errors propagate: each caller translates them."""
+    for start in range(0, len(ids), BATCH_GET_MAX_KEYS):
+        keys: list[Any] = [
+            {PARTITION_KEY: {"S": i}} for i in ids[start : start + BATCH_GET_MAX_KEYS]
+        ]
+        attempt = 0
+        while keys:
+            response = client.batch_get_item(
+                RequestItems={table: {"Keys": keys, "ConsistentRead": consistent}}
+            )
+            for item in response.get("Responses", {}).get(table) or []:
+                yield dict(item)
+            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            keys = list(unprocessed["Keys"]) if unprocessed else []
+            if keys:
+                attempt += 1
+                time.sleep(BATCH_RETRY.ceiling(attempt))
 
 
 def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeValueTypeDef]:
