@@ -9,7 +9,7 @@ from bench import partitions
 from lambdas.common.contract import STATUS_SHARDS
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.run import Report
 
 
 def _sequence_table(
