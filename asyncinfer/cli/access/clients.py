@@ -1,4 +1,4 @@
-"""The CLI's AWS clients, and ``calling``: the one place an SDK error becomes the CLI's.
+"""The CLI's boto3 sessions and clients, and ``calling``: where an SDK error becomes the CLI's.
 
 Every call of the access modules runs inside ``calling(resource)`` so that an error names what
 it was about.
@@ -9,18 +9,43 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.loaders import create_loader
 
 from asyncinfer.cli.errors import AwsCallError
-from asyncinfer.cli.target import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
+
+
+# Parsing the service models costs more than most commands' calls; sessions share them.
+_SHARED_LOADER = create_loader()
+
+
+def new_session(
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    static_credentials: tuple[str, str] | None = None,
+) -> boto3.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _SHARED_LOADER)
+    if static_credentials is not None:
+        access_key, secret_key = static_credentials
+        return boto3.Session(
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+            botocore_session=core,
+        )
+    return boto3.Session(profile_name=profile, region_name=region, botocore_session=core)
 
 
 @contextmanager
@@ -31,10 +56,22 @@ def calling(resource: str) -> Iterator[None]:
         raise AwsCallError(resource, error) from error
 
 
+class Connection(Protocol):
+    """Where the clients connect (``target.Target``)."""
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+
+    def session(self) -> boto3.Session: ...
+
+
 class AwsClients:
     """One boto3 session and its clients for a target, created on first use."""
 
-    def __init__(self, target: Target, *, max_pool_connections: int = 10) -> None:
+    def __init__(self, target: Connection, *, max_pool_connections: int = 10) -> None:
         self._target = target
         self._config = Config(
             retries={"max_attempts": 8, "mode": "adaptive"},
