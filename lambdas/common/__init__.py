@@ -1,1 +1,1 @@
-"""Shared by the functions (ingest, results, reconciler) and bundled into each function's asset."""
+"""Shared by the three functions and bundled into each function's asset."""

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asyncinfer import local as local_mode
-from asyncinfer.cli.aws import ResultsTable
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
 from asyncinfer.local.spec import EndpointSpec
 from asyncinfer.local.synth import SynthError

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from asyncinfer.cli.stats import percentile, summarize
+from asyncinfer.cli.commands.watch_stats import percentile, summarize
 from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import status_shard
 from lambdas.common.records import InferenceRecord, Status
