@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from asyncinfer.local.constants import system_clock, timestamp_millis
-from asyncinfer.local.lambda_runner.context import (
+from asyncinfer.local.lambda_runner.execution import (
     FUNCTION_VERSION,
     function_arn,
     trace_header,
 )
 from asyncinfer.local.lambda_runner.worker import Reply, Request, WorkerConfig, serve
-from asyncinfer.local.spec import FunctionSpec
+from asyncinfer.local.provision.spec import FunctionSpec
 
 _CONTEXT = multiprocessing.get_context("spawn")
 _SHUTDOWN_GRACE_SECONDS = 2.0

@@ -34,7 +34,7 @@ from typing import Any
 from asyncinfer.local.constants import ACCOUNT_ID, system_clock
 from asyncinfer.local.lambda_runner.pool import Outcome, WorkerPool
 from asyncinfer.local.lambda_runner.source import Counters
-from asyncinfer.local.spec import ScheduleSourceSpec
+from asyncinfer.local.provision.spec import ScheduleSourceSpec
 
 logger = logging.getLogger(__name__)
 
