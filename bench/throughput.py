@@ -27,7 +27,7 @@ from pathlib import Path
 
 import boto3
 
-from asyncinfer.cli.aws import BATCH_GET_MAX_KEYS, ResultsTable
+from asyncinfer.cli.access.table import BATCH_GET_MAX_KEYS, ResultsTable
 from asyncinfer.local.session import LocalOptions, LocalPipeline
 from bench.measure import CpuSnapshot, cpu_between, cpu_snapshot
 from bench.micro.plan import OBJECT_BODY, OBJECT_CONTENT_TYPE

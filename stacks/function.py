@@ -15,7 +15,7 @@ from lambdas.common.contract import METRICS_NAMESPACE, Service
 from stacks.config import RemovalChoice, StackConfig
 from stacks.nag import acknowledge, wildcard_resource
 
-# Pinned once for both functions: the Powertools layer below is built for exactly this pair.
+# Pinned once for every function: the Powertools layer below is built for exactly this pair.
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from asyncinfer.cli.aws import TimeWindow
+from asyncinfer.cli.access.table import TimeWindow
 from asyncinfer.cli.errors import CliError, ExitCode
 from asyncinfer.clock import utc_now
 from lambdas.common.records import format_timestamp, parse_timestamp

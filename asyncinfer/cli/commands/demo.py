@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asyncinfer import local as local_mode
-from asyncinfer.cli.aws import ResultsTable
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.local.processes import LocalModeError
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.provision.synth import SynthError

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from asyncinfer.cli.access.clients import new_session
 from asyncinfer.cli.app import app
-from asyncinfer.cli.target import new_session
 from lambdas.common.contract import (
     INPUT_KEYS_INDEX,
     INPUT_LOCATION_INDEX,

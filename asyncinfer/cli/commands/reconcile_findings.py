@@ -27,8 +27,8 @@ from itertools import groupby
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
-from asyncinfer.cli.aws import ResultsTable, TimeWindow
-from asyncinfer.cli.versions import ObjectVersion
+from asyncinfer.cli.access.table import ResultsTable, TimeWindow
+from asyncinfer.cli.access.versions import ObjectVersion
 from lambdas.common.deadlines import DeadlineRules
 from lambdas.common.records import UNVERSIONED, InferenceRecord, Status, format_timestamp
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from asyncinfer.cli.aws import ResultsTable, TimeWindow
-from asyncinfer.cli.messaging import Queues
+from asyncinfer.cli.access.messaging import Queues
+from asyncinfer.cli.access.table import ResultsTable, TimeWindow
 from lambdas.common.records import (
     TERMINAL_STATUSES,
     InferenceRecord,

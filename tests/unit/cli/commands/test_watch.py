@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from asyncinfer.cli.stats import percentile, summarize
+from asyncinfer.cli.commands.watch_stats import percentile, summarize
 from lambdas.common.contract import status_shard
 from lambdas.common.records import InferenceRecord, Status, format_timestamp
 from tests.unit.cli.conftest import Invoke, Pipeline, one_line_error

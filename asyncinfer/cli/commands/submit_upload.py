@@ -12,7 +12,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asyncinfer.cli.aws import Objects, ResultsTable, UploadedObject
+from asyncinfer.cli.access.objects import Objects, UploadedObject
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode, cli_error_for
 from lambdas.common.contract import OutputNaming
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
