@@ -39,6 +39,7 @@ from asyncinfer.local.processes import (
     project_root,
     runtime_arguments,
 )
+from asyncinfer.local.provision.creation_checks import check_creation
 from asyncinfer.local.provision.resources import FUNCTION_NAMES, Provisioner
 from asyncinfer.local.provision.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.provision.synth import synthesize
@@ -206,6 +207,9 @@ class LocalPipeline:
         provisioner = Provisioner(
             template, aws_endpoint_url=aws_endpoint_url, region=options.region
         )
+        if options.enforce_iam:
+            # what AWS validates at a resource's creation, as of then (before creating anything)
+            check_creation(template)
         self._progress("creating the stack's buckets, queues, topics and table")
         provisioner.create_resources()
         if options.enforce_iam:
@@ -242,7 +246,6 @@ class LocalPipeline:
             template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
         )
         self._progress("creating the stack's roles and assuming them (IAM enforced)")
-        iam.check_delivery_policies()
         iam.create_roles()
         iam.set_topic_policies()
         # every function local mode runs acts as its own role (FUNCTION_NAMES: handler -> name)

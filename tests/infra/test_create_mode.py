@@ -19,6 +19,7 @@ from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    check_creation_order,
     configuration_variables,
     iter_statements,
     literal_text,
@@ -784,3 +785,33 @@ def test_dashboard_shows_flow_backlog_outcomes_and_latency(stack: Synthesized) -
         '"stat":"p95"',
     ):
         assert expected in body, expected
+
+
+def test_every_creation_validated_resource_waits_for_its_permissions(stack: Synthesized) -> None:
+    check_creation_order(stack)
+
+
+def test_the_result_event_pipes_depend_on_their_roles_policy(stack: Synthesized) -> None:
+    pipes = stack.resources("AWS::Pipes::Pipe")
+    assert len(pipes) == 2
+    for pipe in pipes.values():
+        role = target(pipe["Properties"]["RoleArn"])
+        (policy,) = (
+            logical_id
+            for logical_id, policy in stack.resources("AWS::IAM::Policy").items()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+        )
+        assert policy in pipe["DependsOn"]
+
+
+def test_the_topic_subscriptions_depend_on_their_dead_letter_queues_policy(
+    stack: Synthesized,
+) -> None:
+    for subscription in stack.resources("AWS::SNS::Subscription").values():
+        queue = target(subscription["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        (policy,) = (
+            logical_id
+            for logical_id, policy in stack.resources("AWS::SQS::QueuePolicy").items()
+            if {"Ref": queue} in policy["Properties"]["Queues"]
+        )
+        assert policy in subscription["DependsOn"]

@@ -19,6 +19,7 @@ from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    check_creation_order,
     literal_text,
     resources_of,
     synthesize,
@@ -212,3 +213,23 @@ def test_an_imported_bucket_cannot_take_an_s3_notification() -> None:
 )
 def test_key_matchers(prefixes: list[str], suffixes: list[str], expected: list[Any]) -> None:
     assert key_matchers(prefixes, suffixes) == expected
+
+
+@pytest.mark.parametrize("fixture", ["imported", "created_eventbridge"])
+def test_every_creation_validated_resource_waits_for_its_permissions(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    check_creation_order(request.getfixturevalue(fixture))
+
+
+def test_the_imported_buckets_notifications_skip_destination_validation(
+    imported: Synthesized, created_eventbridge: Synthesized
+) -> None:
+    """CDK writes the team's bucket's whole configuration back; S3 would validate the other
+    consumers' destinations in it (one stale queue fails our deploy) unless skipped."""
+    (notifications,) = imported.resources("Custom::S3BucketNotifications").values()
+    assert notifications["Properties"]["Managed"] is False
+    assert notifications["Properties"]["SkipDestinationValidation"] is True
+    # a bucket of the stack holds only our destinations: S3 still validates them
+    (own,) = created_eventbridge.resources("Custom::S3BucketNotifications").values()
+    assert own["Properties"].get("SkipDestinationValidation") in (None, False)

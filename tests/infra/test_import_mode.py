@@ -12,6 +12,7 @@ from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    check_creation_order,
     iter_statements,
     literal_text,
     resources_of,
@@ -299,3 +300,7 @@ def test_the_log_levels_of_the_context_reach_every_function(stack: Synthesized) 
         assert function["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
         assert function["LoggingConfig"]["SystemLogLevel"] == "INFO"
         assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+
+
+def test_every_creation_validated_resource_waits_for_its_permissions(stack: Synthesized) -> None:
+    check_creation_order(stack)
