@@ -87,6 +87,7 @@ class ServerProcesses:
         self._log_mode = log_mode
         self._processes: list[subprocess.Popen[str]] = []
         self._logs: list[IO[Any]] = []
+        self._log_starts: dict[Path, int] = {}  # where this run's lines begin in each log
 
     def start(
         self, name: str, module: str, arguments: list[str], health_path: str, deadline: float
@@ -94,6 +95,7 @@ class ServerProcesses:
         """Starts ``python -m module --port 0``; it prints ``READY <port>`` once bound."""
         log = (self.log_dir / f"{name}.log").open(self._log_mode)
         self._logs.append(log)
+        self._log_starts[self.log_dir / f"{name}.log"] = log.seek(0, 2)
         process = subprocess.Popen(  # noqa: S603 - this interpreter running our own modules
             [sys.executable, "-m", module, "--port", "0", *arguments],
             stdout=subprocess.PIPE,
@@ -109,6 +111,17 @@ class ServerProcesses:
         url = f"http://127.0.0.1:{line.split()[1]}"
         wait_until_answers(f"{url}{health_path}", deadline, process)
         return url
+
+    def tracebacks(self) -> list[str]:
+        """The logs of this run's servers that hold a Python traceback (a server that logged
+        one while starting, e.g. an import racing between threads, is not trustworthy)."""
+        found = []
+        for path, start in self._log_starts.items():
+            with path.open("rb") as log:
+                log.seek(start)
+                if b"Traceback (most recent call last)" in log.read():
+                    found.append(str(path))
+        return found
 
     def stop(self) -> None:
         """Terminates every server, newest first (killed if it does not exit in time)."""
@@ -127,3 +140,4 @@ class ServerProcesses:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        self._log_starts.clear()

@@ -238,8 +238,15 @@ class LocalPipeline:
         self.spec = spec
         if options.run_functions:
             self._start_functions(spec, template)
+        self._refuse_startup_tracebacks()
         self._write_state(spec)
         return spec
+
+    def _refuse_startup_tracebacks(self) -> None:
+        """A traceback in a server's log while starting fails the start (and the tests)."""
+        logs = self._servers.tracebacks()
+        if logs:
+            raise LocalModeError(f"a local server logged a traceback while starting: {logs}")
 
     def _assume_roles(self, template: Template, aws_endpoint_url: str) -> None:
         iam = IamProvisioner(

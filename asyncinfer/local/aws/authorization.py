@@ -297,3 +297,59 @@ def complete_missing_key_answers() -> None:
         return response
 
     S3Response._key_response = key_response  # type: ignore[method-assign]
+
+
+def complete_refusals() -> None:
+    """Refusals AWS answers with a 403 where moto, enforcing, fails with a 500.
+
+    * A request with no ``Authorization`` header: S3 answers ``AccessDenied`` (403) to an
+      anonymous request on a resource that is not public (S3 API reference, "Error responses");
+      the other services ``MissingAuthenticationToken`` (403). moto reads the header
+      unconditionally (``KeyError``). A presigned URL (credentials in the query) is refused
+      too: local mode does not authenticate presigned requests under IAM.
+    * ``sts:AssumeRole`` is allowed only by the role's trust policy: moto's trust check
+      understands ``AWS`` principals only and fails on a ``Service`` one (``TypeError``); here
+      the trust policy is evaluated by ``policies.resource_policy_decision``, so a role that
+      trusts only a service refuses the administrator with ``AccessDenied`` (403), as STS does
+      (IAM user guide, "Granting a user permissions to switch roles": both the caller's policy
+      and the role's trust policy must allow it).
+    """
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import _RESTError
+    from moto.iam.access_control import IAMRequest
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.responses import S3Response
+
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if _enforcing() and "Authorization" not in self.headers:
+            if isinstance(self, S3Response):
+                raise S3AccessDeniedError()
+            missing = _RESTError(
+                "MissingAuthenticationToken", "Request is missing Authentication Token"
+            )
+            missing.code = 403
+            raise missing
+        original(self, iam_request_cls, resource)
+
+    def trusted(self: Any, role_arn: str) -> bool:
+        import json
+
+        from asyncinfer.local.aws.policies import IamError, resource_policy_decision
+
+        role = self.backend.get_role_by_arn(role_arn)
+        try:
+            decision = resource_policy_decision(
+                json.loads(role.assume_role_policy_document),
+                "sts:AssumeRole",
+                role_arn,
+                {"arn": self._access_key.arn, "account": self.account_id},
+                {"aws:PrincipalArn": self._access_key.arn},
+            )
+        except IamError:  # a condition local mode cannot judge: not trusted
+            return False
+        return decision == "allow"
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate  # type: ignore[method-assign]
+    IAMRequest._check_role_trust_relationship = trusted  # type: ignore[method-assign]

@@ -144,3 +144,42 @@ def create_rule(
     ]
     if targets:
         events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+
+
+# --- PutEvents' limits -----------------------------------------------------------------------
+
+# EventBridge API reference, PutEvents: "Entries ... Maximum number of 10 items"; user guide,
+# "Calculating PutEvents event entry size": "The total entry size must be less than 256KB".
+PUT_EVENTS_MAX_ENTRIES = 10
+PUT_EVENTS_MAX_BYTES = 256 * 1024
+TIME_FIELD_BYTES = 14
+
+
+def entry_size(entry: Mapping[str, Any]) -> int:
+    """An entry's size as the user guide computes it ("Calculating PutEvents event entry
+    size"): 14 bytes for ``Time`` if present, the UTF-8 bytes of ``Source``, ``DetailType`` and
+    ``Detail``, and of each ``Resources`` entry."""
+    size = TIME_FIELD_BYTES if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        value = entry.get(name)
+        if value is not None:
+            size += len(str(value).encode("utf-8"))
+    size += sum(len(str(resource).encode("utf-8")) for resource in entry.get("Resources") or [])
+    return size
+
+
+def put_events_refusal(entries: list[Mapping[str, Any]]) -> str | None:
+    """Why EventBridge refuses the whole ``PutEvents`` call, or None when it takes it."""
+    if len(entries) > PUT_EVENTS_MAX_ENTRIES:
+        return (
+            "1 validation error detected: Value '[PutEventsRequestEntry]' at 'entries' failed "
+            f"to satisfy constraint: Member must have length less than or equal to "
+            f"{PUT_EVENTS_MAX_ENTRIES}"
+        )
+    total = sum(entry_size(entry) for entry in entries)
+    if total > PUT_EVENTS_MAX_BYTES:
+        return (
+            f"Total size of the entries in the request is over the limit: {total} bytes, at "
+            f"most {PUT_EVENTS_MAX_BYTES} (PutEvents entry size)"
+        )
+    return None

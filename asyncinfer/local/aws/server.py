@@ -35,6 +35,7 @@ from typing import Any
 from asyncinfer.local.aws.authorization import (
     complete_authorization,
     complete_missing_key_answers,
+    complete_refusals,
     function_arn,
     seed_admin,
 )
@@ -181,6 +182,53 @@ def _serialize_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+def _limit_put_events() -> None:
+    """``PutEvents`` refuses more than 10 entries or 256 KB per call (``aws.eventbridge``);
+    moto checks the count only."""
+    from moto.events.exceptions import ValidationException
+    from moto.events.models import EventsBackend
+
+    from asyncinfer.local.aws.eventbridge import put_events_refusal
+
+    original = EventsBackend.put_events
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        refusal = put_events_refusal(events)
+        if refusal is not None:
+            raise ValidationException(refusal)
+        return original(self, events)
+
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]
+
+
+# The services local mode calls. moto's server builds a service's application (importing its
+# models, responses and their dependencies) on the first request for it, in the request's
+# thread: two first requests at once import the same modules in two threads, and one can meet
+# a partially initialized module (``ImportError: cannot import name 'HTTPAdapter' from
+# partially initialized module 'requests.adapters'``). Building them before serving avoids it.
+LOCAL_SERVICES = (
+    "s3",
+    "sqs",
+    "sns",
+    "dynamodb",
+    "dynamodbstreams",
+    "events",
+    "iam",
+    "sts",
+    "lambda",
+    "kms",
+    "logs",
+    "cloudwatch",
+)
+
+
+def _import_services() -> None:
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    for service in LOCAL_SERVICES:
+        create_backend_app(service)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -197,11 +245,14 @@ def main(argv: list[str] | None = None) -> None:
 
     _complete_s3_events()
     _complete_lambda_invoke()
+    _limit_put_events()
     if args.iam:
         seed_admin()
         complete_authorization()
         complete_missing_key_answers()
+        complete_refusals()
     _serialize_dynamodb_writes()
+    _import_services()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     stopped = threading.Event()
