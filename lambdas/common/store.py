@@ -45,6 +45,7 @@ from lambdas.common.items import (
     encode,
     record_from_item,
 )
+from lambdas.common.reasons import readable_reason
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ class RecordStore:
         """``PENDING -> FAILED`` at ingest for our claim. False when a result got there first."""
         values = record.attributes() | {
             "status": Status.FAILED.value,
-            "failure_reason": reason,
+            "failure_reason": readable_reason(reason),
             "failure_stage": FailureStage.INGEST.value,
             "completed_at": failed_at,
             "updated_at": failed_at,
