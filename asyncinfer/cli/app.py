@@ -25,6 +25,7 @@ from asyncinfer.cli.commands import (
     results,
     status,
     submit,
+    table,
     watch,
 )
 from asyncinfer.cli.context import CliContext
@@ -136,3 +137,4 @@ for command in (
 ):
     app.command()(command)
 app.add_typer(local.local_app, name="local")
+app.add_typer(table.table_app, name="table")

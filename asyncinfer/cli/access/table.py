@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from asyncinfer.cli.access import status_index
+from asyncinfer.cli.access import indexes, status_index
 from asyncinfer.cli.access.clients import calling
 from lambdas.common.contract import (
     INPUT_LOCATION_INDEX,
@@ -111,12 +111,16 @@ class ResultsTable:
             if start_key:
                 query["ExclusiveStartKey"] = start_key
             with calling(self.resource):
-                response = self._client.query(**query)
+                response = indexes.query(self._client, query)
             records.extend(self._whole(response.get("Items", [])))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return records
             start_key = dict(last)
+
+    def index_states(self) -> list[indexes.IndexState]:
+        with calling(self.resource):
+            return indexes.index_states(self._client, self._table)
 
     def _whole(self, items: Sequence[Mapping[str, Any]]) -> list[InferenceRecord]:
         """Records of index items: as they are (ALL projection), or read by key (KEYS_ONLY)."""
@@ -149,7 +153,7 @@ class ResultsTable:
             query["ProjectionExpression"] = ", ".join(names)
             query["ExpressionAttributeNames"] = {**query["ExpressionAttributeNames"], **names}
         with calling(self.resource):
-            response = self._client.query(**query)
+            response = indexes.query(self._client, query)
         last = response.get("LastEvaluatedKey")
         return Page(
             records=[record_from_item(dict(item)) for item in response.get("Items", [])],
@@ -168,7 +172,7 @@ class ResultsTable:
     ) -> Page:
         def query(request: QueryInputTypeDef) -> Mapping[str, Any]:
             with calling(self.resource):
-                return self._client.query(**request)
+                return indexes.query(self._client, request)
 
         page = status_index.status_page(
             query,
