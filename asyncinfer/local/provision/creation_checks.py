@@ -24,9 +24,11 @@ What each service validates at creation, and its source:
   notification messages to a destination").
 * ``AWS::SNS::Subscription`` with a ``RedrivePolicy``: the dead-letter queue's policy lets the
   topic send (SNS developer guide, "Configuring an Amazon SNS dead-letter queue").
-* ``AWS::SageMaker::Endpoint``: the model's execution role writes the async outputs and failures
-  and publishes the notifications (SageMaker developer guide, "CreateModel API: Execution Role
-  Permissions" and "Asynchronous inference" prerequisites).
+* ``AWS::SageMaker::Endpoint``: the instances it starts pull each container's ECR image and
+  download its model data as the model's execution role (SageMaker developer guide, "CreateModel
+  API: Execution Role Permissions"); the endpoint fails to be created otherwise. What the role
+  does later (writing outputs, publishing notifications) is checked when it happens, by the
+  local runtime under IAM.
 * ``AWS::Events::Rule`` with an SQS target: EventBridge does not validate a target when the rule
   is created (the queue's policy names the rule's ARN, so it cannot come first); the queue's
   policy must still let ``events.amazonaws.com`` send from the rule: checked on the whole
@@ -36,6 +38,7 @@ What each service validates at creation, and its source:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -57,7 +60,6 @@ TARGET_ACTIONS = {
     "lambda": "lambda:InvokeFunction",
     "states": "states:StartExecution",
 }
-PROBE_KEY = "local-mode-creation-check"  # an object key under a prefix, for s3:PutObject
 
 
 def _service(arn: str) -> str:
@@ -269,6 +271,8 @@ class CreationChecks:
                 self._require_send(logical_id, "events.amazonaws.com", arn, rule_arn, ordered=False)
 
     def _endpoint(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        """The instances pull each container's image and download its model data as the
+        model's execution role while the endpoint is created."""
         config_id = self.template.logical_id_of(properties["EndpointConfigName"])
         config = self.template.resources[config_id].get("Properties", {})
         model_ids = {
@@ -276,23 +280,37 @@ class CreationChecks:
             for variant in config.get("ProductionVariants", [])
             if isinstance(variant.get("ModelName"), Mapping)
         }
-        output = self.template.resolve(
-            config.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
-        )
         for model_id in sorted(model_ids):
             model = self.template.resources[model_id].get("Properties", {})
             role_id = self._role_of(model.get("ExecutionRoleArn"))
             if role_id is None:
                 continue
-            for path in (output.get("S3OutputPath"), output.get("S3FailurePath")):
-                if path:
-                    location = str(path).removeprefix("s3://").rstrip("/")
-                    object_arn = f"arn:aws:s3:::{location}/{PROBE_KEY}"
-                    self._require_role(logical_id, role_id, "s3:PutObject", object_arn)
-            notifications = output.get("NotificationConfig", {})
-            for topic in (notifications.get("SuccessTopic"), notifications.get("ErrorTopic")):
-                if topic:
-                    self._require_role(logical_id, role_id, "sns:Publish", str(topic))
+            containers = [model.get("PrimaryContainer"), *model.get("Containers", [])]
+            for container in self.template.resolve([c for c in containers if c]):
+                for action, arn in _container_reads(container):
+                    self._require_role(logical_id, role_id, action, arn)
+
+
+_ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([^:@]+)")
+
+
+def _container_reads(container: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(action, resource) a SageMaker container needs to start: its ECR image (SageMaker
+    developer guide, "CreateModel API: Execution Role Permissions") and its model data."""
+    reads: list[tuple[str, str]] = []
+    image = _ECR_IMAGE.match(str(container.get("Image", "")))
+    if image:
+        account, region, repository = image.groups()
+        repository_arn = f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+        reads += [
+            ("ecr:GetAuthorizationToken", "*"),
+            ("ecr:BatchGetImage", repository_arn),
+            ("ecr:GetDownloadUrlForLayer", repository_arn),
+        ]
+    model_data = str(container.get("ModelDataUrl", ""))
+    if model_data.startswith("s3://"):
+        reads.append(("s3:GetObject", f"arn:aws:s3:::{model_data.removeprefix('s3://')}"))
+    return reads
 
 
 def check_creation(template: Template) -> None:
