@@ -1,6 +1,6 @@
 """The local AWS server refuses as AWS refuses (a 403, never a 500) and enforces PutEvents'
 limits: unsigned requests, an administrator assuming a role that trusts only a service, and
-PutEvents calls over 10 entries or 256 KB."""
+PutEvents calls over 10 entries or 256 KB (and what the pipes do with a batch refused so)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from asyncinfer.local.aws.iam import admin_session, enable_enforcement
+from asyncinfer.local.aws.iam import ADMIN_CREDENTIALS, admin_session, enable_enforcement
+from asyncinfer.local.aws.pipes import PipeRunner, PipeSpec
 from asyncinfer.local.processes import ServerProcesses
 
 pytestmark = pytest.mark.e2e
@@ -98,3 +99,58 @@ def test_put_events_takes_at_most_ten_entries_and_256_kb(server: tuple[str, Path
         events.put_events(Entries=[entry(30_000)] * 10)  # about 300 KB
     with pytest.raises(ClientError, match="less than or equal to 10"):
         events.put_events(Entries=[entry(10)] * 11)
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_a_pipe_batch_over_256_kb_is_retried_then_dead_lettered(
+    server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten 30 KB records make one ~300 KB PutEvents call: refused, retried, dead-lettered; the
+    pipe then moves on (a small record after them is published)."""
+    url = server[0]
+    for name, value in ADMIN_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    dynamodb = client(url, "dynamodb")
+    dynamodb.create_table(
+        TableName="piped",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    sqs = client(url, "sqs")
+    dead_letters = sqs.create_queue(QueueName="pipe-dead-letters")["QueueUrl"]
+    pipe = PipeSpec(
+        name="Failed",
+        table_name="piped",
+        filters=(),
+        bus_name="default",
+        source="asyncinfer",
+        detail_type="Inference Failed",
+        input_template=None,
+        batch_size=10,
+        max_retries=1,
+        dead_letter_queue_url=dead_letters,
+    )
+    for number in range(10):
+        item = {"id": {"S": f"big-{number}"}, "reason": {"S": "x" * 30_000}}
+        dynamodb.put_item(TableName="piped", Item=item)
+    runner = PipeRunner([pipe], aws_endpoint_url=url, region=REGION)
+    runner.start()
+    try:
+        wait_for(lambda: runner.dead_lettered == 10)
+        assert runner.published == 0
+        dynamodb.put_item(TableName="piped", Item={"id": {"S": "small"}})
+        wait_for(lambda: runner.published == 1)
+    finally:
+        runner.stop()
+    (message,) = sqs.receive_message(QueueUrl=dead_letters)["Messages"]
+    body = json.loads(message["Body"])
+    assert body["ddbStreamBatchInfo"]["batchSize"] == 10
+    assert "Total size of the entries" in body["context"]["errorMessage"]

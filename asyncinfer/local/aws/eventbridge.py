@@ -24,7 +24,7 @@ What is emulated, and its source:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -168,7 +168,7 @@ def entry_size(entry: Mapping[str, Any]) -> int:
     return size
 
 
-def put_events_refusal(entries: list[Mapping[str, Any]]) -> str | None:
+def put_events_refusal(entries: Sequence[Mapping[str, Any]]) -> str | None:
     """Why EventBridge refuses the whole ``PutEvents`` call, or None when it takes it."""
     if len(entries) > PUT_EVENTS_MAX_ENTRIES:
         return (

@@ -157,11 +157,14 @@ class PipeRunner:
         self.dead_lettered = 0
 
     def start(self) -> None:
-        """Polls once in the caller's thread (an error of the first poll, such as the
-        environment's, fails the start), then goes on in the pipes thread."""
+        """Polls once in the caller's thread, then goes on in the pipes thread: an error of the
+        environment (an import, a client) fails the start; a refused batch is retried later."""
         if self.pipes:
             for pipe in self.pipes:
-                self._poll(pipe)
+                try:
+                    self._poll(pipe)
+                except (ClientError, RuntimeError):
+                    logger.exception("pipe %s: polling failed", pipe.name)
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -205,7 +208,8 @@ class PipeRunner:
             if not exhausted or pipe.dead_letter_queue_url is None:
                 self._attempts[key] = attempts
                 raise
-            self._dead_letter(pipe, key[1], stream_arn, records, str(error))
+            batch = (key[1], stream_arn, records)
+            self._dead_letter(pipe, pipe.dead_letter_queue_url, batch, str(error))
         self._attempts.pop(key, None)
 
     def _publish(self, pipe: PipeSpec, records: list[dict[str, Any]]) -> None:
@@ -227,8 +231,13 @@ class PipeRunner:
         self.published += len(entries)
 
     def _dead_letter(
-        self, pipe: PipeSpec, shard_id: str, stream_arn: str, records: list[Any], reason: str
+        self,
+        pipe: PipeSpec,
+        queue_url: str,
+        batch: tuple[str, str, list[Any]],
+        reason: str,
     ) -> None:
+        shard_id, stream_arn, records = batch
         sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
         message = {
             "context": {
@@ -244,7 +253,7 @@ class PipeRunner:
                 "batchSize": len(records),
             },
         }
-        self._sqs.send_message(QueueUrl=pipe.dead_letter_queue_url, MessageBody=json.dumps(message))
+        self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
         self.dead_lettered += len(records)
         logger.warning(
             "pipe %s: a batch of %d records dead-lettered: %s", pipe.name, len(records), reason
