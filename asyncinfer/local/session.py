@@ -9,6 +9,7 @@ the logs of every component, and ``state.json``, which tells the CLI where local
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -54,6 +55,14 @@ LOCAL_CREDENTIALS = {
 }
 STATE_DIR_VARIABLE = "ASYNCINFER_LOCAL_DIR"
 IAM_VARIABLE = "ASYNCINFER_LOCAL_IAM"  # "off" runs local mode without IAM (for debugging)
+
+
+# What the pipes thread and the runtime's request threads import lazily (moto is local mode's
+# optional dependency, and the CLI imports this module without it): imported by ``start``
+# before any thread starts, since two threads importing moto's dependencies at once can meet a
+# partially initialized module (``ImportError: cannot import name 'HTTPAdapter' from
+# partially initialized module 'requests.adapters'``).
+LAZY_IMPORTS = ("moto.iam.access_control", "moto.events.models")
 
 
 def default_state_dir() -> Path:
@@ -187,6 +196,8 @@ class LocalPipeline:
 
     def _start(self) -> LocalPipelineSpec:
         options = self.options
+        for module in LAZY_IMPORTS:
+            importlib.import_module(module)
         if options.runtime_process and options.enforce_iam:
             raise LocalModeError("a runtime in its own process runs without IAM (enforce_iam)")
         self.log_dir.mkdir(parents=True, exist_ok=True)

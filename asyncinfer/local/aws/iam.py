@@ -42,9 +42,6 @@ from typing import Any
 
 import boto3
 
-# imported by the thread that starts local mode, never lazily by the runtime's threads
-from moto.iam.access_control import IAMPolicy, PermissionResult
-
 from asyncinfer.local.aws.policies import IamError, as_list
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.provision.template import Template
@@ -265,6 +262,9 @@ class Authorizer:
             )
 
     def _permits(self, role_arn: str, action: str, resource: str) -> bool:
+        # moto is local mode's optional dependency; LocalPipeline imports it before threads
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
         permitted = False
         for document in self._role_policies(role_arn.rsplit("/", 1)[-1]):
             result = IAMPolicy(document).is_action_permitted(action, resource)

@@ -40,10 +40,6 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-# imported here, by the thread that starts local mode, never lazily by the pipes thread: two
-# threads importing moto's dependencies at once can meet a partially initialized module
-from moto.events.models import EventPattern
-
 from asyncinfer.local.provision.template import Template, TemplateError
 
 POLL_SECONDS = 0.2
@@ -92,6 +88,9 @@ def render(template: str | None, record: dict[str, Any]) -> str:
 
 
 def matches(filters: tuple[str, ...], record: dict[str, Any]) -> bool:
+    # moto is local mode's optional dependency; LocalPipeline imports it before threads start
+    from moto.events.models import EventPattern
+
     event: Any = record  # moto types it as its own TypedDict
     return not filters or any(
         EventPattern.load(pattern).matches_event(event) for pattern in filters

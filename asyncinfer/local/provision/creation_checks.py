@@ -42,8 +42,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from moto.iam.access_control import IAMPolicy, PermissionResult
-
 from asyncinfer.local.aws.policies import IamError, resource_policy_decision
 from asyncinfer.local.provision.order import CreationOrder
 from asyncinfer.local.provision.template import Template
@@ -67,6 +65,8 @@ def _service(arn: str) -> str:
 
 
 def _identity_decision(document: Mapping[str, Any], action: str, resource: str) -> str:
+    from moto.iam.access_control import IAMPolicy, PermissionResult  # local mode's extra
+
     result = IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
     if result == PermissionResult.DENIED:
         return "deny"
