@@ -26,15 +26,15 @@ def results(
     since: Annotated[
         str | None,
         typer.Option(
-            help="Filed at or after (the claim's time; updated, on a layout-1 table): "
-            "15m, 2h, 7d or ISO-8601."
+            help="Filed at or after (the outcome's time, or the claim's for open records; "
+            "updated, on a layout-1 table): 15m, 2h, 7d or ISO-8601."
         ),
     ] = None,
     until: Annotated[
         str | None,
         typer.Option(
-            help="Filed at or before (the claim's time; updated, on a layout-1 table): "
-            "15m, 2h, 7d or ISO-8601."
+            help="Filed at or before (the outcome's time, or the claim's for open records; "
+            "updated, on a layout-1 table): 15m, 2h, 7d or ISO-8601."
         ),
     ] = None,
     prefix: Annotated[str | None, typer.Option(help="Only input keys starting with this.")] = None,
@@ -47,7 +47,8 @@ def results(
 ) -> None:
     """List inferences by status, newest first, from the status index (never a scan).
 
-    When more records exist, the token for the next page is printed on stderr.
+    When more records may follow, the token for the next page is printed on stderr (a page
+    can be short: each costs a bounded number of requests whatever the table holds).
     """
     exclusive_formats(json_output, csv_output)
     context = context_of(ctx)

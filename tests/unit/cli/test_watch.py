@@ -24,7 +24,7 @@ def write(pipeline: Pipeline, record: InferenceRecord) -> None:
     else:
         # the status index's keys, as the store's claim writes them (layout 2)
         attributes = record.attributes() | {
-            "status_shard": status_shard(record.inference_id),
+            "status_shard": status_shard(record.inference_id, str(record.status)),
             "status_time": record.created_at or record.updated_at or "",
         }
         pipeline.dynamodb.put_item(
