@@ -216,3 +216,50 @@ def test_fetch_falls_back_to_the_inline_result(cli: Invoke, pipeline: Pipeline) 
 
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == b'{"label": 0}'
+
+
+def test_status_accepts_any_inference_id_a_client_sent(cli: Invoke, pipeline: Pipeline) -> None:
+    """An invocation made with boto3 may use any InferenceId (1-64 printable characters):
+    `status` finds it as `fetch` and `results` do."""
+    stored(pipeline.store, "my request #1", Status.COMPLETED, completed=1, result="ok")
+
+    result = cli("status", "my request #1", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["inference_id"] == "my request #1"
+
+
+def test_status_of_nothing_is_a_usage_error(cli: Invoke, pipeline: Pipeline) -> None:
+    result = cli("status", "")
+
+    assert result.exit_code == 252
+    assert "status needs an inference id" in one_line_error(result)
+
+
+def test_fetch_into_an_existing_folder_names_the_file_after_the_output(
+    cli: Invoke, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.s3.put_object(Bucket="output-bucket", Key="outputs/1.out", Body=b'{"label": 2}')
+    stored(
+        pipeline.store,
+        FIRST,
+        Status.COMPLETED,
+        completed=1,
+        output_location="s3://output-bucket/outputs/1.out",
+    )
+
+    result = cli("fetch", FIRST, "-o", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "1.out").read_bytes() == b'{"label": 2}'
+
+
+def test_fetch_to_a_missing_folder_is_a_usage_error(
+    cli: Invoke, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    stored(pipeline.store, FIRST, Status.COMPLETED, completed=1, result="ok")
+
+    result = cli("fetch", FIRST, "-o", str(tmp_path / "nonexistent" / "x"))
+
+    assert result.exit_code == 252
+    assert one_line_error(result).startswith(f"cannot write {tmp_path / 'nonexistent' / 'x'}")
