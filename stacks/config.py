@@ -631,7 +631,12 @@ class StackConfig(BaseModel):
     def from_context(cls, context: Mapping[str, Any]) -> StackConfig:
         """Validate this app's keys of a CDK context; raise ConfigError with one line."""
         settings = {key: value for key, value in context.items() if _SETTING_KEY.match(key)}
-        settings = {key: value for key, value in settings.items() if value is not None}
+        # an empty value means "not set" (the key's default), for every key alike
+        settings = {
+            key: value
+            for key, value in settings.items()
+            if value is not None and not (isinstance(value, str) and not value.strip())
+        }
         try:
             return cls.model_validate(settings)
         except ValidationError as error:

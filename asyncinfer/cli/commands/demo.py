@@ -17,6 +17,7 @@ from rich.table import Table
 
 from asyncinfer import local as local_mode
 from asyncinfer.cli.aws import ResultsTable
+from asyncinfer.cli.commands.common import parse_context, require_local_extra
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
 from asyncinfer.local.spec import EndpointSpec
 from asyncinfer.local.synth import SynthError
@@ -142,17 +143,29 @@ def demo(
     state_dir: Annotated[
         Path | None, typer.Option("--state-dir", help="Folder for local state [default: .local]")
     ] = None,
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            "-c",
+            help="CDK context key=value, as cdk -c (repeatable; an empty value: the default).",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline locally on sample files and print every result."""
+    require_local_extra()
     started = time.monotonic()
-    options = LocalOptions(state_dir=(state_dir or default_state_dir()).resolve())
+    options = LocalOptions(
+        state_dir=(state_dir or default_state_dir()).resolve(),
+        context=parse_context(context or []),
+    )
+    spinner = console.status("starting local mode")
+    spinner.start()
     try:
-        with (
-            console.status("starting local mode") as status,
-            LocalPipeline(
-                options, progress=lambda step: status.update(f"starting local mode: {step}")
-            ) as pipeline,
-        ):
+        with LocalPipeline(
+            options, progress=lambda step: spinner.update(f"starting local mode: {step}")
+        ) as pipeline:
+            spinner.stop()  # the steps after this one show their own progress
             spec = pipeline.spec
             assert spec is not None
             console.print(f"local mode up in {time.monotonic() - started:.1f}s")
@@ -169,6 +182,8 @@ def demo(
     except (LocalModeError, SynthError, TemplateError) as error:
         console.print(f"[red]demo: {error}[/red]")
         raise typer.Exit(code=1) from error
+    finally:
+        spinner.stop()
     naming = spec.outputs.get(StackOutput.OUTPUT_NAMING, "unknown")
     console.print(f"outputs land under {spec.endpoint.output_path}/ (output_naming = {naming})")
     console.print(results_table(uploads, records, spec.endpoint))

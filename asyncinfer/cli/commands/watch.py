@@ -71,4 +71,4 @@ def watch(
                 live.update(render.snapshot_view(snapshot()), refresh=True)
                 time.sleep(interval)
     except KeyboardInterrupt:
-        return
+        raise typer.Exit(130) from None  # interrupted, as the exit-status table says
