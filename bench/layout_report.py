@@ -9,7 +9,7 @@ from bench import partitions
 from lambdas.common.contract import STATUS_SHARDS
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.run import Report
 
 
 def _sequence_table(
@@ -114,7 +114,7 @@ LEVERS = [
     "8 units where the write-once index of the release before cost 6; in exchange, a "
     "listing of one status reads only its class's 16 partitions (open records: what is in "
     "flight; never the table's finished records), several statuses are one merged walk, "
-    "and every page costs a bounded number of requests (asyncinfer/cli/shards.py; "
+    "and every page costs a bounded number of requests (asyncinfer/cli/access/status_index.py; "
     "`cli_results_requests_growth`). The write-once index made `results` walk the whole "
     "index for an open status (4.5 minutes for the default listing of 371 records), and "
     "no design lists one status in bounded requests without the status in a key. The "

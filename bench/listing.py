@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from asyncinfer.cli.aws import ResultsTable, TimeWindow
-from asyncinfer.cli.listing import ListQuery, list_records
+from asyncinfer.cli.access.table import ResultsTable, TimeWindow
+from asyncinfer.cli.commands.results_listing import ListQuery, list_records
 from bench.figures import Figure
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import (
     INPUT_KEYS_INDEX,
     PARTITION_KEY,
@@ -41,7 +42,7 @@ from lambdas.common.contract import (
     STATUS_TIME_ATTRIBUTE,
     status_shard,
 )
-from lambdas.common.records import Status, format_timestamp
+from lambdas.common.records import Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

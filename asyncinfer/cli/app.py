@@ -15,10 +15,20 @@ from typer.core import TyperGroup
 
 from asyncinfer import __version__
 from asyncinfer.cli import render
-from asyncinfer.cli.commands import demo, fetch, local, redrive, results, status, submit, watch
+from asyncinfer.cli.commands import (
+    backfill,
+    demo,
+    fetch,
+    local,
+    reconcile,
+    redrive,
+    results,
+    status,
+    submit,
+    watch,
+)
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, cli_error_for, usage_error
-from asyncinfer.cli.reconcile_commands import register as register_reconcile_commands
 from asyncinfer.cli.target import GlobalOptions, local_dir_from_env, local_extra_missing
 
 
@@ -120,10 +130,11 @@ for command in (
     fetch.fetch,
     watch.watch,
     redrive.redrive,
+    reconcile.reconcile,
+    backfill.backfill,
 ):
     app.command()(command)
 # without the `local` extra (an installed CLI), local mode cannot run: not listed in --help
 local_mode_listed = not local_extra_missing()
 app.command(hidden=not local_mode_listed)(demo.demo)
 app.add_typer(local.local_app, name="local", hidden=not local_mode_listed)
-register_reconcile_commands(app)

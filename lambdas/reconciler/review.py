@@ -35,14 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from lambdas.common.clock import format_timestamp, parse_timestamp
 from lambdas.common.contract import WRITE_ONCE_PARTITIONS
-from lambdas.common.records import (
-    TERMINAL_STATUSES,
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    parse_timestamp,
-)
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from lambdas.common.store import OutcomeGuard
 from lambdas.reconciler.logic import RunReport, Settlement
 
