@@ -36,6 +36,7 @@ from asyncinfer.local.processes import (
     STOP_TIMEOUT_SECONDS,
     LocalModeError,
     ServerProcesses,
+    StateDirLock,
     project_root,
     runtime_arguments,
 )
@@ -150,6 +151,7 @@ class LocalPipeline:
         self.options = options
         self._progress = progress
         self._servers = ServerProcesses(self.log_dir)
+        self._lock = StateDirLock(options.state_dir)
         self.runtime: LocalRuntime | None = None
         self.runner: EventRunner | None = None
         self.pipes: PipeRunner | None = None
@@ -188,6 +190,7 @@ class LocalPipeline:
         options = self.options
         if options.runtime_process and options.enforce_iam:
             raise LocalModeError("a runtime in its own process runs without IAM (enforce_iam)")
+        self._lock.acquire()  # before anything touches the folder another local mode uses
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + options.startup_timeout_seconds
         self._progress("synthesizing the CDK app")
@@ -376,8 +379,10 @@ class LocalPipeline:
         temporary.replace(self.state_file)
 
     def stop(self) -> None:
-        """Stops every component, newest first; safe to call more than once."""
-        self.state_file.unlink(missing_ok=True)
+        """Stops every component, newest first; safe to call more than once. Only the owner
+        of the state folder (the lock's holder) removes its state file."""
+        if self._lock.held:
+            self.state_file.unlink(missing_ok=True)
         if self.pipes is not None:
             self.pipes.stop()
             self.pipes = None
@@ -388,3 +393,4 @@ class LocalPipeline:
             self.runtime.stop()
             self.runtime = None
         self._servers.stop()
+        self._lock.release()
