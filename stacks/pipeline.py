@@ -39,6 +39,9 @@ from stacks.storage import FAILURE_PREFIX, OUTPUT_PREFIX, Storage, read_indexes
 DEMO_MODEL_SOURCE_DIR = Path(__file__).resolve().parent.parent / "asyncinfer" / "model"
 
 
+S3_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
+
+
 class AsyncInferencePipeline(Construct):
     """Storage, endpoint (created or imported), ingest, results, reconciler, monitoring,
     outgoing events and, unless ``outputs=False``, the stack outputs the CLI reads."""
@@ -56,6 +59,11 @@ class AsyncInferencePipeline(Construct):
         """``model_source_dir``: the demo model's code; ``build_dir``: where its archive goes
         (default: ``build/<construct path>`` beside the cloud assembly)."""
         super().__init__(scope, construct_id)
+        # S3 server access logs are delivered under a bucket policy, never the log bucket's
+        # LogDeliveryWrite ACL (which its BucketOwnerEnforced ownership forbids): CDK decides by
+        # this feature flag, which `cdk init` sets and a bare App() lacks, so the construct sets
+        # it for its own subtree (before it has children: context is read upwards from each).
+        self.node.set_context(S3_LOGS_USE_BUCKET_POLICY, True)
         if build_dir is None:
             stage = Stage.of(self)
             outdir = Path(stage.outdir if stage is not None else "cdk.out").resolve()

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from asyncinfer.cli.access.clients import new_session
 from asyncinfer.cli.access.stacks import stack_outputs
 from asyncinfer.cli.errors import CliError, ExitCode
-from lambdas.common.contract import DEFAULT_STACK_NAME
+from lambdas.common.contract import DEFAULT_STACK_NAME, StackOutput
 
 if TYPE_CHECKING:
     import boto3
@@ -77,6 +77,15 @@ class Target:
         via = f", endpoint {self.endpoint_url}" if self.endpoint_url else ""
         profile = f", profile {self.profile}" if self.profile else ""
         return f"target: stack {self.name} in {self.region}{profile}{via}"
+
+    def model_log(self, endpoint_name: str | None) -> str:
+        """Where the model's own messages are: SageMaker copies the container's answer into
+        ``failureReason``, and the demo image's answer to any error is a generic HTML 500 page
+        (DESIGN "Model container contract"); the reason itself is only in the log."""
+        if self.kind is TargetKind.LOCAL:
+            return str(Path(self.name).parent / "logs" / "model.log")
+        endpoint = endpoint_name or self.optional_output(StackOutput.ENDPOINT_NAME) or "<endpoint>"
+        return f"CloudWatch log group /aws/sagemaker/Endpoints/{endpoint} ({self.region})"
 
     def session(self) -> boto3.Session:
         return new_session(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import typer
 
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import CliError, ExitCode
+from asyncinfer.cli.render import emit
 from asyncinfer.cli.target import local_extra_missing
 from asyncinfer.cli.timewindow import parse_age
+from lambdas.common.records import FailureStage, InferenceRecord, Status
 
 
 def context_of(ctx: typer.Context) -> CliContext:
@@ -22,6 +25,19 @@ def context_of(ctx: typer.Context) -> CliContext:
 def exclusive_formats(json_output: bool, csv_output: bool) -> None:
     if json_output and csv_output:
         raise CliError("choose one of --json and --csv", ExitCode.USAGE)
+
+
+def point_to_model_log(context: CliContext, records: Sequence[InferenceRecord]) -> None:
+    """Under inference failures, one line on stderr naming where the model's own reason is
+    (``failure_reason`` holds what the container answered, often a generic error page)."""
+    failed = [
+        record
+        for record in records
+        if record.status == Status.FAILED and record.failure_stage == FailureStage.INFERENCE
+    ]
+    if failed:
+        where = context.target.model_log(failed[0].endpoint_name)
+        emit(context.stderr, f"inference failures: the model's own reasons are in {where}")
 
 
 def parse_context(values: list[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from asyncinfer.cli import render
-from asyncinfer.cli.commands.common import context_of, exclusive_formats
+from asyncinfer.cli.commands.common import context_of, exclusive_formats, point_to_model_log
 from asyncinfer.cli.commands.results_listing import Cursor, ListQuery, list_records, parse_statuses
 from asyncinfer.cli.timewindow import time_window
 
@@ -71,5 +71,6 @@ def results(
         context.stdout.print(render.records_table(records, width=context.stdout.width))
     else:
         render.emit(context.stderr, "no inferences match")
+    point_to_model_log(context, records)
     if next_cursor is not None:
         render.emit(context.stderr, f"next page: --next-token {next_cursor.encode()}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from asyncinfer.cli import render
-from asyncinfer.cli.commands.common import context_of
+from asyncinfer.cli.commands.common import context_of, point_to_model_log
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import CliError, ExitCode
 from lambdas.common.contract import StackOutput
@@ -62,6 +62,7 @@ def status(
             render.emit(context.stdout, render.to_json(render.record_document(record)))
         else:
             context.stdout.print(render.record_detail(record), soft_wrap=True)
+        point_to_model_log(context, [record])
         return
     if reference.startswith(S3_SCHEME):
         try:
@@ -82,3 +83,4 @@ def status(
         context.stdout.print(
             render.records_table(records, width=context.stdout.width, title=location)
         )
+    point_to_model_log(context, records)

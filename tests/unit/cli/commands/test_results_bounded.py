@@ -9,7 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from asyncinfer.cli.access import status_index
 from asyncinfer.cli.access.table import ResultsTable, TimeWindow
@@ -27,23 +26,80 @@ COMBINATIONS = [
 SMALL, LARGE = 50, 5000
 
 
+class FakeStatusIndex:
+    """The keys-only status index and the table in memory, counting requests as the access
+    layer sends them: one Query per partition page, one BatchGetItem per 100 keys."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[str, list[tuple[str, str]]] = {}
+        self.records: dict[str, InferenceRecord] = {}
+        self.requests = 0
+
+    def file(self, inference_id: str, status: Status, partition: str, time: str) -> None:
+        self.partitions.setdefault(partition, []).append((time, inference_id))
+        self.records[inference_id] = InferenceRecord(inference_id=inference_id, status=status)
+
+    def query_many(self, requests: Any) -> list[dict[str, Any]]:
+        answers = []
+        for request in requests:
+            self.requests += 1
+            partition = request["ExpressionAttributeValues"][":shard"]["S"]
+            entries = sorted(self.partitions.get(partition, []), reverse=True)
+            start = request.get("ExclusiveStartKey")
+            if start:
+                after = (start["status_time"]["S"], start["inference_id"]["S"])
+                entries = [entry for entry in entries if entry < after]
+            page = entries[: request["Limit"]]
+            items = [
+                {
+                    "inference_id": {"S": inference_id},
+                    "status_shard": {"S": partition},
+                    "status_time": {"S": time},
+                }
+                for time, inference_id in page
+            ]
+            answer: dict[str, Any] = {"Items": items}
+            if len(entries) > len(page) or (page and len(page) == request["Limit"]):
+                answer["LastEvaluatedKey"] = items[-1]
+            answers.append(answer)
+        return answers
+
+    def get_many(self, wanted: Any) -> dict[str, InferenceRecord]:
+        self.requests += -(-len(wanted) // 100)
+        return {i: self.records[i] for i in wanted if i in self.records}
+
+
+def filled(size: int) -> FakeStatusIndex:
+    """``size`` records as bench/listing.py fills its table: 10 in flight, the rest finished."""
+    index = FakeStatusIndex()
+    for number in range(size):
+        entry = listing.item(number, listing.status_of(number, size))
+        index.file(
+            entry["inference_id"]["S"],
+            Status(entry["status"]["S"]),
+            entry["status_shard"]["S"],
+            entry["status_time"]["S"],
+        )
+    return index
+
+
+def first_page_requests(index: FakeStatusIndex, statuses: tuple[Status, ...]) -> int:
+    index.requests = 0
+    request = status_index.WalkRequest("t", "i", statuses, (None, None), listing.PAGE)
+    page = status_index.status_page(index.query_many, index.get_many, request, None)
+    # every combination lists something, except PENDING alone: none exists
+    assert bool(page.records) == (statuses != (Status.PENDING,))
+    return index.requests
+
+
 @pytest.fixture(scope="module")
 def request_counts() -> dict[int, dict[tuple[Status, ...], int]]:
-    """Requests of the first page of ``results --limit 20`` for every status combination, on
-    one table grown from 50 to 5,000 records (10 in flight at either size)."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            patch.setenv(name, "testing")
-        with mock_aws():
-            client: Any = boto3.client("dynamodb", region_name=REGION)
-            listing.create_table(client)
-            counts: dict[int, dict[tuple[Status, ...], int]] = {}
-            for size in (SMALL, LARGE):
-                listing.fill(client, size)
-                counts[size] = {
-                    statuses: listing.first_page(client, statuses).requests
-                    for statuses in COMBINATIONS
-                }
+    """Requests of the first page of ``results --limit 20`` for every status combination, at
+    50 and at 5,000 records."""
+    counts: dict[int, dict[tuple[Status, ...], int]] = {}
+    for size in (SMALL, LARGE):
+        index = filled(size)
+        counts[size] = {statuses: first_page_requests(index, statuses) for statuses in COMBINATIONS}
     return counts
 
 

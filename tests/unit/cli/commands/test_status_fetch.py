@@ -263,3 +263,26 @@ def test_fetch_to_a_missing_folder_is_a_usage_error(
 
     assert result.exit_code == 252
     assert one_line_error(result).startswith(f"cannot write {tmp_path / 'nonexistent' / 'x'}")
+
+
+def test_an_inference_failure_points_to_the_model_log(cli: Invoke, pipeline: Pipeline) -> None:
+    """The reason SageMaker copies is the container's answer (the demo image: a generic HTML
+    500 page); the model's own message is in the endpoint's log."""
+    stored(
+        pipeline.store,
+        FIRST,
+        Status.FAILED,
+        completed=1,
+        failure_reason="<html>500 Internal Server Error</html>",
+        failure_stage=FailureStage.INFERENCE,
+    )
+
+    detail = cli("status", FIRST)
+    listing = cli("results", "--status", "FAILED")
+
+    hint = (
+        "inference failures: the model's own reasons are in CloudWatch log group "
+        "/aws/sagemaker/Endpoints/demo-endpoint"
+    )
+    assert hint in detail.stderr
+    assert hint in listing.stderr
