@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import coldstart, service_model, throughput
+from bench import coldstart, listing, service_model, throughput
 from bench.micro.parent import run_children
 from bench.report import cost_table_text, render
 from bench.run import Context, Report
@@ -47,6 +47,8 @@ def run(settings: Settings) -> Report:
         timeout_seconds=settings.e2e_timeout_seconds,
         context=settings.context,
     )
+    progress(f"results listing: first pages at {listing.SMALL:,} and {listing.LARGE:,} records")
+    listed = listing.measure()
     context.finish()
     return Report(
         settings=settings,
@@ -60,6 +62,7 @@ def run(settings: Settings) -> Report:
         results_memory_mb=results_memory,
         application_log_level=logging_of.filtered_at,
         system_log_level=logging_of.system_log_level,
+        listing=listed,
     )
 
 

@@ -13,8 +13,9 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import coldstart, cost, partitions
+from bench import coldstart, cost, listing, partitions
 from bench.figures import Figure
+from bench.listing import ListingCost
 from bench.measure import median
 from bench.micro.plan import IngestMeasurements, ResultsMeasurements
 from bench.service_model import BOTOCORE_MODEL, BUNDLED_MODEL, ServiceModelCost
@@ -99,6 +100,8 @@ class Report:
     # the stack's functions' LoggingConfig (ApplicationLogLevel with the JSON format, or None)
     application_log_level: str | None
     system_log_level: str
+    # `results --limit 20` at 100 and 100,000 records (bench/listing.py); empty: not measured
+    listing: dict[int, dict[str, ListingCost]] = field(default_factory=dict)
 
     # --- derived quantities --------------------------------------------------------------
 
@@ -221,4 +224,5 @@ class Report:
             ),
             Figure("cost_per_million", ours, unit=" USD"),
             Figure("cost_per_million_naive", naive, unit=" USD"),
+            *(listing.figures(self.listing) if self.listing else []),
         ]
