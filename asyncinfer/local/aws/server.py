@@ -208,8 +208,8 @@ def _enforce_s3_limits() -> None:
                 raise S3ClientError(*refusal)
         return key_post(self, *arguments)
 
-    S3Response.put_object = checked_put  # type: ignore[method-assign]
-    S3Response._key_response_post = checked_post  # type: ignore[method-assign]
+    setattr(S3Response, "put_object", checked_put)  # noqa: B010 - a method replaced
+    setattr(S3Response, "_key_response_post", checked_post)  # noqa: B010
 
 
 def _serialize_dynamodb_writes() -> None:
