@@ -15,7 +15,17 @@ from typer.core import TyperGroup
 
 from asyncinfer import __version__
 from asyncinfer.cli import render
-from asyncinfer.cli.commands import demo, fetch, local, redrive, results, status, submit, watch
+from asyncinfer.cli.commands import (
+    demo,
+    fetch,
+    job,
+    local,
+    redrive,
+    results,
+    status,
+    submit,
+    watch,
+)
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, cli_error_for, usage_error
 from asyncinfer.cli.reconcile_commands import register as register_reconcile_commands
@@ -121,7 +131,9 @@ for command in (
     watch.watch,
     redrive.redrive,
     demo.demo,
+    job.jobs,
 ):
     app.command()(command)
 app.add_typer(local.local_app, name="local")
+app.add_typer(job.job_app, name="job")
 register_reconcile_commands(app)

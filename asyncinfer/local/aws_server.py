@@ -62,6 +62,16 @@ ADMIN_POLICY = {
 # DynamoDB operations that name several tables: authorized on each, as AWS does.
 _BATCH_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem"})
 _TRANSACT_OPERATIONS = frozenset({"TransactGetItems", "TransactWriteItems"})
+# A transaction is authorized as its parts: "Permissions for Put, Update, Delete, and Get actions
+# are governed by the permissions used for the underlying PutItem, UpdateItem, DeleteItem, and
+# GetItem operations" (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+_TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "Get": "GetItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 # Tags of a delivery queue that stands in for a function's SNS subscription (``provision``).
 FUNCTION_TAG = "asyncinfer:local:function-arn"
 TOPIC_TAG = "asyncinfer:local:topic-arn"
@@ -130,13 +140,8 @@ def _dynamodb_resources(handler: Any) -> list[str]:  # noqa: PLR0911 - one answe
     prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
     if operation in _BATCH_OPERATIONS:
         return [prefix + name for name in body.get("RequestItems", {})] or ["*"]
-    if operation in _TRANSACT_OPERATIONS:
-        tables = {
-            next(iter(item.values())).get("TableName", "")
-            for item in body.get("TransactItems", [])
-            if isinstance(item, dict) and item
-        }
-        return [prefix + name for name in sorted(tables) if name] or ["*"]
+    if operation in _TRANSACT_OPERATIONS:  # authorized per part: _transaction_parts
+        return []
     if "ResourceArn" in body:
         return [str(body["ResourceArn"])]
     table = body.get("TableName")
@@ -148,6 +153,34 @@ def _dynamodb_resources(handler: Any) -> list[str]:  # noqa: PLR0911 - one answe
     if index and operation in ("Query", "Scan"):
         return [f"{prefix}{table}/index/{index}"]
     return [prefix + str(table)]
+
+
+def _transaction_parts(handler: Any) -> list[tuple[str, str]]:
+    """(IAM action, table ARN) of each part of a transaction; empty for other calls."""
+    if handler._get_action() not in _TRANSACT_OPERATIONS:
+        return []
+    body = getattr(handler, "body", None) or {}
+    prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    parts = set()
+    for item in body.get("TransactItems", []):
+        if not isinstance(item, dict) or not item:
+            continue
+        kind, part = next(iter(item.items()))
+        action = _TRANSACT_ITEM_ACTIONS.get(kind, kind)
+        parts.add((action, prefix + str(part.get("TableName", ""))))
+    return sorted(parts)
+
+
+def _request_class_for(action: str) -> type:
+    """moto's IAM request, authorizing ``action`` (a DynamoDB one) instead of the call's own."""
+    from moto.iam.access_control import IAMRequest
+
+    class PartIAMRequest(IAMRequest):
+        def __init__(self, **kwargs: Any) -> None:  # moto passes every argument by name
+            kwargs["action"] = action
+            super().__init__(**kwargs)
+
+    return PartIAMRequest
 
 
 def _sns_resource(handler: Any) -> str:
@@ -216,9 +249,21 @@ def _complete_authorization() -> None:
     original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
     def dynamodb(self: Any, resource: str = "*") -> None:
-        for arn in _dynamodb_resources(self):
+        checks: list[tuple[Any, str]] = [
+            (lambda arn: original(self, arn), arn) for arn in _dynamodb_resources(self)
+        ]
+        checks += [
+            (
+                lambda arn, action=action: self._authenticate_and_authorize_action(
+                    _request_class_for(action), arn
+                ),
+                arn,
+            )
+            for action, arn in _transaction_parts(self)
+        ]
+        for check, arn in checks:
             try:
-                original(self, arn)
+                check(arn)
             except _RESTError as error:
                 # moto answers in XML; DynamoDB's protocol is JSON, its codes its own
                 code = _DYNAMODB_ERROR_CODES.get(error.error_type, error.error_type)

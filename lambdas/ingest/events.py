@@ -249,6 +249,16 @@ class Ignored:
     detail: str
 
 
+def names_manifest(notification: S3EventNotification | S3TestEvent, jobs_prefix: str) -> bool:
+    """Whether a notification names an object under ``jobs_prefix`` (a job's manifest)."""
+    if isinstance(notification, S3TestEvent):
+        return False
+    return any(
+        under_jobs_prefix(ObjectVersion.from_record(record).key, jobs_prefix)
+        for record in notification.records
+    )
+
+
 def select_object(record: S3EventRecord, config: IngestConfig) -> ObjectVersion | Ignored:
     """The object version a record names, or why the function leaves it alone."""
     target = ObjectVersion.from_record(record)

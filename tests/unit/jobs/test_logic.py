@@ -58,7 +58,9 @@ class World:
         self.records.by_id[inference_id] = InferenceRecord(
             inference_id=inference_id,
             status=status,
-            output_location=f"s3://{OUTPUT}/out/{inference_id}.out" if status == "COMPLETED" else None,
+            output_location=f"s3://{OUTPUT}/out/{inference_id}.out"
+            if status == "COMPLETED"
+            else None,
             result='{"y": 1}' if status == "COMPLETED" else None,
             failure_stage=FailureStage.INFERENCE if status == "FAILED" else None,
             failure_reason="rejected by the model" if status == "FAILED" else None,
@@ -78,7 +80,9 @@ class World:
 
     def completions(self, name: str) -> int:
         return sum(
-            1 for job, _, new in self.ledger.transitions if job == name and new is JobStatus.COMPLETED
+            1
+            for job, _, new in self.ledger.transitions
+            if job == name and new is JobStatus.COMPLETED
         )
 
 
@@ -90,14 +94,17 @@ def test_a_mixed_job_completes_once_with_one_line_per_entry_in_manifest_order() 
     rejected = world.upload("data/bad.json")
     world.submit("mixed", ["a.json", "missing.json", "known.json", "bad.json", "b.json"])
     header = world.ledger.header("mixed")
-    assert header is not None and header.status is JobStatus.OPEN and header.total == 5
+    assert header is not None
+    assert header.status is JobStatus.OPEN
+    assert header.total == 5
     world.outcome(rejected, Status.FAILED)
     world.jobs.count_outcome(rejected)
     for inference_id in accepted:
         world.outcome(inference_id)
         world.jobs.count_outcome(inference_id)
     header = world.ledger.header("mixed")
-    assert header is not None and header.status is JobStatus.COMPLETED
+    assert header is not None
+    assert header.status is JobStatus.COMPLETED
     assert (header.total, header.completed, header.failed) == (5, 3, 2)
     assert header.results_location == f"s3://{OUTPUT}/jobs/mixed/results.jsonl"
     lines = world.lines("mixed")
@@ -115,9 +122,11 @@ def test_a_mixed_job_completes_once_with_one_line_per_entry_in_manifest_order() 
         "FAILED",
         "COMPLETED",
     ]
-    assert lines[1]["failure_stage"] == "job" and "no such object" in str(lines[1]["failure_reason"])
+    assert lines[1]["failure_stage"] == "job"
+    assert "no such object" in str(lines[1]["failure_reason"])
     assert lines[3]["failure_stage"] == "inference"
-    assert lines[0]["result"] == '{"y": 1}' and lines[0]["inference_id"] == accepted[0]
+    assert lines[0]["result"] == '{"y": 1}'
+    assert lines[0]["inference_id"] == accepted[0]
     assert world.completions("mixed") == 1
 
 
@@ -167,11 +176,14 @@ def test_a_lost_outcome_trigger_is_found_by_the_sweep() -> None:
     world.jobs.count_outcome(ids[0])
     world.jobs.count_outcome(ids[1])  # the last outcome's event never arrives
     header = world.ledger.header("lost")
-    assert header is not None and header.status is JobStatus.OPEN
+    assert header is not None
+    assert header.status is JobStatus.OPEN
     world.jobs.sweep()
     header = world.ledger.header("lost")
-    assert header is not None and header.status is JobStatus.COMPLETED
-    assert header.completed == 3 and world.completions("lost") == 1
+    assert header is not None
+    assert header.status is JobStatus.COMPLETED
+    assert header.completed == 3
+    assert world.completions("lost") == 1
 
 
 def test_an_entry_never_ingested_fails_as_expired_at_the_deadline() -> None:
@@ -183,13 +195,16 @@ def test_an_entry_never_ingested_fails_as_expired_at_the_deadline() -> None:
     world.jobs.count_outcome(done)
     world.jobs.sweep()
     header = world.ledger.header("late")
-    assert header is not None and header.status is JobStatus.OPEN  # before its deadline
+    assert header is not None
+    assert header.status is JobStatus.OPEN
     world.clock.now = START + timedelta(hours=2)
     world.jobs.sweep()
     header = world.ledger.header("late")
-    assert header is not None and header.status is JobStatus.COMPLETED
+    assert header is not None
+    assert header.status is JobStatus.COMPLETED
     line = world.lines("late")[1]
-    assert line["status"] == "FAILED" and line["failure_stage"] == "expired"
+    assert line["status"] == "FAILED"
+    assert line["failure_stage"] == "expired"
 
 
 def test_entries_ingest_would_never_infer_fail_at_once() -> None:
@@ -200,7 +215,8 @@ def test_entries_ingest_would_never_infer_fail_at_once() -> None:
     world.submit("nested", ["x"], prefix=f"s3://{INPUT}/jobs/other.manifest.json")
     for name in ("filtered", "nested"):
         header = world.ledger.header(name)
-        assert header is not None and header.status is JobStatus.COMPLETED
+        assert header is not None
+        assert header.status is JobStatus.COMPLETED
         assert header.failed == 1
         assert "not an input" in str(world.lines(name)[0]["failure_reason"])
 
@@ -224,7 +240,8 @@ def test_a_bad_manifest_is_a_failed_job_with_its_reason(body: bytes, reason: str
     version = world.objects.put(INPUT, "jobs/bad.manifest.json", body)
     world.jobs.start(INPUT, "jobs/bad.manifest.json", version)
     header = world.ledger.header("bad")
-    assert header is not None and header.status is JobStatus.FAILED
+    assert header is not None
+    assert header.status is JobStatus.FAILED
     assert reason in header.reason
     assert world.objects.heads == 0  # nothing resolved, nothing waits
 
@@ -235,7 +252,8 @@ def test_a_new_manifest_version_under_a_used_name_starts_nothing() -> None:
     world.submit("same", ["a.json"])
     world.submit("same", ["a.json", "a.json"])
     header = world.ledger.header("same")
-    assert header is not None and header.total == 1
+    assert header is not None
+    assert header.total == 1
 
 
 def test_keys_that_are_not_manifests_start_nothing() -> None:
@@ -263,7 +281,8 @@ def test_a_start_that_died_is_resumed_by_the_sweep_with_the_same_entries() -> No
     world.clock.now = START + START_TIMEOUT
     world.jobs.sweep()
     header = world.ledger.header("crash")
-    assert header is not None and header.status is JobStatus.OPEN
+    assert header is not None
+    assert header.status is JobStatus.OPEN
     assert {i for i, _ in world.ledger.members} == set(ids[:2])
 
 
@@ -282,7 +301,8 @@ def test_a_completion_cut_short_is_finished_by_a_retry_without_a_second_event() 
         world.jobs.count_outcome(only)
     world.objects.write_lines = real  # type: ignore[method-assign]
     header = world.ledger.header("cut")
-    assert header is not None and header.status is JobStatus.COMPLETING
+    assert header is not None
+    assert header.status is JobStatus.COMPLETING
     world.jobs.count_outcome(only)  # the message's redelivery
     world.jobs.sweep()
     assert world.completions("cut") == 1
@@ -309,7 +329,8 @@ def test_concurrent_last_outcomes_complete_the_job_once() -> None:
         thread.join()
     assert world.completions("race") == 1
     header = world.ledger.header("race")
-    assert header is not None and header.completed == 64
+    assert header is not None
+    assert header.completed == 64
 
 
 def test_outcomes_spread_over_every_shard() -> None:
