@@ -51,6 +51,8 @@ import sys
 import threading
 from typing import Any
 
+from asyncinfer.local.transactions import keep_streams_on_rollback
+
 LOCAL_PRINCIPAL = "AWS:AIDALOCALMODEUSER"
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account (template.LOCAL_ACCOUNT_ID)
 LOCAL_ADMIN_USER = "local-admin"
@@ -528,6 +530,7 @@ def main(argv: list[str] | None = None) -> None:
         _seed_admin()
         _complete_authorization()
         _complete_missing_key_answers()
+    keep_streams_on_rollback()  # before the lock wraps the method: it runs inside the lock
     _serialize_dynamodb_writes()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
