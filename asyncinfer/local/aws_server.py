@@ -163,12 +163,12 @@ def _transaction_parts(handler: Any) -> list[tuple[str, str]]:
         return []
     body = getattr(handler, "body", None) or {}
     prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
-    parts = set()
+    parts: set[tuple[str, str]] = set()
     for item in body.get("TransactItems", []):
         if not isinstance(item, dict) or not item:
             continue
         kind, part = next(iter(item.items()))
-        action = _TRANSACT_ITEM_ACTIONS.get(kind, kind)
+        action = _TRANSACT_ITEM_ACTIONS.get(str(kind), str(kind))
         parts.add((action, prefix + str(part.get("TableName", ""))))
     return sorted(parts)
 

@@ -42,6 +42,7 @@ from lambdas.jobs.ports import CurrentVersion, JobsAwsError
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 PK, SK = JOBS_PARTITION_KEY, JOBS_SORT_KEY
 HEADER_SK = "JOB"
@@ -244,7 +245,7 @@ class DynamoJobLedger:
                 ]
             )
         except ClientError as error:
-            reasons = error.response.get("CancellationReasons", [])  # type: ignore[typeddict-item]
+            reasons = error.response.get("CancellationReasons", [])
             if _code(error) == "TransactionCanceledException" and any(
                 reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
             ):
@@ -375,7 +376,7 @@ class S3JobObjects:
         """Parts of ``PART_BYTES`` as the lines come; one PutObject when they fit in one."""
         buffer = bytearray()
         upload_id: str | None = None
-        parts: list[dict[str, Any]] = []
+        parts: list[CompletedPartTypeDef] = []
         try:
             for line in lines:
                 buffer += line.encode("utf-8") + b"\n"
@@ -403,7 +404,7 @@ class S3JobObjects:
 
     def _part(
         self, bucket: str, key: str, upload_id: str, number: int, body: bytearray
-    ) -> dict[str, Any]:
+    ) -> CompletedPartTypeDef:
         response = self._client.upload_part(
             Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(body)
         )

@@ -38,7 +38,7 @@ def spec(pipeline: LocalPipeline) -> LocalPipelineSpec:
 def clients(spec: LocalPipelineSpec) -> dict[str, Any]:
     session = admin_session(spec.region)
     return {
-        name: session.client(name, endpoint_url=spec.aws_endpoint_url)  # type: ignore[call-overload]
+        name: session.client(name, endpoint_url=spec.aws_endpoint_url)
         for name in ("s3", "sqs", "dynamodb", "events")
     }
 
@@ -90,7 +90,7 @@ def job_header(clients: dict[str, Any], spec: LocalPipelineSpec, name: str) -> d
 
 
 def events_received(clients: dict[str, Any], queue_url: str) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     while True:
         messages = (
             clients["sqs"]

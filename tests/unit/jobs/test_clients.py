@@ -1,0 +1,126 @@
+"""The jobs function's data access against moto: guarded writes, counting transactions,
+multipart results files."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from lambdas.common.contract import JOBS_LIST_INDEX, shard_of
+from lambdas.jobs import clients
+from lambdas.jobs.clients import DynamoJobLedger, S3JobObjects
+from lambdas.jobs.model import JobHeader, JobStatus, Member
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[Any]:
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    aws = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+
+    class Clients:
+        dynamodb = aws.client("dynamodb", endpoint_url=endpoint)
+        s3 = aws.client("s3", endpoint_url=endpoint)
+
+    yield Clients
+    server.stop()
+
+
+@pytest.fixture
+def ledger(session: Any) -> DynamoJobLedger:
+    table = f"jobs-{uuid.uuid4().hex[:8]}"
+    string = "S"
+    session.dynamodb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": string}
+            for name in ("pk", "sk", "listing", "created_at")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": JOBS_LIST_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "listing", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return DynamoJobLedger(session.dynamodb, table, concurrency=4)
+
+
+def header(name: str, version: str = "v1") -> JobHeader:
+    return JobHeader(
+        job_name=name,
+        status=JobStatus.STARTING,
+        manifest_location=f"s3://in/jobs/{name}.manifest.json",
+        manifest_version=version,
+        created_at="2026-01-01T00:00:00.000Z",
+        deadline_at=1_900_000_000,
+    )
+
+
+def test_a_header_is_created_once_and_moves_only_from_the_expected_status(
+    ledger: DynamoJobLedger,
+) -> None:
+    assert ledger.create(header("a")).manifest_version == "v1"
+    assert ledger.create(header("a", "v2")).manifest_version == "v1"
+    assert ledger.transition("a", JobStatus.STARTING, JobStatus.OPEN, {"total": 3})
+    assert not ledger.transition("a", JobStatus.STARTING, JobStatus.FAILED, {"reason": "x"})
+    stored = ledger.header("a")
+    assert stored is not None
+    assert (stored.status, stored.total) == (JobStatus.OPEN, 3)
+    assert [h.job_name for h in ledger.open_jobs()] == ["a"]
+
+
+def test_counting_is_once_per_member_and_fills_its_shard(ledger: DynamoJobLedger) -> None:
+    ids = [uuid.uuid4().hex * 2 for _ in range(20)]
+    expected: dict[int, int] = {}
+    for inference_id in ids:
+        expected[shard_of(inference_id)] = expected.get(shard_of(inference_id), 0) + 1
+    ledger.add_members("b", expected, ids)
+    ledger.add_members("b", expected, ids)  # a retried start resets nothing
+    first = Member(job_name="b", inference_id=ids[0])
+    assert ledger.members_of(ids[0]) == [first]
+    assert ledger.count(first)
+    assert not ledger.count(first)
+    assert ledger.uncounted("b", ids[:2]) == [ids[1]]
+    assert not ledger.count(Member(job_name="b", inference_id="not-a-member"))
+    assert not ledger.all_settled("b")
+    for inference_id in ids[1:]:
+        assert ledger.count(Member(job_name="b", inference_id=inference_id))
+    assert ledger.shard_settled("b", first.shard)
+    assert ledger.all_settled("b")
+    assert ledger.uncounted("b", ids) == []
+
+
+def test_a_results_file_larger_than_a_part_is_uploaded_in_parts(
+    session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session.s3.create_bucket(Bucket="out")
+    monkeypatch.setattr(clients, "PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part
+    line = "x" * 1023
+    objects = S3JobObjects(session.s3)
+    objects.write_lines("out", "jobs/big/results.jsonl", (line for _ in range(12 * 1024)))
+    lines = objects.read_lines("out", "jobs/big/results.jsonl")
+    assert lines is not None
+    assert len(lines) == 12 * 1024
+    head = session.s3.head_object(Bucket="out", Key="jobs/big/results.jsonl")
+    assert head["ETag"].strip('"').endswith("-3")  # three parts
+    assert objects.read_lines("out", "jobs/none.jsonl") is None
+    assert objects.current_version("out", "jobs/none.jsonl") is None
