@@ -35,18 +35,16 @@ def session() -> Iterator[Any]:
     server.stop()
 
 
-@pytest.fixture
-def ledger(session: Any) -> DynamoJobLedger:
-    table = f"jobs-{uuid.uuid4().hex[:8]}"
-    string = "S"
-    session.dynamodb.create_table(
+def create_jobs_table(client: Any, table: str) -> None:
+    """The jobs table as stacks/jobs.py defines it."""
+    client.create_table(
         TableName=table,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
         AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": string}
+            {"AttributeName": name, "AttributeType": "S"}
             for name in ("pk", "sk", "listing", "created_at")
         ],
         GlobalSecondaryIndexes=[
@@ -61,6 +59,12 @@ def ledger(session: Any) -> DynamoJobLedger:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@pytest.fixture
+def ledger(session: Any) -> DynamoJobLedger:
+    table = f"jobs-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(session.dynamodb, table)
     return DynamoJobLedger(session.dynamodb, table, concurrency=4)
 
 
