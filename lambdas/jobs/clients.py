@@ -15,6 +15,7 @@ SDK errors become ``JobsAwsError`` (the message is retried); "no such object" is
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,7 @@ PK, SK = JOBS_PARTITION_KEY, JOBS_SORT_KEY
 HEADER_SK = "JOB"
 SHARD_SK = "SHARD"
 BATCH_GET_MAX_KEYS = 100
+COUNT_ATTEMPTS = 8
 PART_BYTES = 8 * 1024 * 1024  # multipart parts (S3's minimum is 5 MiB but for the last)
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 _HEADER_FIELDS = {f.name for f in fields(JobHeader)}
@@ -220,40 +222,28 @@ class DynamoJobLedger:
         ]
 
     def count(self, member: Member) -> bool:
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": member_key(member.job_name, member.inference_id),
-                            "UpdateExpression": "SET counted = :true",
-                            "ConditionExpression": "attribute_exists(#pk) AND "
-                            "attribute_not_exists(counted)",
-                            "ExpressionAttributeNames": {"#pk": PK},
-                            "ExpressionAttributeValues": {":true": {"BOOL": True}},
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": shard_key(member.job_name, member.shard),
-                            "UpdateExpression": "ADD done :one",
-                            "ExpressionAttributeValues": {":one": {"N": "1"}},
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            reasons = error.response.get("CancellationReasons", [])
-            if _code(error) == "TransactionCanceledException" and any(
-                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
-            ):
-                return False
-            raise JobsAwsError(f"counting {member.inference_id}: {error}") from error
-        except BotoCoreError as error:
-            raise JobsAwsError(f"counting {member.inference_id}: {error}") from error
-        return True
+        """Transactions on one shard item conflict while another is in flight on it
+        ("TransactionConflict", DynamoDB developer guide, "Transaction conflict handling");
+        the SDK does not retry them, so this does, with jittered backoff, before giving the
+        message back to its queue."""
+        for attempt in range(1, COUNT_ATTEMPTS + 1):
+            try:
+                self._client.transact_write_items(TransactItems=_count_items(self._table, member))
+            except ClientError as error:
+                reasons = {
+                    str(reason.get("Code"))
+                    for reason in error.response.get("CancellationReasons", [])
+                }
+                if "ConditionalCheckFailed" in reasons:
+                    return False
+                if "TransactionConflict" in reasons and attempt < COUNT_ATTEMPTS:
+                    time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+                    continue
+                raise JobsAwsError(f"counting {member.inference_id}: {error}") from error
+            except BotoCoreError as error:
+                raise JobsAwsError(f"counting {member.inference_id}: {error}") from error
+            return True
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def shard_settled(self, name: str, shard: int) -> bool:
         item = self._call(
@@ -285,6 +275,30 @@ class DynamoJobLedger:
             return call()
         except (ClientError, BotoCoreError) as error:
             raise JobsAwsError(f"{what}: {error}") from error
+
+
+def _count_items(table: str, member: Member) -> list[Any]:
+    """Mark the member counted (only once) and add one to its shard, atomically."""
+    return [
+        {
+            "Update": {
+                "TableName": table,
+                "Key": member_key(member.job_name, member.inference_id),
+                "UpdateExpression": "SET counted = :true",
+                "ConditionExpression": "attribute_exists(#pk) AND attribute_not_exists(counted)",
+                "ExpressionAttributeNames": {"#pk": PK},
+                "ExpressionAttributeValues": {":true": {"BOOL": True}},
+            }
+        },
+        {
+            "Update": {
+                "TableName": table,
+                "Key": shard_key(member.job_name, member.shard),
+                "UpdateExpression": "ADD done :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+        },
+    ]
 
 
 def _settled(item: dict[str, Any]) -> bool:

@@ -205,9 +205,14 @@ class Jobs:
     def _count_terminal(self, name: str, ids: list[str]) -> None:
         for start in range(0, len(ids), READ_CHUNK):
             records = self._records.records(ids[start : start + READ_CHUNK])
-            for record in records.values():
-                if record.status in TERMINAL_STATUSES:
-                    self._ledger.count(Member(job_name=name, inference_id=record.inference_id))
+            terminal = [r.inference_id for r in records.values() if r.status in TERMINAL_STATUSES]
+            self._count_all(name, terminal)
+
+    def _count_all(self, name: str, ids: list[str]) -> None:
+        """Many counts at once (a start over inputs already done, a deadline)."""
+        members = [Member(job_name=name, inference_id=inference_id) for inference_id in ids]
+        with ThreadPoolExecutor(self._settings.resolve_concurrency) as pool:
+            list(pool.map(self._ledger.count, members))
 
     # --- completion ----------------------------------------------------------------------
 
@@ -295,8 +300,7 @@ class Jobs:
         open_ids = self._ledger.uncounted(name, ids)
         self._count_terminal(name, open_ids)
         if int(now.timestamp()) >= header.deadline_at:
-            for inference_id in self._ledger.uncounted(name, open_ids):
-                self._ledger.count(Member(job_name=name, inference_id=inference_id))
+            self._count_all(name, self._ledger.uncounted(name, open_ids))
             self._logger.warning(
                 "job past its deadline: open entries settled as expired",
                 extra={"job_name": name},

@@ -128,3 +128,43 @@ def test_a_results_file_larger_than_a_part_is_uploaded_in_parts(
     assert head["ETag"].strip('"').endswith("-3")  # three parts
     assert objects.read_lines("out", "jobs/none.jsonl") is None
     assert objects.current_version("out", "jobs/none.jsonl") is None
+
+
+class ConflictingClient:
+    """Cancels the first transactions as DynamoDB does while another is in flight on an item."""
+
+    def __init__(self, conflicts: int, then: str | None = None) -> None:
+        self.conflicts = conflicts
+        self.then = then
+        self.calls = 0
+
+    def transact_write_items(self, **_: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        codes = ["None", "TransactionConflict"] if self.calls <= self.conflicts else None
+        if codes is None and self.then is not None:
+            codes = [self.then, "None"]
+        if codes is None:
+            return {}
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                "CancellationReasons": [{"Code": code} for code in codes],
+            },
+            "TransactWriteItems",
+        )
+
+
+def test_a_conflicting_transaction_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clients.time, "sleep", lambda _: None)
+    member = Member(job_name="j", inference_id="ab" * 32)
+    client = ConflictingClient(conflicts=3)
+    assert DynamoJobLedger(client, "t").count(member)  # type: ignore[arg-type]
+    assert client.calls == 4
+    duplicate = ConflictingClient(conflicts=1, then="ConditionalCheckFailed")
+    assert not DynamoJobLedger(duplicate, "t").count(member)  # type: ignore[arg-type]
+    endless = ConflictingClient(conflicts=100)
+    with pytest.raises(clients.JobsAwsError):
+        DynamoJobLedger(endless, "t").count(member)  # type: ignore[arg-type]
+    assert endless.calls == clients.COUNT_ATTEMPTS
