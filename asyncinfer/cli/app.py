@@ -16,10 +16,13 @@ from typer.core import TyperGroup
 from asyncinfer import __version__
 from asyncinfer.cli import render
 from asyncinfer.cli.commands import (
+    backfill,
     demo,
     fetch,
     job,
+    jobs,
     local,
+    reconcile,
     redrive,
     results,
     status,
@@ -28,7 +31,6 @@ from asyncinfer.cli.commands import (
 )
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, cli_error_for, usage_error
-from asyncinfer.cli.reconcile_commands import register as register_reconcile_commands
 from asyncinfer.cli.target import GlobalOptions, local_dir_from_env
 
 
@@ -131,9 +133,10 @@ for command in (
     watch.watch,
     redrive.redrive,
     demo.demo,
-    job.jobs,
+    reconcile.reconcile,
+    backfill.backfill,
+    jobs.jobs,
 ):
     app.command()(command)
 app.add_typer(local.local_app, name="local")
 app.add_typer(job.job_app, name="job")
-register_reconcile_commands(app)

@@ -29,7 +29,7 @@ from bench.micro.replay import (
 def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, Any]]:
     """SNS events for ``count`` notifications of ``wanted`` inference ids, from the success
     topic's delivery queue (the runtime published them while the ingest benchmark ran)."""
-    from asyncinfer.local.lambda_runner.events import parse_sns_envelope, sns_event
+    from asyncinfer.local.lambda_runner.event_shapes import parse_sns_envelope, sns_event
 
     sqs = boto3.client("sqs")
     events: list[dict[str, Any]] = []
@@ -57,9 +57,9 @@ def _recorded_update(message: str) -> tuple[Any, dict[str, Any], str]:
     a client configured as the handler's; returned with that client and the table name."""
     from aws_lambda_powertools import Metrics
 
+    from lambdas.common.outputs import DYNAMODB_CLIENT_CONFIG, S3_CLIENT_CONFIG, S3OutputReader
     from lambdas.common.store import RecordStore
     from lambdas.results import handler as results
-    from lambdas.results.clients import DYNAMODB_CLIENT_CONFIG, S3_CLIENT_CONFIG, S3OutputReader
     from lambdas.results.config import ResultsConfig
     from lambdas.results.logic import NotificationProcessor
 

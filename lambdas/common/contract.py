@@ -138,7 +138,7 @@ class OutputNaming(StrEnum):
     """The ``output_naming`` setting: where SageMaker writes an input's output.
 
     The stack writes it into the ingest function's environment and a stack output (the CLI
-    prints the expected location from it); ``lambdas/ingest/output_naming.py`` has the rule.
+    prints the expected location from it); ``lambdas/common/output_naming.py`` has the rule.
     """
 
     INPUT = "input"  # beside the input's path: extension from the key's folder, our Filename
@@ -238,7 +238,7 @@ class StackOutput(StrEnum):
 class LocalOutput(StrEnum):
     """Outputs only local mode adds: its topics deliver to the results function through queues
     (an asynchronous ``Invoke`` of the function, such as ``asyncinfer redrive`` sends, reaches
-    the function through them too: ``asyncinfer.local.aws_server``)."""
+    the function through them too: ``asyncinfer.local.aws.server``)."""
 
     SUCCESS_DELIVERY_QUEUE_URL = "SuccessDeliveryQueueUrl"
     ERROR_DELIVERY_QUEUE_URL = "ErrorDeliveryQueueUrl"

@@ -15,7 +15,6 @@ SDK errors become ``JobsAwsError`` (the message is retried); "no such object" is
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,17 +25,18 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.backoff import BATCH_RETRY, Backoff
 from lambdas.common.contract import (
     JOBS_LIST_INDEX,
     JOBS_LIST_KEY,
     JOBS_LIST_VALUE,
     JOBS_PARTITION_KEY,
     JOBS_SORT_KEY,
-    PARTITION_KEY,
     STATUS_SHARDS,
 )
+from lambdas.common.items import decode_item, record_from_item
 from lambdas.common.records import InferenceRecord
-from lambdas.common.store import decode_item, record_from_item
+from lambdas.common.store import BATCH_GET_MAX_KEYS, batch_get_items
 from lambdas.jobs.model import OPEN_STATUSES, JobHeader, JobStatus, Member
 from lambdas.jobs.ports import CurrentVersion, JobsAwsError
 
@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 PK, SK = JOBS_PARTITION_KEY, JOBS_SORT_KEY
 HEADER_SK = "JOB"
 SHARD_SK = "SHARD"
-BATCH_GET_MAX_KEYS = 100
 COUNT_ATTEMPTS = 8
+# transactions that conflicted on a shard item try again after a jittered pause (0.04 s ...)
+CONFLICT_RETRY = Backoff(base_seconds=0.02, cap_seconds=1.0)
 PART_BYTES = 8 * 1024 * 1024  # multipart parts (S3's minimum is 5 MiB but for the last)
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 _HEADER_FIELDS = {f.name for f in fields(JobHeader)}
@@ -89,7 +90,10 @@ def _code(error: ClientError) -> str:
 
 
 def header_from_item(item: dict[str, Any]) -> JobHeader:
-    values = {k: v for k, v in decode_item(item).items() if k in _HEADER_FIELDS}
+    values: dict[str, Any] = {}
+    for name, value in decode_item(item).items():
+        if name in _HEADER_FIELDS:
+            values[name] = value if isinstance(value, str) else int(value)  # numbers: Decimal
     values["status"] = JobStatus(values["status"])
     return JobHeader(**values)
 
@@ -237,7 +241,7 @@ class DynamoJobLedger:
                 if "ConditionalCheckFailed" in reasons:
                     return False
                 if "TransactionConflict" in reasons and attempt < COUNT_ATTEMPTS:
-                    time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+                    time.sleep(CONFLICT_RETRY.delay(attempt))
                     continue
                 raise JobsAwsError(f"counting {member.inference_id}: {error}") from error
             except BotoCoreError as error:
@@ -316,7 +320,8 @@ def _header_values(header: JobHeader) -> dict[str, str | int]:
 def batch_get(
     client: DynamoDBClient, table: str, keys: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """BatchGetItem, strongly consistent, with its unprocessed keys retried (backing off)."""
+    """BatchGetItem of the jobs table's (pk, sk) keys, strongly consistent, unprocessed keys
+    asked for again (``store.batch_get_items`` reads the results table's keys the same way)."""
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), BATCH_GET_MAX_KEYS):
         pending: list[Any] = keys[start : start + BATCH_GET_MAX_KEYS]
@@ -333,7 +338,7 @@ def batch_get(
             pending = list(unprocessed["Keys"]) if unprocessed else []
             if pending:
                 attempt += 1
-                time.sleep(min(0.05 * 2**attempt, 1.0))
+                time.sleep(BATCH_RETRY.ceiling(attempt))
     return found
 
 
@@ -343,8 +348,11 @@ class DynamoRecordReader:
         self._table = table
 
     def records(self, ids: list[str]) -> dict[str, InferenceRecord]:
-        keys = [{PARTITION_KEY: {"S": i}} for i in ids]
-        records = (record_from_item(item) for item in batch_get(self._client, self._table, keys))
+        try:
+            items = list(batch_get_items(self._client, self._table, ids, consistent=True))
+        except (ClientError, BotoCoreError) as error:
+            raise JobsAwsError(f"reading records of {self._table}: {error}") from error
+        records = (record_from_item(item) for item in items)
         return {record.inference_id: record for record in records}
 
 

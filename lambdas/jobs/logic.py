@@ -48,14 +48,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from lambdas.common.clock import format_timestamp, parse_timestamp
 from lambdas.common.contract import JOB_ENTRIES_FILE, JOB_RESULTS_FILE, job_folder, shard_of
 from lambdas.common.keys import key_selected, under_jobs_prefix
-from lambdas.common.records import (
-    TERMINAL_STATUSES,
-    format_timestamp,
-    inference_id_for,
-    parse_timestamp,
-)
+from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
 from lambdas.jobs.manifest import ManifestError, job_name, parse_manifest
 from lambdas.jobs.model import Entry, JobHeader, JobStatus, Member, Tally, result_line
 

@@ -1,1 +1,2 @@
-"""The CLI's data access: the only modules of the CLI that call boto3."""
+"""The CLI's data access: every AWS call the commands make, each inside ``clients.calling``
+(the rule: ``asyncinfer.cli``)."""

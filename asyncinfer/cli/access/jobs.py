@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asyncinfer.cli.aws import calling
+from asyncinfer.cli.access.clients import calling
 from lambdas.common.contract import (
     JOBS_LIST_INDEX,
     JOBS_LIST_KEY,
@@ -20,7 +20,7 @@ from lambdas.common.contract import (
     MANIFEST_SUFFIX,
     STATUS_SHARDS,
 )
-from lambdas.common.store import decode_item
+from lambdas.common.items import decode_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

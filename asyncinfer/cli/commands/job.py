@@ -1,4 +1,4 @@
-"""``asyncinfer jobs`` and ``asyncinfer job status|wait|results|submit`` (docs/jobs.md).
+"""``asyncinfer job status|wait|results|submit`` (docs/jobs.md; ``asyncinfer jobs`` lists them).
 
 A job is a manifest in the input bucket (``<jobs_prefix><name>.manifest.json``); the stack's
 jobs function counts its entries' outcomes and, once all are in, writes one results file and
@@ -24,7 +24,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from asyncinfer.cli import render
-from asyncinfer.cli.access.jobs import JobsTable, JobView, manifest_key, put_manifest
+from asyncinfer.cli.access.jobs import JobView, manifest_key, put_manifest
 from asyncinfer.cli.commands.common import context_of
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import CliError, ExitCode
@@ -47,40 +47,11 @@ RESULT_COLUMNS = (
 )
 
 
-def jobs_table(context: CliContext) -> JobsTable:
-    name = context.target.optional_output(StackOutput.JOBS_TABLE_NAME)
-    if name is None:
-        raise CliError("this stack has no jobs (publish_events and an output bucket are needed)")
-    return JobsTable(context.clients.dynamodb, name)
-
-
 def found(context: CliContext, name: str) -> JobView:
-    view = jobs_table(context).get(name)
+    view = context.jobs.get(name)
     if view is None:
         raise CliError(f"job {name} not found")
     return view
-
-
-def jobs(
-    ctx: typer.Context,
-    *,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="Jobs to list.")] = 50,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-) -> None:
-    """List jobs, newest first."""
-    context = context_of(ctx)
-    views = jobs_table(context).newest(limit)
-    if json_output:
-        render.emit(context.stdout, render.to_json([view.document() for view in views]))
-        return
-    if not views:
-        render.emit(context.stderr, "no jobs")
-    for view in views:
-        render.emit(
-            context.stdout,
-            f"{view.name}\t{view.status}\t{view.created_at}\t"
-            f"{view.total} entries\t{view.completed} completed\t{view.failed} failed",
-        )
 
 
 @job_app.command("status")
@@ -209,7 +180,7 @@ def submit(
     context = context_of(ctx)
     jobs_prefix = context.target.optional_output(StackOutput.JOBS_PREFIX)
     if not jobs_prefix:
-        raise CliError("this stack has no jobs (publish_events and an output bucket are needed)")
+        raise CliError("this stack has no jobs (they need publish_events and an output bucket)")
     bucket = context.target.output(StackOutput.INPUT_BUCKET_NAME)
     folder = (prefix if prefix is not None else f"{name}/").lstrip("/")
     relative = []

@@ -1,0 +1,396 @@
+"""``redrive``: dead letters back to where they came from, never deleting before the copy is sent.
+
+Sources and where their messages go:
+
+* the ingest DLQ holds S3 event messages: back to the ingest queue, body and attributes as-is;
+* the success/error subscription DLQs hold the SNS envelopes SNS could not deliver to the
+  results function: each becomes the SNS event SNS sends a subscribed function and goes to
+  the results function (stack output ``ResultsFunctionName``) as an asynchronous ``Invoke``
+  (``InvocationType=Event``), the way SNS invokes it (Lambda developer guide, "Invoking Lambda
+  functions with Amazon SNS notifications", formerly "Using Lambda with Amazon SNS": "Lambda
+  processes SNS messages asynchronously by queuing the messages and handling retries", and its
+  example event; "Invoking a Lambda function asynchronously": Amazon SNS invokes functions
+  asynchronously);
+* the results function's async-failure destination holds Lambda invocation records whose
+  ``requestPayload`` is the SNS event the function failed on: each of its records is invoked
+  again the same way.
+
+Not through the topic: the stack's topic policy lets only the endpoint's role publish
+(``OnlyTheEndpointPublishes``, so an operator's ``Publish`` is denied), and a publish would
+reach every subscriber of the topic, while only the results function missed the message.
+An asynchronous invocation gets the function's own retries and on-failure destination again.
+The operator needs ``lambda:InvokeFunction`` on the results function. Local mode's AWS server
+hands such an invocation to its event runner (``asyncinfer.local.aws.server``): one code path.
+
+Duplicates this may cause are harmless: ingest and results writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qs, unquote_plus, urlsplit
+
+from asyncinfer.cli.access.messaging import Functions, OutgoingMessage, QueueMessage, Queues
+from asyncinfer.cli.errors import AwsCallError, cli_error_for
+from lambdas.common.contract import StackOutput
+from lambdas.common.records import inference_id_for
+
+HOLD_SECONDS = 300  # how long a message we looked at stays invisible while the run goes on
+IDLE_ROUNDS = 3  # receives in a row that bring nothing new before the queue counts as drained
+QUEUE_NAMES = ("ingest", "success", "error", "results")  # what `--queue` accepts
+
+
+class SourceKind(StrEnum):
+    INGEST = "ingest"
+    TOPIC_DLQ = "topic-dlq"
+    LAMBDA_FAILURES = "lambda-failures"
+
+
+@dataclass(frozen=True)
+class RedriveSource:
+    name: str
+    queue_url: str
+    kind: SourceKind
+    destination: str  # shown to the user
+    destination_queue: str | None = None  # the ingest queue
+    function_name: str | None = None  # the results function (topic DLQs, its failures)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One message sent to ``queue_url``, or one SNS ``event`` invoked on ``function_name``."""
+
+    body: str = ""
+    queue_url: str | None = None
+    queue_attributes: Mapping[str, Any] = field(default_factory=dict)
+    function_name: str | None = None
+    event: Mapping[str, Any] = field(default_factory=dict)
+    inference_id: str | None = None
+
+
+class UnroutableMessage(ValueError):
+    """A dead letter whose destination cannot be told: it stays where it is."""
+
+
+@dataclass(frozen=True)
+class MovedMessage:
+    message_id: str  # the dead letter's SQS message id
+    inference_ids: tuple[str, ...]  # the inferences it concerns, when the body names them
+
+
+@dataclass
+class RedriveReport:
+    source: RedriveSource
+    dry_run: bool
+    moved: list[MovedMessage] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (message id, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise UnroutableMessage(f"not JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise UnroutableMessage("not a JSON object")
+    return value
+
+
+def _notification_inference_id(message: str) -> str | None:
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    inference_id = value.get("inferenceId") if isinstance(value, dict) else None
+    return inference_id if isinstance(inference_id, str) else None
+
+
+def _s3_event_inference_ids(body: str) -> Iterator[str]:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return
+    records = event.get("Records") if isinstance(event, dict) else None
+    for record in records if isinstance(records, list) else []:
+        s3 = record.get("s3", {}) if isinstance(record, dict) else {}
+        bucket = s3.get("bucket", {}).get("name")
+        target = s3.get("object", {})
+        if not bucket or "key" not in target:
+            continue
+        try:
+            yield inference_id_for(
+                bucket, unquote_plus(target["key"]), target.get("versionId"), target.get("eTag")
+            )
+        except ValueError:
+            continue
+
+
+_SNS_RECORD_FIELDS = (  # an SNS record's ``Sns`` object, envelope name -> record name
+    ("Type", "Type"),
+    ("MessageId", "MessageId"),
+    ("TopicArn", "TopicArn"),
+    ("Subject", "Subject"),
+    ("Message", "Message"),
+    ("Timestamp", "Timestamp"),
+    ("SignatureVersion", "SignatureVersion"),
+    ("Signature", "Signature"),
+    ("SigningCertURL", "SigningCertUrl"),
+    ("UnsubscribeURL", "UnsubscribeUrl"),
+)
+
+
+def _subscription_arn(envelope: Mapping[str, Any]) -> str:
+    """The subscription the envelope was sent for, from its ``UnsubscribeURL``
+    (``...?Action=Unsubscribe&SubscriptionArn=...``); the topic's ARN if it names none."""
+    query = parse_qs(urlsplit(str(envelope.get("UnsubscribeURL") or "")).query)
+    arns = query.get("SubscriptionArn") or [str(envelope["TopicArn"])]
+    return arns[0]
+
+
+def sns_event_for(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """The event SNS invokes a subscribed function with, for the envelope it holds in a
+    subscription DLQ (Lambda developer guide, "Invoking Lambda functions with Amazon SNS
+    notifications", example event: the envelope's fields, ``SigningCertURL`` and
+    ``UnsubscribeURL`` spelt ``SigningCertUrl``/``UnsubscribeUrl``)."""
+    sns: dict[str, Any] = {
+        record_name: envelope.get(envelope_name)
+        for envelope_name, record_name in _SNS_RECORD_FIELDS
+    }
+    sns["MessageAttributes"] = envelope.get("MessageAttributes") or {}
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": _subscription_arn(envelope),
+                "Sns": sns,
+            }
+        ]
+    }
+
+
+def copies_for(source: RedriveSource, message: QueueMessage) -> list[Copy]:
+    if source.kind is SourceKind.INGEST:
+        if source.destination_queue is None:
+            raise UnroutableMessage("no ingest queue")
+        ids = list(_s3_event_inference_ids(message.body))
+        return [
+            Copy(
+                body=message.body,
+                queue_url=source.destination_queue,
+                queue_attributes=message.attributes,
+                inference_id=ids[0] if len(ids) == 1 else None,
+            )
+        ]
+    if source.kind is SourceKind.TOPIC_DLQ:
+        return [_topic_dlq_copy(source, message)]
+    return _lambda_failure_copies(source, message)
+
+
+def _results_function(source: RedriveSource) -> str:
+    if source.function_name is None:
+        raise UnroutableMessage(
+            f"the target names no results function (output {StackOutput.RESULTS_FUNCTION_NAME})"
+        )
+    return source.function_name
+
+
+def _topic_dlq_copy(source: RedriveSource, message: QueueMessage) -> Copy:
+    document = _json_object(message.body)
+    if document.get("Type") != "Notification" or not all(
+        isinstance(document.get(name), str) for name in ("MessageId", "TopicArn", "Message")
+    ):
+        raise UnroutableMessage(
+            "not an SNS notification envelope (Type, MessageId, TopicArn, Message)"
+        )
+    return Copy(
+        function_name=_results_function(source),
+        event=sns_event_for(document),
+        inference_id=_notification_inference_id(document["Message"]),
+    )
+
+
+def _lambda_failure_copies(source: RedriveSource, message: QueueMessage) -> list[Copy]:
+    """Each SNS record of the failed invocation, invoked again as it was (SNS sends one)."""
+    document = _json_object(message.body)
+    payload = document.get("requestPayload")
+    records = payload.get("Records") if isinstance(payload, dict) else None
+    if not isinstance(records, list) or not records:
+        raise UnroutableMessage("no requestPayload.Records (not a Lambda failure record)")
+    function_name = _results_function(source)
+    copies: list[Copy] = []
+    for record in records:
+        sns = record.get("Sns") if isinstance(record, dict) else None
+        if (
+            not isinstance(sns, dict)
+            or not isinstance(sns.get("Message"), str)
+            or not isinstance(sns.get("TopicArn"), str)
+        ):
+            raise UnroutableMessage("a record without Sns.Message and Sns.TopicArn")
+        copies.append(
+            Copy(
+                function_name=function_name,
+                event={"Records": [record]},
+                inference_id=_notification_inference_id(sns["Message"]),
+            )
+        )
+    return copies
+
+
+def _moved(message: QueueMessage, copies: list[Copy]) -> MovedMessage:
+    ids = tuple(copy.inference_id for copy in copies if copy.inference_id)
+    return MovedMessage(message.message_id, ids)
+
+
+class Redriver:
+    def __init__(
+        self,
+        queues: Queues,
+        functions: Functions,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._queues = queues
+        self._functions = functions
+        self._sleep = sleep
+
+    def run(self, source: RedriveSource, *, dry_run: bool) -> RedriveReport:
+        """Drain ``source`` once. Every message looked at and not moved is made visible again
+        at the end; a moved message is deleted only after all its copies were accepted."""
+        report = RedriveReport(source, dry_run)
+        seen: set[str] = set()
+        held: list[str] = []
+        idle_rounds = 0
+        try:
+            while idle_rounds < IDLE_ROUNDS:
+                batch = self._queues.receive(source.queue_url, visibility_timeout=HOLD_SECONDS)
+                fresh = [message for message in batch if message.message_id not in seen]
+                held.extend(
+                    message.receipt_handle for message in batch if message.message_id in seen
+                )
+                if not fresh:
+                    if not batch and self._queues.depth(source.queue_url).visible == 0:
+                        break
+                    idle_rounds += 1
+                    self._sleep(0.1 * idle_rounds)
+                    continue
+                idle_rounds = 0
+                seen.update(message.message_id for message in fresh)
+                held.extend(self._move(source, fresh, report, dry_run=dry_run))
+        finally:
+            if held:
+                self._queues.release(source.queue_url, held)
+        return report
+
+    def _move(
+        self,
+        source: RedriveSource,
+        messages: list[QueueMessage],
+        report: RedriveReport,
+        *,
+        dry_run: bool,
+    ) -> list[str]:
+        """Copy then delete one received batch; returns the receipts to release."""
+        keep: list[str] = []
+        planned: list[tuple[QueueMessage, list[Copy]]] = []
+        for message in messages:
+            try:
+                copies = copies_for(source, message)
+            except UnroutableMessage as reason:
+                report.skipped.append((message.message_id, str(reason)))
+                keep.append(message.receipt_handle)
+                continue
+            planned.append((message, copies))
+        if dry_run:
+            for message, copies in planned:
+                report.moved.append(_moved(message, copies))
+                keep.append(message.receipt_handle)
+            return keep
+        errors = self._send(planned)
+        done: list[str] = []
+        for message, copies in planned:
+            error = errors.get(message.message_id)
+            if error is not None:
+                report.failed.append((message.message_id, error))
+                keep.append(message.receipt_handle)
+                continue
+            report.moved.append(_moved(message, copies))
+            done.append(message.receipt_handle)
+        self._queues.delete(source.queue_url, done)
+        return keep
+
+    def _send(self, planned: list[tuple[QueueMessage, list[Copy]]]) -> dict[str, str]:
+        """Send every copy; returns message id -> error for the messages not fully copied."""
+        errors: dict[str, str] = {}
+        by_queue: dict[str, list[tuple[str, Copy]]] = {}
+        for message, copies in planned:
+            for copy in copies:
+                if copy.queue_url is not None:
+                    by_queue.setdefault(copy.queue_url, []).append((message.message_id, copy))
+                elif message.message_id not in errors:  # one failed copy keeps the message
+                    try:
+                        self._functions.invoke_async(copy.function_name or "", copy.event)
+                    except AwsCallError as error:
+                        errors[message.message_id] = cli_error_for(error).format_message()
+        for queue_url, entries in by_queue.items():
+            outgoing = [OutgoingMessage(copy.body, copy.queue_attributes) for _, copy in entries]
+            try:
+                rejected = self._queues.send(queue_url, outgoing)
+            except AwsCallError as error:
+                reason = cli_error_for(error).format_message()
+                errors.update((message_id, reason) for message_id, _ in entries)
+                continue
+            for position in rejected:
+                errors[entries[position][0]] = f"{queue_url} rejected the copy"
+        return errors
+
+
+# Per topic: its ``--queue`` name and the output naming its subscription's dead-letter queue.
+TOPIC_DLQ_OUTPUTS = (
+    ("success", StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL),
+    ("error", StackOutput.ERROR_DEAD_LETTER_QUEUE_URL),
+)
+
+
+def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]:
+    """The dead-letter queues a target lists, keyed by the names ``--queue`` accepts.
+
+    Local mode lists the same outputs as a deployed stack, and redrives the same way."""
+    sources: dict[str, RedriveSource] = {}
+    ingest_dlq = outputs.get(StackOutput.INGEST_DEAD_LETTER_QUEUE_URL)
+    ingest_queue = outputs.get(StackOutput.INGEST_QUEUE_URL)
+    if ingest_dlq and ingest_queue:
+        sources["ingest"] = RedriveSource(
+            name="ingest DLQ",
+            queue_url=ingest_dlq,
+            kind=SourceKind.INGEST,
+            destination="ingest queue",
+            destination_queue=ingest_queue,
+        )
+    function_name = outputs.get(StackOutput.RESULTS_FUNCTION_NAME) or None
+    for name, dlq_output in TOPIC_DLQ_OUTPUTS:
+        dlq = outputs.get(dlq_output)
+        if dlq:
+            sources[name] = RedriveSource(
+                name=f"{name} DLQ",
+                queue_url=dlq,
+                kind=SourceKind.TOPIC_DLQ,
+                destination="results function",
+                function_name=function_name,
+            )
+    failures = outputs.get(StackOutput.RESULTS_FAILURE_QUEUE_URL)
+    if failures:
+        sources["results"] = RedriveSource(
+            name="results failures",
+            queue_url=failures,
+            kind=SourceKind.LAMBDA_FAILURES,
+            destination="results function",
+            function_name=function_name,
+        )
+    return sources
