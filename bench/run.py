@@ -13,7 +13,7 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from bench import coldstart, cost, listing, partitions
+from bench import coldstart, cost, jobs, listing, partitions
 from bench.figures import Figure
 from bench.listing import ListingCost
 from bench.measure import median
@@ -166,6 +166,14 @@ class Report:
             Figure("write_units_per_file_naive", inputs.naive_write_units),
             Figure("hot_partition_wcu_at_1000_fps", max(self.hot_partitions().values()), 500),
             Figure("hot_partition_wcu_at_1000_fps_naive", max(self.hot_partitions(True).values())),
+            # one job of 100,000 entries, outcomes at 1,000 files a second (bench/jobs.py)
+            Figure(
+                "job_hot_partition_wcu_at_1000_fps",
+                jobs.job_hot_partition_wcu(jobs.sample_ids()),
+                500,
+            ),
+            Figure("job_hot_partition_wcu_at_1000_fps_naive", jobs.naive_hot_partition_wcu()),
+            Figure("job_cost_per_million", jobs.job_cost_per_million(), unit=" $"),
             Figure("batch_latency_ratio", median(ingest.batch_seconds) / invoke),
             Figure("naive_batch_latency_ratio", median(ingest.naive_batch_seconds) / invoke),
             Figure("bare_batch_latency_ratio", median(ingest.bare_batch_seconds) / invoke),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from bench import coldstart, cost
+from bench import coldstart, cost, jobs
 from bench.figures import Figure, format_value
 from bench.measure import median
 
@@ -47,6 +47,18 @@ def cost_table(report: Report) -> list[str]:
         f"GET-class requests ${cost.PRICES.s3_get_class_request * 1000:.4f} per 1,000; "
         f"CloudWatch Logs ingestion ${cost.PRICES.logs_ingested_gb:.2f} per GB. Free tiers "
         "ignored.",
+        "",
+        "Files scored in a job add (bench/jobs.py; the function's time per message estimated):",
+        "",
+        "| component | unit | per file | $/M |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {row.component} | {row.unit} | {quantity(row.ours_per_file)} | "
+            f"{row.ours_dollars:.3f} |"
+            for row in jobs.job_rows()
+        ),
+        f"| **total** | | | **{jobs.job_cost_per_million():.2f}** |",
+        "",
     ]
 
 

@@ -19,6 +19,8 @@ from asyncinfer.cli.commands import (
     backfill,
     demo,
     fetch,
+    job,
+    jobs,
     local,
     reconcile,
     redrive,
@@ -132,9 +134,11 @@ for command in (
     redrive.redrive,
     reconcile.reconcile,
     backfill.backfill,
+    jobs.jobs,
 ):
     app.command()(command)
 # without the `local` extra (an installed CLI), local mode cannot run: not listed in --help
 local_mode_listed = not local_extra_missing()
 app.command(hidden=not local_mode_listed)(demo.demo)
 app.add_typer(local.local_app, name="local", hidden=not local_mode_listed)
+app.add_typer(job.job_app, name="job")

@@ -99,6 +99,7 @@ def with_function_environment(
     """The spec with each named function's environment updated by ``overrides[name]``."""
     known = {
         spec.ingest.function.name,
+        *(source.function.name for source in spec.queues),
         *(source.function.name for source in spec.results),
         *(source.function.name for source in spec.schedules),
     }
@@ -115,6 +116,7 @@ def with_function_environment(
     return replace(
         spec,
         ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
+        queues=tuple(replace(source, function=updated(source.function)) for source in spec.queues),
         results=tuple(
             replace(source, function=updated(source.function)) for source in spec.results
         ),
@@ -300,9 +302,9 @@ class LocalPipeline:
 
     def _start_functions(self, spec: LocalPipelineSpec, template: Template) -> None:
         """The event runner, the pipes, and the endpoint's test notifications they receive."""
-        self._progress("starting the event runner (ingest, results and scheduled functions)")
+        self._progress("starting the event runner (ingest, jobs, results and scheduled functions)")
         self.runner = EventRunner(
-            [spec.ingest, *spec.results, *spec.schedules],
+            [spec.ingest, *spec.queues, *spec.results, *spec.schedules],
             aws_endpoint_url=spec.aws_endpoint_url,
             region=self.options.region,
             base_environment=self.function_environment(spec),

@@ -105,6 +105,31 @@ EVENTS_SOURCE = "asyncinfer"
 DETAIL_TYPE_COMPLETED = "Inference Completed"
 DETAIL_TYPE_FAILED = "Inference Failed"
 
+# --- jobs (lambdas/jobs, stacks/jobs.py; docs/jobs.md) ----------------------------------------
+DETAIL_TYPE_JOB_COMPLETED = "Job Completed"
+JOBS_PREFIX_DEFAULT = "jobs/"
+# A manifest is <jobs_prefix><name>.manifest.json (SageMaker's ManifestFile format).
+MANIFEST_SUFFIX = ".manifest.json"
+# The most entries one manifest may name: its entries are resolved by one invocation.
+JOB_MAX_ENTRIES = 100_000
+# The jobs table: pk + sk; the job's header, its counter shards and its members (lambdas/jobs).
+JOBS_PARTITION_KEY = "pk"
+JOBS_SORT_KEY = "sk"
+# A sparse index of job headers only, newest first (`asyncinfer jobs`).
+JOBS_LIST_INDEX = "by_created"
+JOBS_LIST_KEY = "listing"
+JOBS_LIST_VALUE = "JOB"
+JOBS_CREATED_ATTRIBUTE = "created_at"
+# In the output bucket: <jobs_prefix><name>/results.jsonl and the resolved entries beside it.
+JOB_RESULTS_FILE = "results.jsonl"
+JOB_ENTRIES_FILE = "entries.jsonl"
+
+
+def job_folder(jobs_prefix: str, name: str) -> str:
+    """The output bucket's folder of one job: its results file and resolved entries."""
+    return f"{jobs_prefix}{name}/"
+
+
 # --- metrics ---------------------------------------------------------------------------------
 METRICS_NAMESPACE = "AsyncInference"
 
@@ -126,6 +151,7 @@ class Service(StrEnum):
     INGEST = "ingest"
     RESULTS = "results"
     RECONCILER = "reconciler"
+    JOBS = "jobs"
 
 
 class Env(StrEnum):
@@ -164,6 +190,14 @@ class Env(StrEnum):
     # seconds added to a submitted request's TTL and invocation timeout before it is overdue
     # (default 1800: lambdas.common.deadlines.SUBMITTED_MARGIN); small only in local tests
     SUBMITTED_MARGIN_SECONDS = "SUBMITTED_MARGIN_SECONDS"
+    # jobs (also reads TABLE_NAME, INPUT_BUCKET, OUTPUT_BUCKET, KEY_PREFIXES, KEY_SUFFIXES);
+    # ingest reads JOBS_PREFIX (keys it never infers) and JOBS_QUEUE_URL (where it forwards
+    # manifests when its own S3 notification covers them)
+    JOBS_TABLE = "JOBS_TABLE"
+    JOBS_PREFIX = "JOBS_PREFIX"
+    JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
+    # seconds after a job starts when entries still without an outcome are settled as expired
+    JOB_DEADLINE_SECONDS = "JOB_DEADLINE_SECONDS"
 
 
 class StackOutput(StrEnum):
@@ -193,6 +227,12 @@ class StackOutput(StrEnum):
     # the reconciler's deadline settings as JSON ({Env name: value}): `asyncinfer reconcile`
     # judges overdue records by the stack's values, as the reconciler does
     RECONCILE_DEADLINES = "ReconcileDeadlines"
+    # jobs (present when the stack has jobs: publish_events and an output bucket)
+    JOBS_TABLE_NAME = "JobsTableName"
+    JOBS_PREFIX = "JobsPrefix"
+    JOBS_QUEUE_URL = "JobsQueueUrl"
+    JOBS_DEAD_LETTER_QUEUE_URL = "JobsDeadLetterQueueUrl"
+    JOBS_FUNCTION_NAME = "JobsFunctionName"
 
 
 class LocalOutput(StrEnum):

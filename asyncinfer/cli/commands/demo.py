@@ -18,6 +18,7 @@ from rich.table import Table
 from asyncinfer import local as local_mode
 from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.cli.commands.common import parse_context, require_local_extra
+from asyncinfer.cli.commands.demo_job import job_table, run_demo_job
 from asyncinfer.local.processes import LocalModeError
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.provision.synth import SynthError
@@ -181,6 +182,14 @@ def demo(
             console.print(f"uploading {len(inputs)} files to s3://{bucket}/demo/")
             uploads = upload(s3, bucket, inputs)
             records = wait_for_terminal(table, uploads)
+            console.print("the same files as one job (a manifest, plus a key with no object)")
+            job = run_demo_job(
+                s3,
+                session.client("dynamodb", endpoint_url=spec.aws_endpoint_url),
+                spec.outputs,
+                [item.key for item in uploads],
+                folder="demo/",
+            )
     except (LocalModeError, SynthError, TemplateError) as error:
         console.print(f"[red]demo: {error}[/red]")
         raise typer.Exit(code=1) from error
@@ -198,6 +207,10 @@ def demo(
         "  ".join(f"{status}={count}" for status, count in counts.items())
         + f"  in {time.monotonic() - started:.1f}s"
     )
+    if job is None:
+        console.print("[red]demo: the job did not complete[/red]")
+        raise typer.Exit(code=1)
+    console.print(job_table(*job))
     unfinished = [s for s in statuses if s not in ("COMPLETED", "FAILED")]
     if unfinished or "COMPLETED" not in counts or "FAILED" not in counts:
         console.print(f"[red]demo: {len(unfinished)} inferences did not finish[/red]")

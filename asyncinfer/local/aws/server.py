@@ -39,6 +39,7 @@ from asyncinfer.local.aws.authorization import (
     function_arn,
     seed_admin,
 )
+from asyncinfer.local.aws.transactions import keep_streams_on_rollback
 
 LOCAL_PRINCIPAL = "AWS:AIDALOCALMODEUSER"
 # Tags of a delivery queue standing in for a function's SNS subscription (``provision.resources``)
@@ -256,6 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         seed_admin()
         complete_authorization()
         complete_missing_key_answers()
+    keep_streams_on_rollback()  # before the lock wraps the method: it runs inside the lock
     _serialize_dynamodb_writes()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
