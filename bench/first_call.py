@@ -37,12 +37,20 @@ FUNCTION_ENVIRONMENT = {
     "ingest": {"TABLE_NAME": "bench", "ENDPOINT_NAME": ENDPOINT_NAME, "INPUT_BUCKET": INPUT_BUCKET},
     "results": {"TABLE_NAME": "bench", "ENDPOINT_NAME": ENDPOINT_NAME},
 }
+# The yardsticks (bench/naive.py, bench/naive_results.py): the module each asset folder holds,
+# and the function whose event and environment they take.
+NAIVE = {"naive": "ingest", "naive_results": "results"}
+HANDLER_MODULES = {
+    "ingest": "lambdas.ingest.handler",
+    "results": "lambdas.results.handler",
+    **{name: name for name in NAIVE},
+}
 _MARKER = "first-call:"
 _PROBE = f"""
 import json, sys, time
 event = json.loads(sys.stdin.read())
 cpu = time.process_time()
-import lambdas.{{function}}.handler as entry
+import {{module}} as entry
 imported = time.process_time() - cpu
 
 
@@ -172,21 +180,24 @@ def first_event(function: str) -> dict[str, Any]:
 def first_call_seconds(
     function: str, asset: Path, environment: dict[str, str], endpoint_url: str
 ) -> tuple[float, float]:
-    """One fresh interpreter's CPU seconds to import ``function``'s handler, then to run its
-    first invocation. ``environment`` is the import probe's (mode included)."""
+    """One fresh interpreter's CPU seconds to import ``function``'s handler (or a yardstick's,
+    ``NAIVE``), then to run its first invocation. ``environment`` is the import probe's (mode
+    included)."""
+    served = NAIVE.get(function, function)
+    probe = _PROBE.format(function=function, module=HANDLER_MODULES[function])
     completed = subprocess.run(
-        [sys.executable, "-B", "-c", _PROBE.format(function=function)],
+        [sys.executable, "-B", "-c", probe],
         cwd=asset,
         env={
             **environment,
-            **FUNCTION_ENVIRONMENT[function],
+            **FUNCTION_ENVIRONMENT[served],
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_ENDPOINT_URL": endpoint_url,
             # an invocation's trace header, as Lambda sets it with active tracing
             "_X_AMZN_TRACE_ID": "Root=1-6740a1b2-aaaabbbbccccdddd00001111;Parent=1;Sampled=1",
         },
-        input=json.dumps(first_event(function)),
+        input=json.dumps(first_event(served)),
         capture_output=True,
         text=True,
         timeout=120,
