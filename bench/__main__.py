@@ -25,7 +25,9 @@ def run(settings: Settings) -> Report:
         f"cold imports: {settings.import_runs} runs of {imports} imports and "
         f"{len(coldstart.FUNCTIONS) + len(first_call.NAIVE)} first invocations"
     )
-    cold = coldstart.measure(settings.work_dir, settings.import_runs)
+    cold = coldstart.measure(
+        settings.work_dir, settings.import_runs, profile_runs=settings.import_profile_runs
+    )
     progress(f"shipped sagemaker-runtime model: {settings.import_runs} client creations each way")
     model_cost = service_model.measure(settings.import_runs)
     progress("handler benchmarks: starting the local servers")

@@ -6,7 +6,8 @@ batch processor) is not saved, only moved into the first invocation, so a cold s
 import plus the first invocation. This times both in one fresh interpreter, in the goal's mode
 (tracing on, as deployed): the import, then one invocation with a representative event (one
 S3 notification in an SQS batch for ingest; one ``Completed`` notification in an SNS event for
-results), ``time.process_time`` around each.
+results, its result inline as the stack's default ``include_inference_response`` delivers it),
+``time.process_time`` around each.
 
 The invocation runs with the function's environment and its own botocore clients, pointed
 (``AWS_ENDPOINT_URL``) at a local stub that answers every request 403 ``AccessDenied``. So it
@@ -153,6 +154,8 @@ def first_event(function: str) -> dict[str, Any]:
         "inferenceId": "0f" * 32,
         "requestParameters": {"endpointName": ENDPOINT_NAME, "inputLocation": "s3://in/a.json"},
         "responseParameters": {"contentType": "application/json", "outputLocation": "s3://o/k"},
+        # the stack's default include_inference_response: the result comes inline
+        "responseBody": {"content": "eyJsYWJlbCI6IDB9", "encoding": "BASE64", "message": ""},
     }
     topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:success"
     sns: dict[str, Any] = {

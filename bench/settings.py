@@ -28,6 +28,7 @@ class Settings:
     profile_repetitions: int = 10
     # cold imports (figure 4)
     import_runs: int = 21
+    import_profile_runs: int = 3  # -X importtime runs per module (the profiles, not the figures)
     # the whole pipeline (figure 5)
     e2e_small_files: int = 200
     e2e_files: int = 1000
@@ -59,6 +60,7 @@ def smoke(work_dir: Path) -> Settings:
         results_repetitions=2,
         profile_repetitions=1,
         import_runs=2,
+        import_profile_runs=1,
         e2e_small_files=4,
         e2e_files=8,
         e2e_warmup_files=2,

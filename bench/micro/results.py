@@ -69,7 +69,7 @@ def _recorded_update(message: str) -> tuple[Any, dict[str, Any], str]:
     capture = NotificationProcessor(
         config=config,
         store=RecordStore(recorder, config.table_name),  # type: ignore[arg-type]
-        outputs=S3OutputReader(boto3.client("s3", config=S3_CLIENT_CONFIG)),
+        outputs=S3OutputReader(lambda: boto3.client("s3", config=S3_CLIENT_CONFIG)),
         metrics=Metrics(),
         logger=results.logger,
     )

@@ -275,6 +275,7 @@ def test_cold_imports_are_measured_from_the_packaged_assets(tmp_path: Path) -> N
     # every run's samples land in exactly one round
     rounds = measured.rounds(2)
     assert [part.runs for part in rounds] == [1, 1]
-    assert rounds[0].first_calls["naive"] + rounds[1].first_calls["naive"] == (
-        measured.first_calls["naive"]
+    assert (
+        rounds[0].first_calls["naive"] + rounds[1].first_calls["naive"]
+        == (measured.first_calls["naive"])
     )
