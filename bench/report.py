@@ -38,7 +38,7 @@ from bench.sections import (
 from bench.service_model import BOTOCORE_MODEL, BUNDLED_MODEL, ServiceModelCost
 from bench.settings import REPO_ROOT, Settings
 from bench.throughput import Throughput
-from bench.verdicts import cost_assumptions, cost_table, goals_missed, quantity
+from bench.verdicts import cost_assumptions, cost_levers, cost_table, goals_missed, quantity
 from lambdas.common.records import Status
 from stacks.config import StackConfig
 
@@ -356,6 +356,7 @@ def render(report: Report) -> str:
         pipeline_runs(report.e2e_rounds),
         cost_table(report),
         cost_assumptions(report),
+        cost_levers(report),
         dynamodb_section(report),
         goals_missed(report, figures),
     ]

@@ -174,6 +174,41 @@ def _logs_assumption(report: Report) -> str:
     )
 
 
+def cost_levers(report: Report) -> list[str]:
+    """The per-file levers outside the table, weighed with this run's numbers."""
+    inputs, prices = report.cost_inputs(), cost.PRICES
+    million = 1e6
+    # the results function behind an SQS queue (SNS -> SQS is free for SNS; SQS bills the
+    # send, and a receive and a delete per batch), one invocation and one metrics document
+    # per batch instead of per notification
+    batch = inputs.batch_size
+    per_notification = prices.lambda_request + inputs.results_log_bytes_per_invocation * (
+        prices.logs_ingested_gb / 1e9
+    )
+    batched = per_notification / batch + prices.sqs_request * (1 + 2 / batch)
+    xray = cost.ours(inputs).xray_traces * prices.xray_trace_recorded * million
+    head = prices.s3_get_class_request * million
+    return [
+        "Levers outside the table, weighed with this run's numbers (USD per million files):",
+        "",
+        "- Not taken: the results function behind an SQS queue, batches of "
+        f"{batch}. Today each notification costs a Lambda request and its "
+        f"{inputs.results_log_bytes_per_invocation:.0f} B of logs: "
+        f"{per_notification * million:.3f}; batched, a tenth of that plus SQS's send, receive "
+        f"and delete: {batched * million:.3f}. SNS's deliveries to SQS are free, SQS's "
+        "requests are not, and they cost more than what batching saves.",
+        "- Not available: an `AWS::XRay::SamplingRule` in the stack. X-Ray sampling rules "
+        "apply to API Gateway, AppSync, Step Functions and SDK-instrumented compute; Lambda "
+        "samples with its own fixed rule. The X-Ray row "
+        f"({xray:.3f}) goes only with active tracing itself (the stack's observability).",
+        "- Not taken: dropping the ingest HeadObject "
+        f"({head:.3f}): it is how ingest learns the object's content type and metadata and "
+        "that the version it was told about still exists before invoking (a deleted or "
+        "overwritten input is failed at ingest, never sent); the naive design makes it too.",
+        "",
+    ]
+
+
 def goals_missed(report: Report, figures: list[Figure]) -> list[str]:
     by_name = {figure.name: figure for figure in figures}
     lines = ["## Goals missed", ""]
