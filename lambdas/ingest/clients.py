@@ -238,6 +238,10 @@ class SageMakerAsyncInvoker:
         )
 
 
+# The services the function calls: its session loads their models only.
+SERVICES = ("dynamodb", "s3", "sagemaker-runtime")
+
+
 @dataclass(frozen=True)
 class AwsClients:
     dynamodb: DynamoDBClient
@@ -277,7 +281,7 @@ def create_clients(session: Session | None = None, *, max_pool_connections: int)
     The connection pools are as large as the submission pool, so concurrent submissions do
     not queue for a connection. ``AWS_ENDPOINT_URL*`` (local mode) is honoured by botocore.
     """
-    session = session or botocore_session()
+    session = session or botocore_session(SERVICES)
     standard = Config(retries={"mode": "standard"}, max_pool_connections=max_pool_connections)
     submit = Config(
         # One HTTP attempt. (botocore's ``max_attempts`` counts retries: 1 would mean two.)

@@ -67,7 +67,7 @@ def results_processor(rig: Rig, store: RecordStore, metrics: Metrics) -> Notific
             {"TABLE_NAME": "x", "ENDPOINT_NAME": ENDPOINT, "INLINE_RESULT_MAX_BYTES": "16384"}
         ),
         store=store,
-        outputs=S3OutputReader(rig.s3),
+        outputs=S3OutputReader(lambda: rig.s3),
         metrics=metrics,
         clock=lambda: NOW,
         logger=Logger(),
