@@ -37,6 +37,7 @@ from asyncinfer.local.processes import (
     STOP_TIMEOUT_SECONDS,
     LocalModeError,
     ServerProcesses,
+    StateDirLock,
     project_root,
     runtime_arguments,
 )
@@ -108,6 +109,7 @@ def with_function_environment(
     """The spec with each named function's environment updated by ``overrides[name]``."""
     known = {
         spec.ingest.function.name,
+        *(source.function.name for source in spec.queues),
         *(source.function.name for source in spec.results),
         *(source.function.name for source in spec.schedules),
     }
@@ -124,6 +126,7 @@ def with_function_environment(
     return replace(
         spec,
         ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
+        queues=tuple(replace(source, function=updated(source.function)) for source in spec.queues),
         results=tuple(
             replace(source, function=updated(source.function)) for source in spec.results
         ),
@@ -160,6 +163,7 @@ class LocalPipeline:
         self.options = options
         self._progress = progress
         self._servers = ServerProcesses(self.log_dir)
+        self._lock = StateDirLock(options.state_dir)
         self.runtime: LocalRuntime | None = None
         self.runner: EventRunner | None = None
         self.pipes: PipeRunner | None = None
@@ -200,6 +204,7 @@ class LocalPipeline:
             importlib.import_module(module)
         if options.runtime_process and options.enforce_iam:
             raise LocalModeError("a runtime in its own process runs without IAM (enforce_iam)")
+        self._lock.acquire()  # before anything touches the folder another local mode uses
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + options.startup_timeout_seconds
         self._progress("synthesizing the CDK app")
@@ -318,9 +323,9 @@ class LocalPipeline:
 
     def _start_functions(self, spec: LocalPipelineSpec, template: Template) -> None:
         """The event runner, the pipes, and the endpoint's test notifications they receive."""
-        self._progress("starting the event runner (ingest, results and scheduled functions)")
+        self._progress("starting the event runner (ingest, jobs, results and scheduled functions)")
         self.runner = EventRunner(
-            [spec.ingest, *spec.results, *spec.schedules],
+            [spec.ingest, *spec.queues, *spec.results, *spec.schedules],
             aws_endpoint_url=spec.aws_endpoint_url,
             region=self.options.region,
             base_environment=self.function_environment(spec),
@@ -397,8 +402,10 @@ class LocalPipeline:
         temporary.replace(self.state_file)
 
     def stop(self) -> None:
-        """Stops every component, newest first; safe to call more than once."""
-        self.state_file.unlink(missing_ok=True)
+        """Stops every component, newest first; safe to call more than once. Only the owner
+        of the state folder (the lock's holder) removes its state file."""
+        if self._lock.held:
+            self.state_file.unlink(missing_ok=True)
         if self.pipes is not None:
             self.pipes.stop()
             self.pipes = None
@@ -409,3 +416,4 @@ class LocalPipeline:
             self.runtime.stop()
             self.runtime = None
         self._servers.stop()
+        self._lock.release()

@@ -74,12 +74,19 @@ def test_the_only_change_to_the_bucket_is_eventbridge_delivery_merged(
     assert properties["Managed"] is False
 
 
-def test_the_rule_s_pattern_carries_the_key_filters(imported: Synthesized) -> None:
-    (rule,) = (
-        resource["Properties"]
-        for resource in imported.resources("AWS::Events::Rule").values()
+def ingest_rules(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    """The rules that target the ingest queue (the jobs have their own: stacks/jobs.py)."""
+    queue = target(stack.output(StackOutput.INGEST_QUEUE_URL))
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in stack.resources("AWS::Events::Rule").items()
         if "EventPattern" in resource["Properties"]
-    )
+        and any(target(t["Arn"]) == queue for t in resource["Properties"]["Targets"])
+    }
+
+
+def test_the_rule_s_pattern_carries_the_key_filters(imported: Synthesized) -> None:
+    (rule,) = ingest_rules(imported).values()
     assert "EventBusName" not in rule  # S3 sends to the default bus
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.s3"]
@@ -95,11 +102,7 @@ def test_the_rule_s_pattern_carries_the_key_filters(imported: Synthesized) -> No
 
 def test_only_that_rule_may_send_to_the_ingest_queue(imported: Synthesized) -> None:
     queue_id = target(imported.output(StackOutput.INGEST_QUEUE_URL))
-    (rule_id,) = (
-        logical_id
-        for logical_id, resource in imported.resources("AWS::Events::Rule").items()
-        if "EventPattern" in resource["Properties"]
-    )
+    (rule_id,) = ingest_rules(imported)
     allowed = [
         statement
         for statement in imported.queue_policy_statements(queue_id)
@@ -112,11 +115,13 @@ def test_only_that_rule_may_send_to_the_ingest_queue(imported: Synthesized) -> N
 
 
 def pipes(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    """The result-event pipes (the jobs table has its own: stacks/jobs.py)."""
     return {
         resource["Properties"]["TargetParameters"]["EventBridgeEventBusParameters"][
             "DetailType"
         ]: resource["Properties"]
         for resource in stack.resources("AWS::Pipes::Pipe").values()
+        if target(resource["Properties"]["Source"]) in results_tables(stack)
     }
 
 

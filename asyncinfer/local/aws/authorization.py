@@ -37,6 +37,16 @@ ADMIN_POLICY = {
 # DynamoDB operations that name several tables: authorized on each, as AWS does.
 _BATCH_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem"})
 _TRANSACT_OPERATIONS = frozenset({"TransactGetItems", "TransactWriteItems"})
+# A transaction is authorized as its parts: "Permissions for Put, Update, Delete, and Get actions
+# are governed by the permissions used for the underlying PutItem, UpdateItem, DeleteItem, and
+# GetItem operations" (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+_TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "Get": "GetItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 # Lambda API operations whose IAM action has another name (Service Authorization Reference).
 _LAMBDA_IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
 # moto's authorization errors (XML) as the JSON protocols of DynamoDB and Lambda name them
@@ -69,13 +79,8 @@ def _dynamodb_resources(handler: Any) -> list[str]:  # noqa: PLR0911 - one answe
     prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
     if operation in _BATCH_OPERATIONS:
         return [prefix + name for name in body.get("RequestItems", {})] or ["*"]
-    if operation in _TRANSACT_OPERATIONS:
-        tables = {
-            next(iter(item.values())).get("TableName", "")
-            for item in body.get("TransactItems", [])
-            if isinstance(item, dict) and item
-        }
-        return [prefix + name for name in sorted(tables) if name] or ["*"]
+    if operation in _TRANSACT_OPERATIONS:  # authorized per part: _transaction_parts
+        return []
     if "ResourceArn" in body:
         return [str(body["ResourceArn"])]
     table = body.get("TableName")
@@ -87,6 +92,34 @@ def _dynamodb_resources(handler: Any) -> list[str]:  # noqa: PLR0911 - one answe
     if index and operation in ("Query", "Scan"):
         return [f"{prefix}{table}/index/{index}"]
     return [prefix + str(table)]
+
+
+def _transaction_parts(handler: Any) -> list[tuple[str, str]]:
+    """(IAM action, table ARN) of each part of a transaction; empty for other calls."""
+    if handler._get_action() not in _TRANSACT_OPERATIONS:
+        return []
+    body = getattr(handler, "body", None) or {}
+    prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    parts: set[tuple[str, str]] = set()
+    for item in body.get("TransactItems", []):
+        if not isinstance(item, dict) or not item:
+            continue
+        kind, part = next(iter(item.items()))
+        action = _TRANSACT_ITEM_ACTIONS.get(str(kind), str(kind))
+        parts.add((action, prefix + str(part.get("TableName", ""))))
+    return sorted(parts)
+
+
+def _request_class_for(action: str) -> type:
+    """moto's IAM request, authorizing ``action`` (a DynamoDB one) instead of the call's own."""
+    from moto.iam.access_control import IAMRequest
+
+    class PartIAMRequest(IAMRequest):
+        def __init__(self, **kwargs: Any) -> None:  # moto passes every argument by name
+            kwargs["action"] = action
+            super().__init__(**kwargs)
+
+    return PartIAMRequest
 
 
 def _sns_resource(handler: Any) -> str:
@@ -155,9 +188,21 @@ def complete_authorization() -> None:
     original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
     def dynamodb(self: Any, resource: str = "*") -> None:
-        for arn in _dynamodb_resources(self):
+        checks: list[tuple[Any, str]] = [
+            (lambda arn: original(self, arn), arn) for arn in _dynamodb_resources(self)
+        ]
+        checks += [
+            (
+                lambda arn, action=action: self._authenticate_and_authorize_action(
+                    _request_class_for(action), arn
+                ),
+                arn,
+            )
+            for action, arn in _transaction_parts(self)
+        ]
+        for check, arn in checks:
             try:
-                original(self, arn)
+                check(arn)
             except _RESTError as error:
                 # DynamoDB answers every authorization error with HTTP 400
                 raise _json_error(error, arn, status=400) from None

@@ -41,10 +41,12 @@ from lambdas.common.contract import LocalOutput
 INGEST_HANDLER = "lambdas.ingest.handler.handler"
 RESULTS_HANDLER = "lambdas.results.handler.handler"
 RECONCILER_HANDLER = "lambdas.reconciler.handler.handler"
+JOBS_HANDLER = "lambdas.jobs.handler.handler"
 FUNCTION_NAMES = {
     INGEST_HANDLER: "ingest",
     RESULTS_HANDLER: "results",
     RECONCILER_HANDLER: "reconciler",
+    JOBS_HANDLER: "jobs",
 }
 # EventBridge rate expressions: "rate(value unit)", unit minute(s), hour(s) or day(s)
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
@@ -155,7 +157,12 @@ class Provisioner:
     def build_spec(self, *, endpoint: EndpointSpec, runtime_endpoint_url: str) -> LocalPipelineSpec:
         """Reads the functions' wiring; creates and subscribes the topic delivery queues."""
         functions = self._functions()
-        ingest = self._queue_source(functions)
+        queue_sources = self._queue_sources(functions)
+        ingest = next((q for q in queue_sources if q.function.name == "ingest"), None)
+        if ingest is None:
+            raise TemplateError(
+                "the template has no SQS event source mapping for the ingest function"
+            )
         results = self._topic_sources(functions)
         failure_destinations = tuple(
             sorted(
@@ -180,6 +187,7 @@ class Provisioner:
             runtime_endpoint_url=runtime_endpoint_url,
             outputs=outputs,
             ingest=ingest,
+            queues=tuple(q for q in queue_sources if q is not ingest),
             results=tuple(results),
             endpoint=endpoint,
             failure_destinations=failure_destinations,
@@ -225,35 +233,39 @@ class Provisioner:
                 return physical.ref
         raise TemplateError(f"no queue in the template has the ARN {arn}")
 
-    def _queue_source(
+    def _queue_sources(
         self, functions: Mapping[str, tuple[FunctionSpec, Mapping[str, Any]]]
-    ) -> QueueSourceSpec:
+    ) -> list[QueueSourceSpec]:
+        """Every SQS event source mapping of a project function (ingest, jobs)."""
+        sources = []
         for _, mapping in self.template.of_type("AWS::Lambda::EventSourceMapping"):
             function_id = self.template.logical_id_of(mapping["FunctionName"])
-            if function_id not in functions or functions[function_id][0].name != "ingest":
+            if function_id not in functions:
                 continue
             queue_id = self.template.logical_id_of(mapping["EventSourceArn"])
             queue = self._queue_attributes(queue_id)
             redrive = self.template.resolve(queue.get("RedrivePolicy", {}))
-            return QueueSourceSpec(
-                queue_url=self.template.physical(queue_id).ref,
-                dead_letter_queue_url=(
-                    self._queue_url_for_arn(redrive["deadLetterTargetArn"]) if redrive else None
-                ),
-                max_receive_count=int(redrive.get("maxReceiveCount", 0)) if redrive else 0,
-                visibility_timeout_seconds=int(
-                    queue.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
-                ),
-                batch_size=int(mapping.get("BatchSize", 10)),
-                batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
-                maximum_concurrency=int(
-                    mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
-                ),
-                report_batch_item_failures="ReportBatchItemFailures"
-                in mapping.get("FunctionResponseTypes", []),
-                function=functions[function_id][0],
+            sources.append(
+                QueueSourceSpec(
+                    queue_url=self.template.physical(queue_id).ref,
+                    dead_letter_queue_url=(
+                        self._queue_url_for_arn(redrive["deadLetterTargetArn"]) if redrive else None
+                    ),
+                    max_receive_count=int(redrive.get("maxReceiveCount", 0)) if redrive else 0,
+                    visibility_timeout_seconds=int(
+                        queue.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
+                    ),
+                    batch_size=int(mapping.get("BatchSize", 10)),
+                    batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                    maximum_concurrency=int(
+                        mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
+                    ),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in mapping.get("FunctionResponseTypes", []),
+                    function=functions[function_id][0],
+                )
             )
-        raise TemplateError("the template has no SQS event source mapping for the ingest function")
+        return sources
 
     def _on_failure_queue(self, function_id: str) -> tuple[str | None, int]:
         """The function's async on-failure destination and its retry count."""
