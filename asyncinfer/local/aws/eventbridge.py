@@ -11,7 +11,11 @@ What is emulated, and its source:
   ``Managed: true`` (a bucket of the stack) the configuration replaces the bucket's; with
   ``Managed: false`` (an imported bucket) the bucket's current queue, topic and function
   notifications are kept and the incoming ones, and ``EventBridgeConfiguration``, are added
-  (``handle_unmanaged``, on a stack's creation every existing notification is external).
+  (``handle_unmanaged``, on a stack's creation every existing notification is external). S3
+  validates every queue destination of the configuration written, unless the resource sets
+  ``SkipDestinationValidation`` (moto does not validate; ``apply_bucket_notifications`` does).
+* ``PutEvents``' limits (10 entries, 256 KB per call; ``put_events_refusal``), which the local
+  AWS server enforces (moto checks the count only).
 * ``AWS::Events::Rule``: created with its pattern and SQS targets on its bus. moto then does
   the delivery: S3 sends an event to EventBridge for every object of a bucket with
   ``EventBridgeConfiguration`` (moto 5.2.5 ``s3/notifications.py``, ``send_event`` ->

@@ -1,5 +1,8 @@
 """Creates the template's resources in the local AWS APIs and describes what local mode runs.
 
+Resources are created in CloudFormation's order (``provision.order``), after the creation-time
+checks (``provision.creation_checks``) passed (under IAM).
+
 Buckets (with versioning), queues (with redrive policies), topics, the results table (keys,
 indexes, TTL) and the bucket notification are created as the template defines them; Lambda
 subscriptions to topics become SQS delivery queues subscribed to those topics, which the event
