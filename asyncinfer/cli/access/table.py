@@ -213,7 +213,7 @@ class ResultsTable:
         while True:
             with calling(self.resource):
                 response = indexes.query(self._client, query)
-            total += response.get("Count", 0)
+            total += int(response.get("Count", 0))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return total
