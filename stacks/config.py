@@ -497,11 +497,17 @@ class StackConfig(BaseModel):
         le=1440,
     )
     # --- Jobs
+    jobs: bool = setting(
+        True,
+        "true, false",
+        "Run jobs: a manifest in, one results file and one `Job Completed` event out. Jobs "
+        "also need publish_events and an output bucket.",
+    )
     jobs_prefix: str = setting(
         JOBS_PREFIX_DEFAULT,
-        "a key prefix ending in / (empty: no jobs)",
+        "a key prefix ending in /",
         "Input-bucket keys `<jobs_prefix><name>.manifest.json` start jobs; objects under it "
-        "are never inferred. Jobs also need publish_events and an output bucket.",
+        "are never inferred.",
         pattern=r"^([A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/)?$",
     )
     job_deadline_seconds: int | None = setting(
@@ -687,7 +693,7 @@ class StackConfig(BaseModel):
     def jobs_enabled(self) -> bool:
         """Jobs publish on the bus (publish_events) and write to the output bucket."""
         has_output_bucket = self.creates_endpoint or self.output_bucket_name is not None
-        return bool(self.jobs_prefix) and self.publish_events and has_output_bucket
+        return self.jobs and bool(self.jobs_prefix) and self.publish_events and has_output_bucket
 
     @property
     def manifest_route(self) -> ManifestRoute:

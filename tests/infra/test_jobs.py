@@ -185,5 +185,7 @@ def test_key_filters_that_clash_with_jobs_are_refused(context: dict[str, str]) -
 
 def test_jobs_need_the_bus() -> None:
     assert not StackConfig.from_context({"publish_events": "false"}).jobs_enabled
-    assert not StackConfig.from_context({"jobs_prefix": ""}).jobs_enabled
+    assert not StackConfig.from_context({"jobs": "false"}).jobs_enabled
+    # an empty value means "not set" for every key: the default prefix, jobs on
+    assert StackConfig.from_context({"jobs_prefix": ""}).jobs_enabled
     assert StackConfig.from_context({}).jobs_enabled
