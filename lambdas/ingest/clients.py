@@ -266,7 +266,7 @@ class SqsManifestForwarder:
 
 def manifest_forwarder(queue_url: str, session: Session | None = None) -> SqsManifestForwarder:
     """Its SQS client is created only when the stack routes manifests through this function."""
-    session = session or botocore_session()
+    session = session or botocore_session(("sqs",))  # a session loads its services' models only
     return SqsManifestForwarder(
         session.create_client("sqs", config=Config(retries={"mode": "standard"})), queue_url
     )
