@@ -50,8 +50,9 @@ def run(settings: Settings) -> Report:
         context=settings.context,
         rounds=settings.rounds,
     )
-    progress(f"results listing: first pages at {listing.SMALL:,} and {listing.LARGE:,} records")
-    listed = listing.measure()
+    small, large = settings.listing_sizes
+    progress(f"results listing: first pages at {small:,} and {large:,} records")
+    listed = listing.measure((small, large))
     context.finish()
     return Report(
         settings=settings,
