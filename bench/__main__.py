@@ -6,7 +6,8 @@ import sys
 
 from bench import coldstart, service_model, throughput
 from bench.micro.parent import run_children
-from bench.report import Context, Report, cost_table_text, render
+from bench.report import cost_table_text, render
+from bench.run import Context, Report
 from bench.settings import FULL, Settings, local_dir
 from bench.stack import BenchStack
 

@@ -230,7 +230,7 @@ def naive_item(submitted_item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any
     return {name: dict(submitted_item[name]) for name in kept if name in submitted_item}
 
 
-# --- EventBridge in and out (README "Fit into an existing account") ---------------------------
+# --- EventBridge in and out (docs/fitting-in.md) ---------------------------------------
 EVENTBRIDGE_PRICE_SOURCES = (
     "aws.amazon.com/eventbridge/pricing: AWS service events (S3 -> default bus) free, rule "
     "deliveries to same-account targets free; custom events $1.00 per million (64 KB chunks); "

@@ -9,7 +9,7 @@ from bench import partitions
 from lambdas.common.contract import STATUS_SHARDS
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.run import Report
 
 
 def _sequence_table(
@@ -109,8 +109,8 @@ LEVERS = [
     "- Taken: a status index written once. `status_shard` is one of 16 shards of the id "
     "(whatever the status) and `status_time` the claim's time; nothing after the claim "
     "moves either. A listing by status reads the 16 shards newest first, merges them and "
-    "keeps the items in that status (asyncinfer/cli/shards.py); the reconciler, which must "
-    "find the few records left open, reviews each record once, when it could first be "
+    "keeps the items in that status (asyncinfer/cli/access/status_index.py); the reconciler, "
+    "which must find the few records left open, reviews each record once, when it could first be "
     "overdue (claim + RequestTTL + invocation timeout + margin), reading its item "
     "(eventually consistent, half a read unit: the row 'DynamoDB reads (reconciler)' of "
     "the cost model), and moves `status_time` only for an open record not yet overdue "

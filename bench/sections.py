@@ -14,7 +14,7 @@ from bench.service_model import BOTOCORE_MODEL, BUNDLED_MODEL, ServiceModelCost
 from bench.throughput import IN_FLIGHT_LIMIT, MODEL_SERVER, Throughput
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.run import Report
 
 
 def ms(seconds: float) -> str:

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import boto3
 
-from asyncinfer.cli.aws import BATCH_GET_MAX_KEYS, ResultsTable
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from bench.measure import CpuSnapshot, cpu_between, cpu_snapshot
 from bench.micro.plan import OBJECT_BODY, OBJECT_CONTENT_TYPE
 from lambdas.common.contract import StackOutput
 from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
+from lambdas.common.store import BATCH_GET_MAX_KEYS
 
 UPLOAD_THREADS = 8
 POLL_SECONDS = 0.25

@@ -11,7 +11,7 @@ from bench.figures import Figure, format_value
 from bench.measure import median
 
 if TYPE_CHECKING:
-    from bench.report import Report
+    from bench.run import Report
 from bench.sections import accumulation, ms, noise_yardstick, per_file_growth
 
 

@@ -6,6 +6,10 @@ coerced here: numbers and booleans as pydantic does, lists as JSON (``["a/","b/"
 comma-separated text (``a/,b/``), mappings as JSON objects, and an empty string means "not
 set". A wrong or missing value becomes a ``ConfigError`` whose message is one line naming the
 key and the values it accepts.
+
+``StackConfig`` declares the keys in sections (``# --- <section>``) that are the sections of
+the configuration reference, docs/configuration.md, in the same order; each key's default,
+accepted values and text there are the ones declared here (tests/unit/test_docs.py).
 """
 
 from __future__ import annotations
@@ -71,9 +75,9 @@ class RemovalChoice(StrEnum):
 
 
 class TableLayout(StrEnum):
-    """``table_layout``: the results table's indexes (stacks/storage.py, README "Migrating
-    the results table"). CloudFormation creates or deletes one GSI per update, so a deployed
-    layout-1 table reaches layout 2 through the steps in between, one deploy each."""
+    """``table_layout``: the results table's indexes (stacks/storage.py; docs/operations.md,
+    "Migrating the results table"). CloudFormation creates or deletes one GSI per update, so a
+    deployed layout-1 table reaches layout 2 through the steps in between, one deploy each."""
 
     V1 = "1"  # by_input_location + by_status, both ALL
     ADD_STATUS_SHARD = "1a"  # + by_status_shard (readers stay on by_status while it fills)
@@ -121,7 +125,7 @@ class StackConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    # --- the stack
+    # --- The stack
     stack_name: str = setting(
         DEFAULT_STACK_NAME,
         "a CloudFormation stack name (a letter, then letters, digits or dashes; 128 at most)",
@@ -134,7 +138,7 @@ class StackConfig(BaseModel):
         "What `cdk destroy` does with the buckets, the table and the log groups. `destroy` "
         "deletes them (buckets must be empty first).",
     )
-    # --- the endpoint
+    # --- The endpoint
     endpoint_mode: EndpointMode = setting(
         EndpointMode.CREATE,
         "create, import",
@@ -221,13 +225,13 @@ class StackConfig(BaseModel):
         "create only: add IncludeInferenceResponseIn=[SUCCESS_NOTIFICATION_TOPIC], so outputs "
         "up to 128 KB arrive inside the success notification.",
     )
-    # --- the input bucket and EventBridge (README "Fit into an existing account")
+    # --- The input bucket and EventBridge
     input_bucket_name: str | None = setting(
         None,
         "an S3 bucket name",
         "An existing input bucket to use instead of creating one. The stack changes only its "
         "EventBridge delivery (merged with the bucket's other notifications); versioning, "
-        'encryption and policy stay yours (README "Use an existing input bucket").',
+        'encryption and policy stay yours (see "Use an existing input bucket").',
         pattern=_BUCKET_NAME,
     )
     event_source: EventSourceChoice | None = setting(
@@ -250,7 +254,7 @@ class StackConfig(BaseModel):
         "The bus the outgoing events go to; `default` is the account's default bus.",
         pattern=r"^[A-Za-z0-9._\-/]{1,256}$",
     )
-    # --- ingest
+    # --- Ingest
     key_prefixes: list[str] = setting(
         [],
         "a JSON list or comma-separated list of key prefixes (none a prefix of another)",
@@ -319,9 +323,9 @@ class StackConfig(BaseModel):
         OutputNaming.INPUT,
         "input, service",
         "Where outputs land. `input`: `<S3OutputPath>/<the input key's folder>/<28 hex digits of "
-        'the inference id>.out` (S3OutputPathExtension and Filename, README "Where outputs '
+        'the inference id>.out` (S3OutputPathExtension and Filename, see "Where outputs '
         'land"); `service`: neither member, SageMaker names the output itself (based on '
-        "the inference id).",
+        "the inference id). The stack output `OutputNaming` tells the CLI.",
     )
     inline_input_max_bytes: int = setting(
         INLINE_INPUT_CAP_BYTES,
@@ -370,7 +374,7 @@ class StackConfig(BaseModel):
         ge=60,
         le=21600,
     )
-    # --- results
+    # --- Results
     results_timeout_seconds: int = setting(
         30, "an integer from 1 to 900", "Results function timeout.", ge=1, le=900
     )
@@ -395,9 +399,9 @@ class StackConfig(BaseModel):
         TableLayout.V2,
         "2, 1c, 1b, 1a, 1",
         "The results table's indexes. New stacks: 2. A stack deployed before layout 2 steps "
-        "1a, 1b, 1c, 2 in order, one deploy each (README: Migrating the results table).",
+        '1a, 1b, 1c, 2 in order, one deploy each (see "Migrating the results table").',
     )
-    # --- storage, logs and monitoring
+    # --- Storage, logs and monitoring
     noncurrent_version_expiration_days: int = setting(
         30,
         "an integer from 1 to 3650",
@@ -420,15 +424,18 @@ class StackConfig(BaseModel):
     log_level: LogLevel = setting(
         LogLevel.INFO,
         "DEBUG, INFO",
-        "The functions' application log level (Lambda's ApplicationLogLevel, and "
-        "POWERTOOLS_LOG_LEVEL). INFO: warnings, errors and what is off the happy path; DEBUG "
-        "adds a line per file. No higher level: it would drop the functions' metrics.",
+        "The functions' application log level: Lambda's `ApplicationLogLevel` (JSON log format; "
+        "lines below it are dropped before CloudWatch Logs ingests them) and "
+        "`POWERTOOLS_LOG_LEVEL`. `INFO`: warnings, errors and what is off the happy path; "
+        '`DEBUG` adds a line per file (see "Logs"). No higher level: the metrics are log lines '
+        "without a level, which Lambda files as INFO, so `WARN` would drop them and the alarms "
+        "built on them.",
     )
     system_log_level: SystemLogLevel = setting(
         SystemLogLevel.WARN,
         "DEBUG, INFO, WARN",
-        "Lambda's own log lines (SystemLogLevel). WARN leaves out the start and report lines "
-        "of every invocation (duration, memory, init); INFO sends them.",
+        "Lambda's `SystemLogLevel`. `WARN` leaves out the `START`/`END`/`REPORT` lines of every "
+        "invocation (about 300 B each); `INFO` sends them (durations, memory, init).",
     )
     powertools_layer_version: int = setting(
         27,

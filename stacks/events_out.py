@@ -2,7 +2,7 @@
 
 No function of ours publishes: the results table's stream (new and old images) feeds two
 EventBridge Pipes, one per outcome. Each pipe's filter passes a stream record only when the
-item *becomes* terminal (README "Events out"):
+item *becomes* terminal (docs/fitting-in.md, "Events out"):
 
 * ``INSERT`` with ``NewImage.status`` = the outcome (a result that arrived before ingest's
   claim creates the item terminal), or

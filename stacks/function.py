@@ -1,4 +1,4 @@
-"""What both pipeline functions share: runtime, packaging, layer, role, logs and tracing."""
+"""What the pipeline functions share: runtime, packaging, layer, role, logs and tracing."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from lambdas.common.contract import METRICS_NAMESPACE, Service
 from stacks.config import RemovalChoice, StackConfig
 from stacks.nag import acknowledge, wildcard_resource
 
-# Pinned once for both functions: the Powertools layer below is built for exactly this pair.
+# Pinned once for every function: the Powertools layer below is built for exactly this pair.
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
@@ -54,9 +54,9 @@ def removal_policy(config: StackConfig) -> RemovalPolicy:
     return RemovalPolicy.RETAIN
 
 
-def asset_exclusions(function: str, *also: str) -> list[str]:
-    """gitignore rules keeping only ``lambdas/__init__.py``, ``lambdas/common``, the function and
-    the packages it ``also`` imports."""
+def asset_exclusions(function: str) -> list[str]:
+    """gitignore rules keeping only ``lambdas/__init__.py``, ``lambdas/common`` and the function
+    (no function imports another: what two share lives in ``lambdas/common``)."""
     return [
         "/*",
         "!/lambdas/",
@@ -64,7 +64,6 @@ def asset_exclusions(function: str, *also: str) -> list[str]:
         "!/lambdas/__init__.py",
         "!/lambdas/common/",
         f"!/lambdas/{function}/",
-        *(f"!/lambdas/{package}/" for package in also),
         "__pycache__/",
         "*.pyc",
     ]
@@ -94,9 +93,7 @@ class PipelineFunction(Construct):
         memory_mb: int,
         on_failure: lambda_.IDestination | None = None,
         retry_attempts: int | None = None,
-        packages: tuple[str, ...] = (),
     ) -> None:
-        """``packages``: other ``lambdas/`` packages the function imports (shipped with it)."""
         super().__init__(scope, construct_id)
         self.role = iam.Role(
             self,
@@ -120,7 +117,7 @@ class PipelineFunction(Construct):
             handler=f"lambdas.{service}.handler.handler",
             code=lambda_.Code.from_asset(
                 str(REPO_ROOT),
-                exclude=asset_exclusions(service, *packages),
+                exclude=asset_exclusions(service),
                 ignore_mode=IgnoreMode.GIT,
             ),
             layers=[

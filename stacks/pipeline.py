@@ -92,7 +92,7 @@ class AsyncInferencePipeline(Construct):
             )
             output_prefix = ""  # the imported endpoint's own config names its output prefix
             if config.endpoint_role_arn is not None and isinstance(storage.input_bucket, s3.Bucket):
-                # an imported input bucket's policy is its owner's (README)
+                # an imported input bucket's policy is its owner's (docs/fitting-in.md)
                 allow_endpoint_to_read_inputs(storage.input_bucket, config.endpoint_role_arn)
         self.ingest = Ingest(
             self,

@@ -1,4 +1,4 @@
-"""A schedule -> the reconciler function -> overdue records settled (README "Guarantees").
+"""A schedule -> the reconciler function -> overdue records settled (docs/records.md).
 
 The function reads the status index a bounded page at a time, checks the output and failure
 objects ingest recorded, and writes outcomes with the same conditional writes as the results
@@ -27,7 +27,7 @@ from stacks.storage import read_indexes
 
 MAX_TIMEOUT_SECONDS = 300
 MEMORY_MB = 256
-# One run reads at most this many records, a page at a time (README "Reconciler" costs).
+# One run reads at most this many records, a page at a time (docs/stack.md, the Reconciler's costs).
 PAGE_SIZE = 50
 MAX_RECORDS_PER_RUN = 500
 
@@ -84,7 +84,6 @@ class Reconciler(Construct):
             memory_mb=MEMORY_MB,
             environment={name.value: value for name, value in environment.items()},
             retry_attempts=0,  # the next scheduled run is the retry
-            packages=("results",),  # it records outcomes with the results function's code
         )
         self.function = self.handler.function
         status_index = read_indexes(config.table_layout)[1]

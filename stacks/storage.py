@@ -75,7 +75,7 @@ class Storage(Construct):
             removal_policy=removal_policy(config),
         )
         # An imported bucket is referenced, never modified here: its versioning, encryption and
-        # policies stay its owner's (README "Use an existing input bucket").
+        # policies stay its owner's (docs/fitting-in.md, "Use an existing input bucket").
         self.input_bucket: s3.IBucket = (
             s3.Bucket.from_bucket_name(self, "InputBucket", config.input_bucket_name)
             if config.input_bucket_name is not None

@@ -1,7 +1,7 @@
 """The AWS SDK the python3.13 Lambda runtime includes, installed once for tests that need it.
 
 Lambda's managed python3.13 runtime puts its own boto3/botocore/s3transfer on ``sys.path``
-(README, "Sending the 2026 members"). They predate the 2026 ``InvokeEndpointAsync`` members,
+(docs/stack.md, "Sending the 2026 members"). They predate the 2026 ``InvokeEndpointAsync`` members,
 so the ingest function ships the sagemaker-runtime model itself; the test that proves it runs
 the ingest code on exactly these versions.
 

@@ -15,10 +15,20 @@ from typer.core import TyperGroup
 
 from asyncinfer import __version__
 from asyncinfer.cli import render
-from asyncinfer.cli.commands import demo, fetch, local, redrive, results, status, submit, watch
+from asyncinfer.cli.commands import (
+    backfill,
+    demo,
+    fetch,
+    local,
+    reconcile,
+    redrive,
+    results,
+    status,
+    submit,
+    watch,
+)
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, cli_error_for, usage_error
-from asyncinfer.cli.reconcile_commands import register as register_reconcile_commands
 from asyncinfer.cli.target import GlobalOptions, local_dir_from_env
 
 
@@ -121,7 +131,8 @@ for command in (
     watch.watch,
     redrive.redrive,
     demo.demo,
+    reconcile.reconcile,
+    backfill.backfill,
 ):
     app.command()(command)
 app.add_typer(local.local_app, name="local")
-register_reconcile_commands(app)

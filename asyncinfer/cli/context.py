@@ -7,8 +7,10 @@ from functools import cached_property
 
 from rich.console import Console
 
-from asyncinfer.cli.aws import AwsClients, Objects, ResultsTable
-from asyncinfer.cli.messaging import Functions, Queues
+from asyncinfer.cli.access.clients import AwsClients
+from asyncinfer.cli.access.messaging import Functions, Queues
+from asyncinfer.cli.access.objects import Objects
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.cli.render import emit
 from asyncinfer.cli.target import GlobalOptions, Target, discover
 from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput

@@ -10,17 +10,14 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from asyncinfer.cli.redrive import RedriveReport
-from asyncinfer.cli.stats import Percentiles, Snapshot
-from asyncinfer.cli.submit import NOT_SEEN, FollowState, Submitted
-from lambdas.common.records import InferenceRecord, Status, parse_timestamp
+from lambdas.common.clock import parse_timestamp
+from lambdas.common.records import InferenceRecord, Status
 
 RECORD_FIELDS = tuple(InferenceRecord.model_fields)
 STATUS_STYLES = {
@@ -28,7 +25,6 @@ STATUS_STYLES = {
     Status.SUBMITTED.value: "yellow",
     Status.COMPLETED.value: "green",
     Status.FAILED.value: "bold red",
-    NOT_SEEN: "dim",
 }
 PIPED_WIDTH = 200  # tables written to a pipe or file are not folded to 80 columns
 
@@ -189,178 +185,3 @@ def records_csv(records: Sequence[InferenceRecord]) -> str:
     for record in records:
         writer.writerow(record.model_dump(mode="json"))
     return buffer.getvalue()
-
-
-# ------------------------------------------------------------------------------- submit
-
-
-def submitted_line(outcome: Submitted) -> str:
-    line = f"{outcome.inference_id}  {outcome.input_location}"
-    if outcome.expected_output:
-        # Labelled: the record's output_location, from SageMaker's response, is authoritative.
-        line += f"  (output expected at {outcome.expected_output})"
-    return line
-
-
-def submitted_document(outcome: Submitted, state: FollowState | None) -> dict[str, Any]:
-    uploaded = outcome.uploaded
-    document: dict[str, Any] = {
-        "path": str(outcome.file.path),
-        "inference_id": outcome.inference_id,
-        "input_location": outcome.input_location,
-        "version_id": uploaded.version_id if uploaded else None,
-        "etag": uploaded.etag if uploaded else None,
-        "size": outcome.file.size,
-        # Where output_naming puts it; the record's output_location is authoritative.
-        "expected_output_location": outcome.expected_output,
-    }
-    if state is not None and outcome.inference_id:
-        document["status"] = state.status_of(outcome.inference_id)
-        record = state.records.get(outcome.inference_id)
-        document["record"] = record_document(record) if record else None
-    return document
-
-
-def follow_view(state: FollowState, *, width: int) -> RenderableType:
-    counts = state.counts()
-    line = Text(f"{len(state.inference_ids)} inferences, {state.elapsed_seconds:.0f}s: ")
-    order = [NOT_SEEN, *(status.value for status in Status)]
-    parts = [(name, counts[name]) for name in order if counts.get(name)]
-    for index, (name, count) in enumerate(parts):
-        if index:
-            line.append("  ")
-        line.append(f"{count} ", style="bold")
-        line.append(name.lower(), style=STATUS_STYLES.get(name, ""))
-    failed = state.failed[-5:]
-    if not failed:
-        return line
-    return Group(line, records_table(failed, width=width, title="failed so far"))
-
-
-def follow_summary(state: FollowState) -> str:
-    counts = state.counts()
-    done = counts.get(Status.COMPLETED.value, 0)
-    failed = counts.get(Status.FAILED.value, 0)
-    summary = f"{done} completed, {failed} failed"
-    if state.timed_out:
-        summary += f", {len(state.pending)} still in flight after {state.elapsed_seconds:.0f}s"
-    return summary
-
-
-# -------------------------------------------------------------------------------- watch
-
-
-def _percentiles(value: Percentiles | None) -> str:
-    if value is None:
-        return "-"
-    p50, p95 = format_duration_ms(value.p50), format_duration_ms(value.p95)
-    return f"p50 {p50}  p95 {p95}  (n={value.samples})"
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
-
-
-def snapshot_view(snapshot: Snapshot) -> RenderableType:
-    counts = Table(
-        title=f"inferences updated in the last {_minutes(snapshot.window_seconds)}",
-        title_justify="left",
-        header_style="bold",
-    )
-    for status in Status:
-        counts.add_column(status_text(status.value), justify="right")
-    counts.add_row(*(str(snapshot.counts.get(status.value, 0)) for status in Status))
-
-    figures = Table.grid(padding=(0, 2))
-    figures.add_column(style="bold", no_wrap=True)
-    figures.add_column()
-    rate = _minutes(snapshot.rate_window_seconds)
-    figures.add_row("submitted", f"{snapshot.submitted_per_second:.2f}/s (last {rate})")
-    figures.add_row("completed", f"{snapshot.completed_per_second:.2f}/s (last {rate})")
-    figures.add_row("end-to-end latency", _percentiles(snapshot.end_to_end_ms))
-    figures.add_row("inference latency", _percentiles(snapshot.inference_ms))
-    if snapshot.sampled:
-        figures.add_row("", Text("latency and rates from the newest records only", "dim"))
-
-    queues = Table(title="queues", title_justify="left", header_style="bold")
-    queues.add_column("queue")
-    queues.add_column("visible", justify="right")
-    queues.add_column("in flight", justify="right")
-    for queue in snapshot.queues:  # names are ours, not user data
-        alarming = queue.dead_letter and (queue.visible or queue.in_flight)
-        queues.add_row(
-            Text(queue.name, style="bold red" if alarming else ""),
-            str(queue.visible),
-            str(queue.in_flight),
-        )
-    footer = Text(f"as of {snapshot.taken_at}", style="dim")
-    return Group(counts, figures, queues, footer)
-
-
-def snapshot_document(snapshot: Snapshot) -> dict[str, Any]:
-    document = asdict(snapshot)
-    document["dead_letters"] = snapshot.dead_letters
-    return document
-
-
-# ------------------------------------------------------------------------------ redrive
-
-
-def redrive_table(reports: Sequence[RedriveReport], *, dry_run: bool) -> Table:
-    table = Table(
-        title="would move (dry run)" if dry_run else "redrive",
-        title_justify="left",
-        header_style="bold",
-    )
-    table.add_column("from")
-    table.add_column("to")
-    table.add_column("would move" if dry_run else "moved", justify="right")
-    table.add_column("skipped", justify="right")
-    table.add_column("failed", justify="right")
-    for report in reports:
-        table.add_row(
-            report.source.name,
-            report.source.destination,
-            str(len(report.moved)),
-            str(len(report.skipped)),
-            Text(str(len(report.failed)), style="bold red" if report.failed else ""),
-        )
-    return table
-
-
-def redrive_details(reports: Sequence[RedriveReport], *, dry_run: bool) -> list[str]:
-    """Per-message lines: every message in a dry run, otherwise only the ones left behind."""
-    lines: list[str] = []
-    for report in reports:
-        if dry_run:
-            lines.extend(
-                f"{report.source.name}: message {moved.message_id}"
-                + (f" inference {' '.join(moved.inference_ids)}" if moved.inference_ids else "")
-                for moved in report.moved
-            )
-        lines.extend(
-            f"{report.source.name}: skipped message {mid}: {why}" for mid, why in report.skipped
-        )
-        lines.extend(
-            f"{report.source.name}: failed message {mid}: {why}" for mid, why in report.failed
-        )
-    return lines
-
-
-def redrive_document(reports: Sequence[RedriveReport]) -> list[dict[str, Any]]:
-    return [
-        {
-            "source": report.source.name,
-            "queue_url": report.source.queue_url,
-            "destination": report.source.destination,
-            "dry_run": report.dry_run,
-            "moved": len(report.moved),
-            "messages": [
-                {"message_id": moved.message_id, "inference_ids": list(moved.inference_ids)}
-                for moved in report.moved
-            ],
-            "skipped": [{"message_id": m, "reason": r} for m, r in report.skipped],
-            "failed": [{"message_id": m, "reason": r} for m, r in report.failed],
-        }
-        for report in reports
-    ]

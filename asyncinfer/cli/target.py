@@ -15,18 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import boto3
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import ClientError
-from botocore.loaders import create_loader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode
+from asyncinfer.cli.access.clients import new_session
+from asyncinfer.cli.access.stacks import stack_outputs
+from asyncinfer.cli.errors import CliError, ExitCode
 from lambdas.common.contract import DEFAULT_STACK_NAME
 
 if TYPE_CHECKING:
-    from mypy_boto3_cloudformation.client import CloudFormationClient
+    import boto3
 
 LOCAL_DIR_ENV = "ASYNCINFER_LOCAL_DIR"
 DEFAULT_LOCAL_DIR = ".local"
@@ -35,29 +32,6 @@ STATE_FILE_NAME = "state.json"
 LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local"  # noqa: S105 - a placeholder, moto checks nothing
 ENDPOINT_PROBE_TIMEOUT_SECONDS = 2.0
-
-
-# Parsing the service models costs more than most commands' calls; sessions share them.
-_SHARED_LOADER = create_loader()
-
-
-def new_session(
-    *,
-    profile: str | None = None,
-    region: str | None = None,
-    static_credentials: tuple[str, str] | None = None,
-) -> boto3.Session:
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _SHARED_LOADER)
-    if static_credentials is not None:
-        access_key, secret_key = static_credentials
-        return boto3.Session(
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            region_name=region,
-            botocore_session=core,
-        )
-    return boto3.Session(profile_name=profile, region_name=region, botocore_session=core)
 
 
 class TargetKind(StrEnum):
@@ -131,13 +105,7 @@ def stack_target(options: GlobalOptions, stack_name: str) -> Target:
         raise CliError(
             "You must specify a region: pass --region or set AWS_REGION.", ExitCode.ENVIRONMENT
         )
-    client: CloudFormationClient = session.client(
-        "cloudformation",
-        region_name=region,
-        endpoint_url=options.endpoint_url,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-    )
-    outputs = read_stack_outputs(client, stack_name, region)
+    outputs = stack_outputs(session, stack_name, region, options.endpoint_url)
     return Target(
         kind=TargetKind.STACK,
         name=stack_name,
@@ -146,25 +114,6 @@ def stack_target(options: GlobalOptions, stack_name: str) -> Target:
         endpoint_url=options.endpoint_url,
         profile=options.profile,
     )
-
-
-def read_stack_outputs(
-    client: CloudFormationClient, stack_name: str, region: str
-) -> dict[str, str]:
-    try:
-        stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as error:
-        message = str(error.response.get("Error", {}).get("Message", ""))
-        if "does not exist" in message:
-            raise CliError(f"stack {stack_name} not found in {region}") from error
-        raise AwsCallError(f"stack {stack_name}", error) from error
-    if not stacks:
-        raise CliError(f"stack {stack_name} not found in {region}")
-    return {
-        output["OutputKey"]: output["OutputValue"]
-        for output in stacks[0].get("Outputs", [])
-        if "OutputKey" in output and "OutputValue" in output
-    }
 
 
 class LocalState(BaseModel):

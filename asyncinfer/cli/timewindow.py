@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from asyncinfer.cli.aws import TimeWindow
+from asyncinfer.cli.access.table import TimeWindow
 from asyncinfer.cli.errors import CliError, ExitCode
-from asyncinfer.clock import utc_now
-from lambdas.common.records import format_timestamp, parse_timestamp
+from lambdas.common.clock import format_timestamp, parse_timestamp, utc_now
 
 _AGE = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -22,7 +22,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from asyncinfer.local.constants import system_clock
 from asyncinfer.local.iam import (
     LAMBDA_SERVICE,
     SAGEMAKER_SERVICE,
@@ -39,6 +38,7 @@ from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.synth import synthesize
 from asyncinfer.local.template import Template
+from lambdas.common.clock import utc_now
 
 # The local administrator (``aws_server.LOCAL_ADMIN_KEY``): provisioning, the CLI and tests.
 LOCAL_CREDENTIALS = {
@@ -397,7 +397,7 @@ class LocalPipeline:
             "admin_url": f"{spec.runtime_endpoint_url}/_local",
             "outputs": spec.outputs,
             "pid": os.getpid(),
-            "started_at": system_clock().isoformat(timespec="seconds"),
+            "started_at": utc_now().isoformat(timespec="seconds"),
             "iam_enforced": self.options.enforce_iam,
         }
         temporary = self.state_file.with_suffix(".tmp")

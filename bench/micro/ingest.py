@@ -207,7 +207,7 @@ class IngestBench:
         """The recorded calls, for another object (prepared now, made when called)."""
         target = _object_version(upload)
         replacements = {self.template.inference_id: target.inference_id}
-        # The Filename holds the id's first 28 hex digits (lambdas/ingest/output_naming.py).
+        # The Filename holds the id's first 28 hex digits (lambdas/common/output_naming.py).
         replacements[self.template.inference_id[:28]] = target.inference_id[:28]
         replacements[self.template.key] = target.key
         if self.template.version_id and target.version_id:

@@ -57,9 +57,9 @@ def _recorded_update(message: str) -> tuple[Any, dict[str, Any], str]:
     a client configured as the handler's; returned with that client and the table name."""
     from aws_lambda_powertools import Metrics
 
+    from lambdas.common.outputs import DYNAMODB_CLIENT_CONFIG, S3_CLIENT_CONFIG, S3OutputReader
     from lambdas.common.store import RecordStore
     from lambdas.results import handler as results
-    from lambdas.results.clients import DYNAMODB_CLIENT_CONFIG, S3_CLIENT_CONFIG, S3OutputReader
     from lambdas.results.config import ResultsConfig
     from lambdas.results.logic import NotificationProcessor
 

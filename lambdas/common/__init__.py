@@ -1,1 +1,1 @@
-"""Shared by both functions and bundled into each function's asset."""
+"""Shared by the three functions and bundled into each function's asset."""

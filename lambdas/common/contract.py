@@ -113,7 +113,7 @@ class OutputNaming(StrEnum):
     """The ``output_naming`` setting: where SageMaker writes an input's output.
 
     The stack writes it into the ingest function's environment and a stack output (the CLI
-    prints the expected location from it); ``lambdas/ingest/output_naming.py`` has the rule.
+    prints the expected location from it); ``lambdas/common/output_naming.py`` has the rule.
     """
 
     INPUT = "input"  # beside the input's path: extension from the key's folder, our Filename

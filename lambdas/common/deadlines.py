@@ -26,12 +26,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from lambdas.common.clock import parse_timestamp
 from lambdas.common.contract import (
     INVOCATION_TIMEOUT_SECONDS_DEFAULT,
     REQUEST_TTL_SECONDS_DEFAULT,
     Env,
 )
-from lambdas.common.records import InferenceRecord, Status, parse_timestamp
+from lambdas.common.records import InferenceRecord, Status
 
 SUBMITTED_MARGIN = timedelta(minutes=30)
 # The reconciler's variables that set deadlines (the stack also outputs them for the CLI).

@@ -1,4 +1,4 @@
-"""How both functions read their settings: one pydantic model per function, fed the environment.
+"""How every function reads its settings: one pydantic model per function, fed the environment.
 
 A settings field names its variable with an alias (``Field(alias=Env.TABLE_NAME)``), and
 ``from_environ`` validates ``dict(os.environ)`` in one call; variables the model does not name

@@ -9,7 +9,7 @@ id, while a live claim stops a concurrent duplicate delivery from invoking twice
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -50,20 +50,6 @@ def inference_id_for(bucket: str, key: str, version_id: str | None, etag: str | 
     else:
         raise ValueError(f"s3://{bucket}/{key} has neither a version id nor an ETag")
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
-
-
-def format_timestamp(moment: datetime) -> str:
-    """UTC, millisecond precision, fixed width: string order equals time order in DynamoDB."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Reads SageMaker's and our own ISO-8601 timestamps (``...Z`` or ``+00:00``)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def expiry_epoch(now: datetime, retention_days: int) -> int | None:

@@ -21,18 +21,29 @@ nothing, except for a record the previous release filed under ``OPEN#<shard>``. 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from lambdas.common.backoff import BATCH_RETRY
 from lambdas.common.contract import (
     PARTITION_KEY,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
     TTL_ATTRIBUTE,
     status_shard,
+)
+from lambdas.common.items import (
+    DESCRIPTIVE_FIELDS,
+    OUTCOME_FIELDS,
+    UpdateBuilder,
+    codec,
+    encode,
+    record_from_item,
 )
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 
@@ -41,34 +52,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
-
-# Fields that describe the input: whoever writes first sets them, nobody overwrites them.
-DESCRIPTIVE_FIELDS = (
-    "input_location",
-    "input_bucket",
-    "input_key",
-    "input_version",
-    "input_size",
-    "content_type",
-    "accept",
-    "custom_attributes",
-    "endpoint_name",
-    "created_at",
-    "submitted_at",
-    "output_location",
-    "failure_location",
-)
-# Fields that describe an outcome: the newest terminal notification defines all of them.
-OUTCOME_FIELDS = (
-    "completed_at",
-    "received_at",
-    "latency_ms",
-    "response_content_type",
-    "result",
-    "result_encoding",
-    "failure_reason",
-    "failure_stage",
-)
+BATCH_GET_MAX_KEYS = 100  # BatchGetItem's limit per call
 
 
 class ClaimOutcome(StrEnum):
@@ -97,34 +81,28 @@ class Claim:
         return self.outcome in (ClaimOutcome.CLAIMED, ClaimOutcome.TAKEN_OVER)
 
 
-def _encode(value: Any) -> AttributeValueTypeDef:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    raise TypeError(f"unsupported attribute value {value!r}")
-
-
-def _decode(attribute: Any) -> Any:
-    if "S" in attribute:
-        return attribute["S"]
-    if "N" in attribute:
-        return int(attribute["N"])
-    if "BOOL" in attribute:
-        return attribute["BOOL"]
-    if "NULL" in attribute:
-        return None
-    raise TypeError(f"unsupported attribute {attribute!r}")
-
-
-def decode_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _decode(value) for name, value in item.items()}
-
-
-def record_from_item(item: dict[str, Any]) -> InferenceRecord:
-    return InferenceRecord.model_validate(decode_item(item))
+def batch_get_items(
+    client: DynamoDBClient, table: str, ids: Sequence[str], *, consistent: bool
+) -> Iterator[dict[str, Any]]:
+    """The items of ``ids`` (missing ones left out), read 100 keys a call; throttled keys come
+    back unprocessed and are asked for again after a pause, as the SDK's own retries would.
+    SDK errors propagate: each caller translates them."""
+    for start in range(0, len(ids), BATCH_GET_MAX_KEYS):
+        keys: list[Any] = [
+            {PARTITION_KEY: {"S": i}} for i in ids[start : start + BATCH_GET_MAX_KEYS]
+        ]
+        attempt = 0
+        while keys:
+            response = client.batch_get_item(
+                RequestItems={table: {"Keys": keys, "ConsistentRead": consistent}}
+            )
+            for item in response.get("Responses", {}).get(table) or []:
+                yield dict(item)
+            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            keys = list(unprocessed["Keys"]) if unprocessed else []
+            if keys:
+                attempt += 1
+                time.sleep(BATCH_RETRY.ceiling(attempt))
 
 
 def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeValueTypeDef]:
@@ -137,7 +115,7 @@ def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeVa
     return keys
 
 
-def _set_times(update: _Update, record: InferenceRecord, values: dict[str, Any]) -> None:
+def _set_times(update: UpdateBuilder, record: InferenceRecord, values: dict[str, Any]) -> None:
     """An outcome's ``updated_at`` and TTL, and its status-index keys (``_keep_filed``)."""
     for name in ("updated_at", TTL_ATTRIBUTE):
         if name in values:
@@ -145,7 +123,7 @@ def _set_times(update: _Update, record: InferenceRecord, values: dict[str, Any])
     _keep_filed(update, record)
 
 
-def _keep_filed(update: _Update, record: InferenceRecord) -> None:
+def _keep_filed(update: UpdateBuilder, record: InferenceRecord) -> None:
     """A terminal write's status-index keys: the record's shard (a no-op, except for a record
     the previous release filed under ``OPEN#nn``) and a time only where none is set yet."""
     update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id))
@@ -154,48 +132,11 @@ def _keep_filed(update: _Update, record: InferenceRecord) -> None:
         update.set_if_absent(STATUS_TIME_ATTRIBUTE, moment)
 
 
-class _Update:
-    """Builds one UpdateExpression with placeholder names and values."""
-
-    def __init__(self) -> None:
-        self.sets: list[str] = []
-        self.removes: list[str] = []
-        self.names: dict[str, str] = {}
-        self.values: dict[str, AttributeValueTypeDef] = {}
-
-    def name(self, attribute: str) -> str:
-        placeholder = f"#{attribute}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, label: str, value: Any) -> str:
-        placeholder = f":{label}"
-        self.values[placeholder] = _encode(value)
-        return placeholder
-
-    def set(self, attribute: str, value: Any) -> None:
-        self.sets.append(f"{self.name(attribute)} = {self.value(attribute, value)}")
-
-    def set_if_absent(self, attribute: str, value: Any) -> None:
-        name = self.name(attribute)
-        self.sets.append(f"{name} = if_not_exists({name}, {self.value(attribute, value)})")
-
-    def remove(self, attribute: str) -> None:
-        self.removes.append(self.name(attribute))
-
-    def expression(self) -> str:
-        parts = []
-        if self.sets:
-            parts.append("SET " + ", ".join(self.sets))
-        if self.removes:
-            parts.append("REMOVE " + ", ".join(self.removes))
-        return " ".join(parts)
-
-
 class RecordStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
+        codec()  # loaded now, with the store, rather than by the first write (items.py)
 
     def get(self, inference_id: str) -> InferenceRecord | None:
         response = self._client.get_item(
@@ -214,7 +155,7 @@ class RecordStore:
         """
         if record.status != Status.PENDING:
             raise ValueError("a claim is a PENDING record")
-        item = {name: _encode(value) for name, value in record.attributes().items()}
+        item = {name: encode(value) for name, value in record.attributes().items()}
         item.update(_status_keys(record.inference_id, record.created_at))
         item["claim_token"] = {"S": token}
         item["claim_expires_at"] = {"N": str(lease_until)}
@@ -252,17 +193,12 @@ class RecordStore:
     def mark_submitted(self, record: InferenceRecord, *, token: str) -> bool:
         """``PENDING -> SUBMITTED`` for our claim. Returns False when a result got there first,
         in which case only the ingest fields the result could not know are filled in."""
-        update = _Update()
+        update = UpdateBuilder()
         for name, value in record.attributes().items():
             if name not in (PARTITION_KEY, "status"):
                 update.set(name, value)
         update.set("status", Status.SUBMITTED.value)
-        update.remove("claim_token")
-        update.remove("claim_expires_at")
-        if self._update_owned(record.inference_id, update, token):
-            return True
-        self._backfill(record)
-        return False
+        return self._settle_claim(record, update, token)
 
     def mark_failed(
         self, record: InferenceRecord, *, token: str, reason: str, failed_at: str
@@ -275,17 +211,12 @@ class RecordStore:
             "completed_at": failed_at,
             "updated_at": failed_at,
         }
-        update = _Update()
+        update = UpdateBuilder()
         for name, value in values.items():
             if name != PARTITION_KEY:
                 update.set(name, value)
         _keep_filed(update, record)
-        update.remove("claim_token")
-        update.remove("claim_expires_at")
-        if self._update_owned(record.inference_id, update, token):
-            return True
-        self._backfill(record)
-        return False
+        return self._settle_claim(record, update, token)
 
     def record_outcome(
         self, record: InferenceRecord, *, guard: OutcomeGuard | None = None
@@ -299,7 +230,7 @@ class RecordStore:
         if record.status not in (Status.COMPLETED, Status.FAILED) or not record.completed_at:
             raise ValueError("an outcome is a COMPLETED or FAILED record with completed_at")
         values = record.attributes()
-        update = _Update()
+        update = UpdateBuilder()
         update.set("status", values["status"])
         for name in OUTCOME_FIELDS:
             if name in values:
@@ -318,8 +249,8 @@ class RecordStore:
         if guard is not None:
             condition += f" AND {update.name('status')} = :guard_status"
             condition += f" AND {update.name('updated_at')} = :guard_updated_at"
-            update.values[":guard_status"] = _encode(guard.status.value)
-            update.values[":guard_updated_at"] = _encode(guard.updated_at)
+            update.values[":guard_status"] = encode(guard.status.value)
+            update.values[":guard_updated_at"] = encode(guard.updated_at)
         try:
             response = self._client.update_item(
                 TableName=self._table,
@@ -362,7 +293,17 @@ class RecordStore:
             raise
         return True
 
-    def _update_owned(self, inference_id: str, update: _Update, token: str) -> bool:
+    def _settle_claim(self, record: InferenceRecord, update: UpdateBuilder, token: str) -> bool:
+        """The shared tail of ``mark_submitted`` and ``mark_failed``: the claim is released with
+        the write; if a result got there first, only the ingest fields are filled in."""
+        update.remove("claim_token")
+        update.remove("claim_expires_at")
+        if self._update_owned(record.inference_id, update, token):
+            return True
+        self._backfill(record)
+        return False
+
+    def _update_owned(self, inference_id: str, update: UpdateBuilder, token: str) -> bool:
         update.values[":token"] = {"S": token}
         update.values[":pending"] = {"S": Status.PENDING.value}
         update.name("claim_token")
@@ -384,7 +325,7 @@ class RecordStore:
 
     def _backfill(self, record: InferenceRecord) -> None:
         values = record.attributes()
-        update = _Update()
+        update = UpdateBuilder()
         for name in DESCRIPTIVE_FIELDS:
             if name in values:
                 update.set_if_absent(name, values[name])

@@ -16,7 +16,7 @@ retry mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -24,6 +24,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.ingest.service_models import botocore_session
+from lambdas.ingest.values import (
+    AnnouncedVersion,
+    InlineInput,
+    InvocationRequest,
+    InvocationResponse,
+    ObjectHead,
+)
 
 if TYPE_CHECKING:
     from botocore.session import Session
@@ -31,7 +38,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sagemaker_runtime.client import SageMakerRuntimeClient
 
-    from lambdas.ingest.payload import AnnouncedVersion
 
 INVOKE_CONNECT_TIMEOUT_SECONDS = 2.0
 INVOKE_READ_TIMEOUT_SECONDS = 5.0
@@ -69,65 +75,10 @@ class InvocationRetryableError(InvocationError):
     """Throttling, a 5xx, ``ModelNotReady`` or a connection error: another attempt may pass."""
 
 
-@dataclass(frozen=True)
-class ObjectHead:
-    """What HeadObject says about the current version of an object."""
-
-    etag: str
-    content_length: int
-    content_type: str | None = None
-    version_id: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
 class ObjectInspector(Protocol):
     def head(self, bucket: str, key: str) -> ObjectHead:
         """The current version's head; raises ObjectMissingError when there is none."""
         ...
-
-
-@dataclass(frozen=True)
-class InlineInput:
-    """The announced version's bytes, with the content type and user metadata stored with it."""
-
-    data: bytes
-    content_type: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class InvocationRequest:
-    """One InvokeEndpointAsync call. Exactly one of ``input_location`` and ``body`` is set; the
-    optional members are sent only when set, so ``output_naming = service`` sends neither."""
-
-    endpoint_name: str
-    inference_id: str
-    content_type: str
-    accept: str
-    custom_attributes: str
-    request_ttl_seconds: int
-    invocation_timeout_seconds: int
-    input_location: str | None = None
-    body: bytes | None = None
-    output_path_extension: str | None = None
-    filename: str | None = None
-
-    def optional_members(self) -> dict[str, Any]:
-        """The payload and output-naming keyword arguments of ``invoke_endpoint_async``."""
-        members = {
-            "InputLocation": self.input_location,
-            "Body": self.body,
-            "S3OutputPathExtension": self.output_path_extension,
-            "Filename": self.filename,
-        }
-        return {name: value for name, value in members.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class InvocationResponse:
-    inference_id: str
-    output_location: str | None
-    failure_location: str | None
 
 
 class AsyncInvoker(Protocol):

@@ -50,31 +50,27 @@ module sees only the project's own exceptions.
 from __future__ import annotations
 
 import math
-import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from lambdas.common.records import (
-    InferenceRecord,
-    Status,
-    expiry_epoch,
-    format_timestamp,
-)
+from lambdas.common.backoff import Backoff
+from lambdas.common.clock import format_timestamp, utc_now
+from lambdas.common.records import InferenceRecord, Status, expiry_epoch
 from lambdas.common.store import ClaimOutcome, RecordStore
 from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
     AsyncInvoker,
     InvocationRejectedError,
-    InvocationRequest,
     InvocationRetryableError,
     ObjectInspector,
 )
 from lambdas.ingest.prepare import Preparer, Rejection
+from lambdas.ingest.values import InvocationRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -99,18 +95,6 @@ BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 
 
-@dataclass
-class Backoff:
-    """Full-jitter exponential backoff: a delay drawn from ``[0, min(cap, base * 2**n)]``."""
-
-    base_seconds: float = BACKOFF_BASE_SECONDS
-    cap_seconds: float = BACKOFF_CAP_SECONDS
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, retry: int) -> float:
-        return self.rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**retry))
-
-
 class Outcome(StrEnum):
     SUBMITTED = "submitted"  # invoked, record SUBMITTED
     REJECTED = "rejected"  # record FAILED at ingest, never retried
@@ -129,10 +113,6 @@ class SubmitResult:
     @property
     def needs_retry(self) -> bool:
         return self.outcome in (Outcome.IN_PROGRESS, Outcome.DEFERRED)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Submitter:
@@ -158,7 +138,7 @@ class Submitter:
         self._logger = logger
         self._clock = clock
         self._sleep = sleep
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS)
 
     def submit(
         self, target: ObjectVersion, *, trace_id: str, remaining_seconds: Callable[[], float]

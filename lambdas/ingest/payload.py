@@ -25,33 +25,13 @@ botocore's errors).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
-from lambdas.ingest.output_naming import output_name
+from lambdas.common.output_naming import output_name
 
 if TYPE_CHECKING:
-    from lambdas.ingest.clients import InlineInput
-
-
-@dataclass(frozen=True)
-class AnnouncedVersion:
-    """The object version an event announced (``version_id`` None or "null" when unversioned)."""
-
-    bucket: str
-    key: str
-    size: int
-    etag: str | None = None
-    version_id: str | None = None
-
-    @property
-    def versioned(self) -> bool:
-        return bool(self.version_id) and self.version_id != "null"
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+    from lambdas.ingest.values import AnnouncedVersion, InlineInput
 
 
 def sends_inline(size: int, inline_input_max_bytes: int) -> bool:

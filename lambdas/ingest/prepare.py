@@ -16,7 +16,7 @@ Two ways to send the payload (``lambdas.ingest.payload`` says why):
   processes the request (the README's residual window).
 
 With ``output_naming = input`` both carry ``S3OutputPathExtension`` and ``Filename``
-(``lambdas.ingest.output_naming``).
+(``lambdas.common.output_naming``).
 """
 
 from __future__ import annotations
@@ -32,14 +32,10 @@ from lambdas.ingest.attributes import (
     extension_map,
     resolve_content_type,
 )
-from lambdas.ingest.clients import (
-    ObjectChangedError,
-    ObjectHead,
-    ObjectInspector,
-    ObjectMissingError,
-)
+from lambdas.ingest.clients import ObjectChangedError, ObjectInspector, ObjectMissingError
 from lambdas.ingest.events import INPUT_LOCATION_MAX_LENGTH, ObjectVersion
-from lambdas.ingest.payload import AnnouncedVersion, InputReader, naming_members, sends_inline
+from lambdas.ingest.payload import InputReader, naming_members, sends_inline
+from lambdas.ingest.values import AnnouncedVersion, ObjectHead
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

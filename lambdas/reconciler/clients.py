@@ -2,7 +2,7 @@
 objects.
 
 The only module of the function that calls the AWS SDK (botocore) besides the shared
-``RecordStore`` and the results function's ``S3OutputReader`` it reuses. SDK errors become
+``RecordStore`` and ``S3OutputReader`` (``lambdas.common.outputs``). SDK errors become
 ``ReconcilerAwsError``.
 The logic depends on the ``OverdueIndex`` and ``ObjectProbe`` protocols, so tests inject fakes.
 
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import RECONCILER_STATE_KEY, STATUS_SHARD_INDEX
-from lambdas.common.records import InferenceRecord, Status, format_timestamp
-from lambdas.common.store import record_from_item
+from lambdas.common.items import record_from_item
+from lambdas.common.records import InferenceRecord, Status
+from lambdas.common.s3uri import split_s3_location
 from lambdas.reconciler.shards import ShardQueryError, get_many, shard_page, window_page
-from lambdas.results.clients import split_s3_location
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

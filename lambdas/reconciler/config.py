@@ -3,8 +3,8 @@
 Each field's alias is its environment variable (``lambdas.common.contract.Env``); see
 ``lambdas.common.environment`` for how they are loaded. It shares ``TABLE_NAME``,
 ``ENDPOINT_NAME``, ``RETENTION_DAYS`` and ``INLINE_RESULT_MAX_BYTES`` with the results function
-(it records outcomes through the same code, so its results config is read from the same
-variables) and ``REQUEST_TTL_SECONDS``/``INVOCATION_TIMEOUT_SECONDS`` with the ingest function
+(both record outcomes through ``lambdas.common.outcomes``, whose ``OutcomeConfig`` reads
+them) and ``REQUEST_TTL_SECONDS``/``INVOCATION_TIMEOUT_SECONDS`` with the ingest function
 (they set the deadline of a submitted request). ``SUBMITTED_MARGIN_SECONDS`` (default 1800,
 ``lambdas.common.deadlines.SUBMITTED_MARGIN``) is the margin added to them; the stack sets that
 default, local-mode tests set it small so that records fall due within seconds.
@@ -17,7 +17,6 @@ from datetime import timedelta
 from pydantic import Field
 
 from lambdas.common.contract import (
-    INLINE_RESULT_CAP_BYTES,
     INVOCATION_TIMEOUT_SECONDS_DEFAULT,
     INVOCATION_TIMEOUT_SECONDS_MAX,
     INVOCATION_TIMEOUT_SECONDS_MIN,
@@ -34,8 +33,7 @@ from lambdas.common.deadlines import (
     SUBMITTED_MARGIN,
     DeadlineRules,
 )
-from lambdas.common.environment import EnvironmentSettings
-from lambdas.results.config import ResultsConfig
+from lambdas.common.outcomes import OutcomeConfig
 
 SQS_RETENTION_SECONDS_MIN = 60
 SQS_RETENTION_SECONDS_MAX = 14 * 24 * 3600
@@ -44,11 +42,9 @@ PAGE_SIZE_DEFAULT = 50
 MAX_RECORDS_DEFAULT = 500
 
 
-class ReconcilerConfig(EnvironmentSettings):
+class ReconcilerConfig(OutcomeConfig):
     function = Service.RECONCILER
 
-    table_name: str = Field(alias=Env.TABLE_NAME, min_length=1)
-    endpoint_name: str = Field(alias=Env.ENDPOINT_NAME, min_length=1)
     status_index: str = Field(default=STATUS_INDEX, alias=Env.STATUS_INDEX, min_length=1)
     # how far the review of the sharded status index has gone (layout 2; "" in layout 1)
     state_table: str = Field(default="", alias=Env.RECONCILER_STATE_TABLE)
@@ -79,10 +75,6 @@ class ReconcilerConfig(EnvironmentSettings):
         ge=SQS_RETENTION_SECONDS_MIN,
         le=SQS_RETENTION_SECONDS_MAX,
     )
-    retention_days: int = Field(default=90, alias=Env.RETENTION_DAYS, ge=0)
-    inline_result_max_bytes: int = Field(
-        default=16384, alias=Env.INLINE_RESULT_MAX_BYTES, ge=0, le=INLINE_RESULT_CAP_BYTES
-    )
     page_size: int = Field(default=PAGE_SIZE_DEFAULT, alias=Env.RECONCILE_PAGE_SIZE, ge=1, le=1000)
     max_records: int = Field(
         default=MAX_RECORDS_DEFAULT, alias=Env.RECONCILE_MAX_RECORDS, ge=1, le=100_000
@@ -102,16 +94,4 @@ class ReconcilerConfig(EnvironmentSettings):
             ingest_queue_retention_seconds=self.ingest_queue_retention_seconds,
             dead_letter_retention_seconds=self.dead_letter_retention_seconds,
             submitted_margin=timedelta(seconds=self.submitted_margin_seconds),
-        )
-
-    @property
-    def results(self) -> ResultsConfig:
-        """The results function's config for the same environment: the processor's input."""
-        return ResultsConfig.model_validate(
-            {
-                "TABLE_NAME": self.table_name,
-                "ENDPOINT_NAME": self.endpoint_name,
-                "RETENTION_DAYS": self.retention_days,
-                "INLINE_RESULT_MAX_BYTES": self.inline_result_max_bytes,
-            }
         )

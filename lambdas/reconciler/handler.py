@@ -27,15 +27,13 @@ from aws_lambda_powertools import Metrics
 from lambdas.common.collector import collector_paused
 from lambdas.common.contract import STATUS_SHARD_INDEX
 from lambdas.common.logs import function_logger
+from lambdas.common.outputs import S3OutputReader, create_clients
 from lambdas.common.store import RecordStore
 from lambdas.common.tracing import traced
 from lambdas.reconciler.clients import S3ObjectProbe, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler, RunReport
 from lambdas.reconciler.review import Review
-
-# the reconciler records outcomes as the results function does, with the same clients
-from lambdas.results.clients import S3OutputReader, create_clients
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -4,10 +4,11 @@ For each overdue record (found through layout 1's ``by_status`` index oldest fir
 time, or in layout 2 by the review of ``lambdas/reconciler/review.py``):
 
 * ``SUBMITTED`` with an output object at the ``output_location`` ingest recorded: SageMaker
-  finished, its notification was lost. The reconciler hands the results function's
-  ``NotificationProcessor`` the success notification SageMaker would have sent (``eventTime``
-  = the object's LastModified, ``receivedTime`` = ``submitted_at``), so the outcome is recorded
-  by the very same code: the same record, inline result and conditional monotonic write.
+  finished, its notification was lost. The reconciler hands the outcome recorder the results
+  function uses too (``lambdas.common.outcomes.OutcomeRecorder``) the success notification
+  SageMaker would have sent (``eventTime`` = the object's LastModified, ``receivedTime`` =
+  ``submitted_at``), so the outcome is recorded by the very same code: the same record, inline
+  result and conditional monotonic write.
 * ``SUBMITTED`` with a failure object at ``failure_location``: the same, as an error
   notification whose ``failureReason`` is the object's text (SageMaker stores the failure
   response payload there).
@@ -30,20 +31,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from lambdas.common.clock import format_timestamp, utc_now
 from lambdas.common.deadlines import PENDING_MARGIN
-from lambdas.common.records import (
-    FailureStage,
-    InferenceRecord,
-    Status,
-    expiry_epoch,
-    format_timestamp,
-)
+from lambdas.common.outcomes import Disposition, OutcomeRecorder
+from lambdas.common.outputs import OutputReader
+from lambdas.common.records import FailureStage, InferenceRecord, Status, expiry_epoch
+from lambdas.common.s3uri import split_s3_location
 from lambdas.common.store import OutcomeGuard
 from lambdas.reconciler.clients import (
     FoundObject,
@@ -53,8 +52,6 @@ from lambdas.reconciler.clients import (
 )
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.telemetry import ENDPOINT_DIMENSION, Metric
-from lambdas.results.clients import OutputReader, split_s3_location
-from lambdas.results.logic import Disposition, NotificationProcessor
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
@@ -95,7 +92,7 @@ class RunReport:
 
 
 class _GuardedStore:
-    """The processor's store, writing only if the record is still as the reconciler read it."""
+    """The recorder's store, writing only if the record is still as the reconciler read it."""
 
     def __init__(self, store: OutcomeWriter, guard: OutcomeGuard) -> None:
         self._store = store
@@ -118,10 +115,6 @@ class ReviewWalk(Protocol):
     ) -> int: ...
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _never() -> bool:
     return False
 
@@ -129,7 +122,7 @@ def _never() -> bool:
 @dataclass(frozen=True, kw_only=True)
 class Reconciler:
     """Settles overdue records; built once per container (``handler.reconciler``), with the
-    handler's ``metrics`` and ``logger`` injected as the results function's processor is."""
+    handler's ``metrics`` and ``logger`` injected as the results function's recorder is."""
 
     config: ReconcilerConfig
     index: OverdueIndex
@@ -151,7 +144,7 @@ class Reconciler:
             return replace(self, out_of_time=out_of_time).run()
         now = self.clock()
         report = RunReport()
-        # the dimension the alarm and the widget select (the results function's metrics have it)
+        # the dimension the alarm and the widget select (the outcomes' metrics have it)
         self.metrics.set_default_dimensions(**{ENDPOINT_DIMENSION: self.config.endpoint_name})
         budget = self.config.max_records
         for status in (Status.SUBMITTED, Status.PENDING):
@@ -303,15 +296,15 @@ class Reconciler:
         return json.dumps(message)
 
     def _apply(self, message: str, guard: OutcomeGuard, settled: Settlement) -> Settlement:
-        processor = NotificationProcessor(
-            config=self.config.results,
+        recorder = OutcomeRecorder(
+            config=self.config,
             store=_GuardedStore(self.store, guard),
             outputs=self.outputs,
             metrics=self.metrics,
             clock=self.clock,
             logger=self.logger,
         )
-        disposition = processor.process_message(message)
+        disposition = recorder.process_message(message)
         if disposition in (Disposition.COMPLETED, Disposition.FAILED):
             return settled
         return Settlement.UNCHANGED

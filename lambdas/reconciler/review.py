@@ -31,14 +31,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from lambdas.common.clock import format_timestamp, parse_timestamp
 from lambdas.common.contract import SHARD_PARTITIONS
-from lambdas.common.records import (
-    TERMINAL_STATUSES,
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    parse_timestamp,
-)
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from lambdas.common.store import OutcomeGuard
 from lambdas.reconciler.logic import RunReport, Settlement
 

@@ -14,27 +14,27 @@ No Scan anywhere: what is read is bounded by the window or by the legacy open re
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import (
     PARTITION_KEY,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
     legacy_partitions,
 )
-from lambdas.common.records import InferenceRecord, Status, format_timestamp
-from lambdas.common.store import record_from_item
+from lambdas.common.items import record_from_item
+from lambdas.common.records import InferenceRecord, Status
+from lambdas.common.store import batch_get_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
 
 SHARD_FIELD = "shard"
-BATCH_GET_MAX_KEYS = 100
 # index entries are ~0.2 KB: a 1 MB Query page holds several thousand; 1,000 keeps a page's
 # BatchGetItem reads (10 calls) short next to the run's time budget
 WINDOW_PAGE_SIZE = 1000
@@ -142,24 +142,10 @@ def get_many(
 ) -> dict[str, InferenceRecord]:
     """Reads by key, 100 at a time (consistent where an index read may trail the table)."""
     found: dict[str, InferenceRecord] = {}
-    for start in range(0, len(ids), BATCH_GET_MAX_KEYS):
-        keys: list[Any] = [
-            {PARTITION_KEY: {"S": i}} for i in ids[start : start + BATCH_GET_MAX_KEYS]
-        ]
-        attempt = 0
-        while keys:
-            try:
-                response = client.batch_get_item(
-                    RequestItems={table: {"Keys": keys, "ConsistentRead": consistent}}
-                )
-            except (ClientError, BotoCoreError) as error:
-                raise ShardQueryError(f"reading records of {table} failed: {error}") from error
-            for item in response.get("Responses", {}).get(table) or []:
-                record = record_from_item(dict(item))
-                found[record.inference_id] = record
-            unprocessed = response.get("UnprocessedKeys", {}).get(table)
-            keys = list(unprocessed["Keys"]) if unprocessed else []
-            if keys:  # throttled keys come back unprocessed: back off, as the SDK would
-                attempt += 1
-                time.sleep(min(0.05 * 2**attempt, 1.0))
+    try:
+        for item in batch_get_items(client, table, ids, consistent=consistent):
+            record = record_from_item(item)
+            found[record.inference_id] = record
+    except (ClientError, BotoCoreError) as error:
+        raise ShardQueryError(f"reading records of {table} failed: {error}") from error
     return found

@@ -3,15 +3,15 @@
 Both are added once per run to the handler's Powertools ``Metrics``, with the ``EndpointName``
 dimension the results function's outcomes carry (the alarm and the dashboard select it), zeros
 included, so the alarm sees data points rather than gaps. The outcomes the reconciler records
-from output or failure objects are also counted by the results function's code it reuses
-(``InferencesCompleted``, ``InferencesFailed``).
+from output or failure objects are also counted where every outcome is, in
+``lambdas.common.outcomes`` (``InferencesCompleted``, ``InferencesFailed``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from lambdas.results.telemetry import ENDPOINT_DIMENSION
+from lambdas.common.outcomes import ENDPOINT_DIMENSION
 
 __all__ = ["ENDPOINT_DIMENSION", "Metric"]
 

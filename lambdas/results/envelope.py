@@ -2,7 +2,7 @@
 
 The models require what the function reads (``Type``, ``TopicArn``, ``MessageId``, ``Message``)
 and ignore the rest. Each ``Message`` stays the raw JSON string SageMaker published;
-``lambdas.results.notification`` validates it on its own.
+``lambdas.common.notification`` validates it on its own.
 
 Powertools' own ``SnsModel`` would also validate the signature fields and URLs the function
 never reads, and importing it builds its four models and imports ``pydantic.networks``: about

@@ -1,7 +1,7 @@
 """Lambda entry point of the results function: ``lambdas.results.handler.handler``.
 
 SageMaker's async-inference notifications (SNS) -> the results table; see
-``lambdas.results.logic`` for the ordering and failure policy.
+``lambdas.common.outcomes`` for the ordering and failure policy.
 
 The environment is validated and the AWS clients are created on the first invocation and then
 kept for the container's life; importing this module does neither, which keeps the import
@@ -28,8 +28,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 
 from lambdas.common.collector import collector_paused
 from lambdas.common.logs import function_logger
+from lambdas.common.outputs import S3OutputReader, create_clients
 from lambdas.common.tracing import traced
-from lambdas.results.clients import S3OutputReader, create_clients
 from lambdas.results.envelope import SageMakerSnsEvent
 
 if TYPE_CHECKING:

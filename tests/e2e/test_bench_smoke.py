@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import run
-from bench.report import Report, cost_table_text, render
+from bench.report import cost_table_text, render
+from bench.run import Report
 from bench.settings import smoke
 
 pytestmark = pytest.mark.e2e

@@ -1,5 +1,5 @@
 """Issue 14 end to end in local mode: outputs land under the input's folder, and each version's
-record holds the result of exactly that version's bytes (README "Where outputs land, and
+record holds the result of exactly that version's bytes (docs/records.md, "Where outputs land, and
 exactly the version that was uploaded")."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES
+from lambdas.common.output_naming import decode_extension
 from lambdas.common.records import InferenceRecord, Status, inference_id_for
 from lambdas.common.store import RecordStore
-from lambdas.ingest.output_naming import decode_extension
 
 pytestmark = pytest.mark.e2e
 WAIT_SECONDS = 90.0
@@ -154,8 +154,8 @@ def test_a_large_input_has_the_documented_residual_window(
 ) -> None:
     """Over ``inline_input_max_bytes`` the request names the key, not the version: an overwrite
     after ingest checked the version and before SageMaker reads the object is processed under
-    the older version's id (README "Larger inputs: the residual window, stated"). The runtime's
-    added latency holds the request between the two moments."""
+    the older version's id (docs/records.md, "Larger inputs: the residual window, stated").
+    The runtime's added latency holds the request between the two moments."""
     key = "e2e/large/flower.json"
     size = INLINE_INPUT_CAP_BYTES + 1
     set_faults(spec, added_latency_ms=3000)

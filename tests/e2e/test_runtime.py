@@ -29,11 +29,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from asyncinfer.local.constants import system_clock
 from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.model_server import ModelServer, ServingStack
 from asyncinfer.local.runtime.backend import LocalRuntime
 from asyncinfer.local.spec import EndpointSpec
+from lambdas.common.clock import utc_now
 
 pytestmark = pytest.mark.e2e
 
@@ -250,7 +250,7 @@ def make_runtime(aws: Aws, demo_model: ModelServer) -> Iterator[RuntimeFactory]:
     def make(
         model_url: str | None = None,
         faults: FaultSettings | None = None,
-        clock: Callable[[], datetime] = system_clock,
+        clock: Callable[[], datetime] = utc_now,
         **overrides: Any,
     ) -> LocalRuntime:
         endpoint = endpoint_spec(aws, model_url or demo_model.url, **overrides)

@@ -118,7 +118,7 @@ def synthesize(arguments: Mapping[str, str], outdir: Path) -> Synthesized:
 
 
 # Variables the Lambda runtime and Powertools read (stacks/function.py sets the POWERTOOLS_* ones
-# for both functions); a function's config model never sees them.
+# for every function); a function's config model never sees them.
 RUNTIME_VARIABLE_PREFIXES = ("POWERTOOLS_", "AWS_", "_X_AMZN_", "LAMBDA_")
 
 

@@ -52,7 +52,8 @@ def test_no_context_gives_the_documented_defaults() -> None:
     assert config.uses_demo_model
     assert config.uses_demo_image
     assert config.ingest_visibility_timeout_seconds == 6 * config.ingest_timeout_seconds
-    # The documented values as literals (README, AWS docs), not the implementation's defaults.
+    # The documented values as literals (docs/configuration.md, AWS docs), not the
+    # implementation's defaults.
     assert config.ingest_timeout_seconds == 60
     assert config.ingest_visibility_timeout_seconds == 360
     assert config.request_ttl_seconds == 21600

@@ -306,7 +306,7 @@ def test_documented_queue_timings_are_the_literal_aws_values(
     stack: Synthesized, ids: dict[str, str]
 ) -> None:
     # AWS: set the source queue's visibility timeout to six times the function timeout
-    # (README: ingest_timeout_seconds defaults to 60, batching window to 0).
+    # (docs/configuration.md: ingest_timeout_seconds defaults to 60, batching window to 0).
     assert stack.properties(ids["ingest_function"])["Timeout"] == 60
     ingest_queue = stack.properties(ids["ingest_queue"])
     assert ingest_queue["VisibilityTimeout"] == 360

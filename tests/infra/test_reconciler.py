@@ -122,14 +122,17 @@ def test_the_environment_is_exactly_what_the_config_model_reads(stack: Synthesiz
     assert (config.request_ttl_seconds, config.invocation_timeout_seconds) == (21600, 900)
 
 
-def test_the_asset_holds_common_results_and_reconciler_only(stack: Synthesized) -> None:
+def test_the_asset_holds_common_and_reconciler_only(stack: Synthesized) -> None:
     function = stack.output_target("ReconcilerFunctionName")
     asset_key = stack.properties(function)["Code"]["S3Key"]
     staged: Path = stack.outdir / f"asset.{asset_key.removesuffix('.zip')}"
     files = {path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file()}
     assert "lambdas/reconciler/handler.py" in files
-    assert "lambdas/results/logic.py" in files
-    assert not any(file.startswith("lambdas/ingest/") for file in files)
+    assert "lambdas/common/outcomes.py" in files
+    assert all(
+        file == "lambdas/__init__.py" or file.startswith(("lambdas/common/", "lambdas/reconciler/"))
+        for file in files
+    ), files
 
 
 def test_settled_records_raise_an_alarm_and_have_a_widget(stack: Synthesized) -> None:

@@ -1,4 +1,4 @@
-"""The results table's layout steps (README "Migrating the results table"): each step's
+"""The results table's layout steps (docs/operations.md, "Migrating the results table"): each step's
 template, and that a deployed table can walk from layout 1 to layout 2 by ``cdk deploy``
 alone, because consecutive steps create or delete exactly one global secondary index and
 never change one in place (CloudFormation/DynamoDB: one GSI created or deleted per update)."""
@@ -22,7 +22,8 @@ STEPS = [
     TableLayout.ADD_INPUT_KEYS,
     TableLayout.V2,
 ]
-# The documented shapes, as literals (README "The record"), not the implementation's tables.
+# The documented shapes, as literals (docs/records.md, "The record"), not the implementation's
+# tables.
 EXPECTED = {
     "by_input_location": ("input_location", "created_at", "ALL"),
     "by_status": ("status", "updated_at", "ALL"),

@@ -21,13 +21,14 @@ from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.iam import admin_session
 from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
 from asyncinfer.local.spec import LocalPipelineSpec
+from lambdas.common.items import record_from_item
 from lambdas.common.records import (
     TERMINAL_STATUSES,
     FailureStage,
     InferenceRecord,
     inference_id_for,
 )
-from lambdas.common.store import RecordStore, record_from_item
+from lambdas.common.store import RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DEAD_LETTER_OUTPUTS = (

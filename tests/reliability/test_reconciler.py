@@ -22,13 +22,8 @@ from typing import Any
 import pytest
 
 from asyncinfer.local.faults import FaultSettings
-from lambdas.common.records import (
-    FailureStage,
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    inference_id_for,
-)
+from lambdas.common.clock import format_timestamp
+from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from tests.reliability.support import (
     IRIS_ROWS,
     MODEL_REJECTED_BODY,

@@ -18,11 +18,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from asyncinfer.local.faults import DynamoDBFaultProxy
-from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status, format_timestamp
+from lambdas.common.clock import format_timestamp, parse_timestamp, utc_now
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from tests.reliability.support import Harness
 
 STALE_PER_ROUND = 3
@@ -171,7 +172,7 @@ class Chaos:
             "MessageId": str(uuid.uuid4()),
             "TopicArn": topic,
             "Message": json.dumps(notification),
-            "Timestamp": format_timestamp(datetime.now().astimezone()),
+            "Timestamp": format_timestamp(utc_now()),
             "SignatureVersion": "1",
             "Signature": "",
             "SigningCertURL": "",
@@ -187,7 +188,7 @@ def stale_notification(
 ) -> dict[str, Any]:
     """An ``InferenceResult`` from before the record's outcome, with the opposite outcome."""
     assert record.completed_at is not None
-    earlier = datetime.fromisoformat(record.completed_at) - timedelta(seconds=1)
+    earlier = parse_timestamp(record.completed_at) - timedelta(seconds=1)
     notification: dict[str, Any] = {
         "awsRegion": harness.spec.region,
         "eventTime": format_timestamp(earlier),

@@ -16,13 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asyncinfer import local as local_mode
-from asyncinfer.cli.aws import ResultsTable
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
 from asyncinfer.local.spec import EndpointSpec
 from asyncinfer.local.synth import SynthError
 from asyncinfer.local.template import TemplateError
+from lambdas.common.clock import parse_timestamp
 from lambdas.common.contract import StackOutput
-from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status, parse_timestamp
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from lambdas.common.records import inference_id_for as compute_inference_id
 
 SAMPLES = Path(local_mode.__file__).parent / "samples"

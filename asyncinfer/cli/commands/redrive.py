@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from asyncinfer.cli import render
+from asyncinfer.cli.commands import redrive_view
 from asyncinfer.cli.commands.common import context_of
+from asyncinfer.cli.commands.redrive_letters import QUEUE_NAMES, Redriver, sources_from_outputs
 from asyncinfer.cli.errors import CliError, ExitCode
-from asyncinfer.cli.redrive import QUEUE_NAMES, Redriver, sources_from_outputs
 
 
 def redrive(
@@ -51,11 +52,11 @@ def redrive(
     redriver = Redriver(context.queues, context.functions)
     reports = [redriver.run(source, dry_run=dry_run) for source in selected]
     if json_output:
-        document = render.redrive_document(reports)
+        document = redrive_view.redrive_document(reports)
         render.emit(context.stdout, render.to_json(document))
     else:
-        context.stdout.print(render.redrive_table(reports, dry_run=dry_run))
-        for line in render.redrive_details(reports, dry_run=dry_run):
+        context.stdout.print(redrive_view.redrive_table(reports, dry_run=dry_run))
+        for line in redrive_view.redrive_details(reports, dry_run=dry_run):
             render.emit(context.stderr, line)
     if not dry_run and any(report.failed or report.skipped for report in reports):
         raise typer.Exit(ExitCode.FAILED)

@@ -8,7 +8,7 @@ import typer
 
 from asyncinfer.cli import render
 from asyncinfer.cli.commands.common import context_of, exclusive_formats
-from asyncinfer.cli.listing import Cursor, ListQuery, list_records, parse_statuses
+from asyncinfer.cli.commands.results_listing import Cursor, ListQuery, list_records, parse_statuses
 from asyncinfer.cli.timewindow import time_window
 
 

@@ -19,10 +19,9 @@ from rich.progress import (
 )
 
 from asyncinfer.cli import render
+from asyncinfer.cli.commands import submit_view
 from asyncinfer.cli.commands.common import context_of
-from asyncinfer.cli.context import CliContext
-from asyncinfer.cli.errors import CliError, ExitCode
-from asyncinfer.cli.submit import (
+from asyncinfer.cli.commands.submit_upload import (
     FileToSubmit,
     FollowState,
     OutputPlacement,
@@ -33,6 +32,8 @@ from asyncinfer.cli.submit import (
     follow,
     upload_all,
 )
+from asyncinfer.cli.context import CliContext
+from asyncinfer.cli.errors import CliError, ExitCode
 from lambdas.common.contract import StackOutput
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -123,7 +124,7 @@ def submit(
             context, [o.inference_id for o in uploaded if o.inference_id], timeout, poll_interval
         )
     if json_output:
-        documents = [render.submitted_document(outcome, state) for outcome in outcomes]
+        documents = [submit_view.submitted_document(outcome, state) for outcome in outcomes]
         render.emit(context.stdout, render.to_json(documents))
     if any(outcome.error for outcome in outcomes) or (state is not None and state.failed):
         raise typer.Exit(ExitCode.FAILED)
@@ -142,13 +143,13 @@ def _report_uploads(
         raise CliError(failures[0].error or "upload failed")
     if not json_output:
         for outcome in uploaded:
-            render.emit(context.stdout, render.submitted_line(outcome))
+            render.emit(context.stdout, submit_view.submitted_line(outcome))
     for outcome in failures:
         render.emit(context.stderr, f"upload failed: {outcome.file.path}: {outcome.error}")
 
     if aborted:
         if json_output:
-            documents = [render.submitted_document(outcome, None) for outcome in outcomes]
+            documents = [submit_view.submitted_document(outcome, None) for outcome in outcomes]
             render.emit(context.stdout, render.to_json(documents))
         render.emit(context.stderr, f"interrupted: {len(uploaded)} of {total} uploaded")
         raise typer.Exit(130)
@@ -211,7 +212,7 @@ def _follow(
 
     def show(state: FollowState) -> None:
         if interactive:
-            live.update(render.follow_view(state, width=context.stderr.width), refresh=True)
+            live.update(submit_view.follow_view(state, width=context.stderr.width), refresh=True)
 
     if interactive:
         live.start()
@@ -232,5 +233,5 @@ def _follow(
             f"FAILED {record.inference_id} {record.input_location or ''} "
             f"[{record.failure_stage or '?'}] {record.failure_reason or ''}",
         )
-    render.emit(context.stderr, render.follow_summary(state))
+    render.emit(context.stderr, submit_view.follow_summary(state))
     return state

@@ -9,10 +9,11 @@ import typer
 from rich.live import Live
 
 from asyncinfer.cli import render
+from asyncinfer.cli.commands import watch_view
 from asyncinfer.cli.commands.common import context_of, positive_age
+from asyncinfer.cli.commands.watch_stats import take_snapshot
 from asyncinfer.cli.errors import CliError, ExitCode
-from asyncinfer.cli.stats import take_snapshot
-from asyncinfer.clock import utc_now
+from lambdas.common.clock import utc_now
 from lambdas.common.contract import StackOutput
 
 
@@ -60,15 +61,15 @@ def watch(
     if once:
         taken = snapshot()
         if json_output:
-            document = render.snapshot_document(taken)
+            document = watch_view.snapshot_document(taken)
             render.emit(context.stdout, render.to_json(document))
         else:
-            context.stdout.print(render.snapshot_view(taken))
+            context.stdout.print(watch_view.snapshot_view(taken))
         return
     try:
         with Live(console=context.stdout, auto_refresh=False) as live:
             while True:
-                live.update(render.snapshot_view(snapshot()), refresh=True)
+                live.update(watch_view.snapshot_view(snapshot()), refresh=True)
                 time.sleep(interval)
     except KeyboardInterrupt:
         return

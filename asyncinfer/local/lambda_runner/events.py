@@ -11,8 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from asyncinfer.local.constants import timestamp_millis
 from asyncinfer.local.lambda_runner.context import FUNCTION_VERSION
+from lambdas.common.clock import format_timestamp, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import (
@@ -158,7 +158,7 @@ def async_failure_record(
     """What Lambda sends an on-failure destination once an async event's retries are spent."""
     return {
         "version": "1.0",
-        "timestamp": timestamp_millis(),
+        "timestamp": format_timestamp(utc_now()),
         "requestContext": {
             "requestId": invocation.request_id,
             "functionArn": f"{function_arn}:{FUNCTION_VERSION}",

@@ -27,7 +27,6 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from asyncinfer.local.constants import system_clock, timestamp_millis
 from asyncinfer.local.lambda_runner.context import (
     FUNCTION_VERSION,
     function_arn,
@@ -35,6 +34,7 @@ from asyncinfer.local.lambda_runner.context import (
 )
 from asyncinfer.local.lambda_runner.worker import Reply, Request, WorkerConfig, serve
 from asyncinfer.local.spec import FunctionSpec
+from lambdas.common.clock import format_timestamp, utc_now
 
 _CONTEXT = multiprocessing.get_context("spawn")
 _SHUTDOWN_GRACE_SECONDS = 2.0
@@ -170,7 +170,7 @@ class WorkerPool:
             self._condition.notify_all()
 
     def _worker_config(self) -> WorkerConfig:
-        stream = f"{system_clock():%Y/%m/%d}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
+        stream = f"{utc_now():%Y/%m/%d}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
         environment = dict(self._environment, AWS_LAMBDA_LOG_STREAM_NAME=stream)
         return WorkerConfig(
             function_name=self.function.name,
@@ -233,7 +233,7 @@ class WorkerPool:
         worker.process.join()
         if self._is_closing():
             return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
-        _append_log(self._log_path, f"{timestamp_millis()} {request_id} {message}")
+        _append_log(self._log_path, f"{format_timestamp(utc_now())} {request_id} {message}")
         return Invocation(
             request_id,
             Outcome.TIMEOUT,
@@ -255,7 +255,7 @@ class WorkerPool:
         else:
             status = f"exit status {exit_code}"
         message = f"RequestId: {request_id} Error: Runtime exited with error: {status}"
-        _append_log(self._log_path, f"{timestamp_millis()} {message}")
+        _append_log(self._log_path, f"{format_timestamp(utc_now())} {message}")
         return Invocation(
             request_id,
             Outcome.CRASH,

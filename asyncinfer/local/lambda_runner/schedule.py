@@ -31,10 +31,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from asyncinfer.local.constants import ACCOUNT_ID, system_clock
+from asyncinfer.local.constants import ACCOUNT_ID
 from asyncinfer.local.lambda_runner.pool import Outcome, WorkerPool
 from asyncinfer.local.lambda_runner.source import Counters
 from asyncinfer.local.spec import ScheduleSourceSpec
+from lambdas.common.clock import utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class ScheduleSource:
     def _run_once(self) -> None:
         with self._lock:
             self._runs += 1
-        event = scheduled_event(self.spec.rule_arn, self._region, system_clock())
+        event = scheduled_event(self.spec.rule_arn, self._region, utc_now())
         for attempt in range(1, self.spec.max_attempts + 1):
             backoff = self._retry_backoff_seconds * 2 ** (attempt - 2) if attempt > 1 else 0
             if self._stopping.wait(backoff):

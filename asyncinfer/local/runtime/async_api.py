@@ -348,14 +348,6 @@ def _check_input_location(input_location: str) -> None:
         )
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/key`` -> ``("bucket", "some/key")``."""
-    match = LOCATION_PATTERN.fullmatch(uri)
-    if match is None or match["scheme"] != "s3":
-        raise ValueError(f"not an s3:// URI: {uri}")
-    return match["bucket"], match["key"]
-
-
 def accept_invocation(
     request: InvocationRequest, output_path: str, failure_path: str, received_at: datetime
 ) -> AcceptedInvocation:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from asyncinfer.local.constants import ACCOUNT_ID, Clock, system_clock
+from asyncinfer.local.constants import ACCOUNT_ID
 from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.http_service import LoopbackHTTPService
 from asyncinfer.local.runtime import async_api, notifications
@@ -25,7 +25,8 @@ from asyncinfer.local.runtime.inference import Abandoned, InferenceProcessor, Ou
 from asyncinfer.local.runtime.model_client import ModelClient
 from asyncinfer.local.runtime.routes import ADMIN_PREFIX, RuntimeRequestHandler
 from asyncinfer.local.spec import EndpointSpec
-from lambdas.common.records import format_timestamp
+from lambdas.common.clock import Clock, format_timestamp, utc_now
+from lambdas.common.s3uri import split_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -64,13 +65,13 @@ class LocalRuntime:
         port: int = 0,
         host: str = "127.0.0.1",
         faults: FaultSettings | None = None,
-        clock: Clock = system_clock,
+        clock: Clock = utc_now,
         aws_access_key_id: str = "local",
         aws_secret_access_key: str = "local",  # noqa: S107 (the local admin's key)
         aws_session_token: str | None = None,
     ) -> None:
         for path in (endpoint.output_path, endpoint.failure_path):
-            async_api.split_s3_uri(path)  # a ValueError now, not a lost request later
+            split_s3_uri(path, key_optional=True)  # a ValueError now, not a lost request later
         self.endpoint = endpoint
         self.region = region
         self.worker_count = max(

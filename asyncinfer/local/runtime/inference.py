@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asyncinfer.local.constants import Clock
 from asyncinfer.local.runtime import async_api, notifications
 from asyncinfer.local.runtime.async_api import AcceptedInvocation
 from asyncinfer.local.runtime.model_client import ModelCallError, ModelClient, ModelResponse
 from asyncinfer.local.spec import EndpointSpec
+from lambdas.common.clock import Clock
+from lambdas.common.s3uri import split_s3_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -124,7 +125,7 @@ class InferenceProcessor:
         request = invocation.request
         if request.input_location is None:
             return request.body or b""
-        bucket, key = async_api.split_s3_uri(request.input_location)
+        bucket, key = split_s3_uri(request.input_location)
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def _call_model(self, invocation: AcceptedInvocation, payload: bytes) -> ModelResponse:
@@ -207,7 +208,7 @@ class InferenceProcessor:
         self.publish(topic_arn, message)
 
     def _put(self, location: str, body: bytes, content_type: str) -> None:
-        bucket, key = async_api.split_s3_uri(location)
+        bucket, key = split_s3_uri(location)
         self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
     def publish(self, topic_arn: str, message: Mapping[str, Any]) -> None:

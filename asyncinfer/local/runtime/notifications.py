@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from asyncinfer.local.runtime.async_api import AcceptedInvocation
-from lambdas.common.records import format_timestamp
+from lambdas.common.clock import format_timestamp
 
 NOTIFICATION_RESPONSE_BODY_MAX_BYTES = 128 * 1024
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from asyncinfer.cli.access.clients import new_session
 from asyncinfer.cli.app import app
-from asyncinfer.cli.target import new_session
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import (
     INPUT_KEYS_INDEX,
     INPUT_LOCATION_INDEX,
@@ -22,7 +23,7 @@ from lambdas.common.contract import (
     STATUS_SHARD_INDEX,
     StackOutput,
 )
-from lambdas.common.records import FailureStage, InferenceRecord, Status, format_timestamp
+from lambdas.common.records import FailureStage, InferenceRecord, Status
 from lambdas.common.store import RecordStore
 from tests.conftest import REGION, create_results_table
 

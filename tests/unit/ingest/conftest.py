@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 import pytest
 
+from lambdas.common.backoff import Backoff
 from lambdas.common.contract import STATUS_INDEX
 from lambdas.common.records import InferenceRecord, inference_id_for
 from lambdas.common.store import RecordStore
@@ -21,7 +22,7 @@ from lambdas.ingest import handler
 from lambdas.ingest.clients import S3InputReader, S3ObjectInspector
 from lambdas.ingest.config import IngestConfig
 from lambdas.ingest.events import ObjectVersion, S3EventNotification, parse_notification
-from lambdas.ingest.logic import Backoff, Submitter
+from lambdas.ingest.logic import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Submitter
 from lambdas.ingest.telemetry import InvocationTelemetry
 from tests.conftest import REGION, TABLE_NAME
 from tests.unit.ingest.support import (
@@ -97,7 +98,7 @@ class World:
             logger=handler.logger,
             clock=self.clock.now,
             sleep=self.clock.sleep,
-            backoff=Backoff(rng=random.Random(7)),
+            backoff=Backoff(BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, random.Random(7)),
         )
 
     def runtime(self, **config: Any) -> handler.Runtime:

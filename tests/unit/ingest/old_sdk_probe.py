@@ -17,7 +17,8 @@ import boto3
 import botocore
 from botocore.exceptions import ParamValidationError
 
-from lambdas.ingest.clients import InvocationRequest, SageMakerAsyncInvoker, create_clients
+from lambdas.ingest.clients import SageMakerAsyncInvoker, create_clients
+from lambdas.ingest.values import InvocationRequest
 
 received: list[dict[str, Any]] = []
 

@@ -20,7 +20,8 @@ from urllib.parse import quote_plus, unquote
 
 from botocore.exceptions import ClientError
 
-from lambdas.ingest.clients import InvocationRequest, InvocationResponse, invocation_error
+from lambdas.ingest.clients import invocation_error
+from lambdas.ingest.values import InvocationRequest, InvocationResponse
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

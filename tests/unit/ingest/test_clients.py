@@ -13,7 +13,6 @@ from lambdas.ingest.clients import (
     INVOKE_CONNECT_TIMEOUT_SECONDS,
     INVOKE_READ_TIMEOUT_SECONDS,
     InvocationRejectedError,
-    InvocationRequest,
     InvocationRetryableError,
     ObjectMissingError,
     S3InputReader,
@@ -22,7 +21,7 @@ from lambdas.ingest.clients import (
     create_clients,
 )
 from lambdas.ingest.logic import Outcome
-from lambdas.ingest.payload import AnnouncedVersion
+from lambdas.ingest.values import AnnouncedVersion, InvocationRequest
 from tests.conftest import REGION
 from tests.unit.ingest.conftest import INPUT_BUCKET, World
 

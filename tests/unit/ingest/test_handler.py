@@ -12,9 +12,9 @@ from lambdas.common.environment import ConfigError
 from lambdas.common.records import InferenceRecord, Status
 from lambdas.ingest import handler
 from lambdas.ingest.batch import RetryLaterError
-from lambdas.ingest.clients import InvocationRequest
 from lambdas.ingest.events import MalformedEventError
 from lambdas.ingest.telemetry import Metric
+from lambdas.ingest.values import InvocationRequest
 from tests.conftest import REGION, TABLE_NAME
 from tests.unit.ingest.conftest import ENDPOINT, INPUT_BUCKET, World, version_of
 from tests.unit.ingest.support import (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
@@ -32,7 +31,6 @@ from lambdas.ingest.events import (
     parse_notification,
     select_object,
 )
-from lambdas.ingest.logic import Backoff
 from tests.unit.ingest.conftest import INPUT_BUCKET, make_config
 from tests.unit.ingest.support import (
     client_error,
@@ -255,11 +253,3 @@ def test_the_trace_id_is_the_root_of_the_xray_header(
 )
 def test_submit_errors_are_classified(error: Exception, expected: SubmitErrorKind | None) -> None:
     assert classify_submit_error(error) is expected
-
-
-def test_backoff_is_full_jitter_below_an_exponential_cap() -> None:
-    backoff = Backoff(base_seconds=0.5, cap_seconds=4.0, rng=random.Random(1))
-    for retry, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (10, 4.0)]:
-        delays = [backoff.delay(retry) for _ in range(200)]
-        assert all(0 <= delay <= ceiling for delay in delays)
-        assert max(delays) > ceiling * 0.8  # the whole range is used, not a fixed delay

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambdas.common.contract import OutputNaming
-from lambdas.ingest.output_naming import (
+from lambdas.common.output_naming import (
     EXTENSION_PATTERN,
     FILENAME_PATTERN,
     MAX_EXTENSION_LENGTH,
@@ -163,9 +163,10 @@ def test_decoding_refuses_what_the_encoder_never_makes(bad: str) -> None:
         decode_extension(bad)
 
 
-def test_the_readme_examples_follow_the_rule() -> None:
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `([^`]+)` \| `s3://out/async-out/([^`]+)` \|$", readme, re.MULTILINE)
+def test_the_documented_examples_follow_the_rule() -> None:
+    page = Path(__file__).resolve().parents[3] / "docs" / "records.md"
+    text = page.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| `s3://out/async-out/([^`]+)` \|$", text, re.MULTILINE)
     assert len(rows) == 4
     inference_id = "5f3a9c2e41d07b88a16f0e3d9b2c" + "0" * 36
     for key, path in rows:

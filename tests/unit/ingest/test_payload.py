@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES, OutputNaming
+from lambdas.common.output_naming import output_name
 from lambdas.ingest.clients import (
     ObjectChangedError,
     ObjectMissingError,
@@ -17,9 +18,9 @@ from lambdas.ingest.clients import (
     S3ObjectInspector,
 )
 from lambdas.ingest.events import ObjectVersion
-from lambdas.ingest.output_naming import output_name
-from lambdas.ingest.payload import AnnouncedVersion, sends_inline
+from lambdas.ingest.payload import sends_inline
 from lambdas.ingest.prepare import Prepared, Preparer
+from lambdas.ingest.values import AnnouncedVersion
 from tests.conftest import REGION
 from tests.unit.ingest.conftest import make_config
 

@@ -8,14 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from lambdas.common.records import (
-    FailureStage,
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    inference_id_for,
-)
-from lambdas.ingest.clients import InvocationRequest
+from lambdas.common.clock import format_timestamp
+from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
     MINIMUM_START_SECONDS,
@@ -24,6 +18,7 @@ from lambdas.ingest.logic import (
     SubmitResult,
     Submitter,
 )
+from lambdas.ingest.values import InvocationRequest
 from tests.conftest import TABLE_NAME
 from tests.unit.ingest.conftest import ENDPOINT, INPUT_BUCKET, JSON_BODY, World
 from tests.unit.ingest.support import START, client_error, throttling

@@ -354,9 +354,3 @@ def test_test_notification_is_sagemakers() -> None:
         "eventSource": "aws:sagemaker",
         "eventName": "TestNotification",
     }
-
-
-def test_splits_s3_uris() -> None:
-    assert async_api.split_s3_uri("s3://bucket/a/b c.csv") == ("bucket", "a/b c.csv")
-    with pytest.raises(ValueError, match="not an s3:// URI"):
-        async_api.split_s3_uri("https://bucket/key")

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import pytest
 
 from asyncinfer.local.runtime import async_api, notifications
-from lambdas.ingest.output_naming import decode_extension, output_name
-from lambdas.results.logic import outcome_record
-from lambdas.results.notification import InferenceCompleted, parse_notification
+from lambdas.common.notification import InferenceCompleted, parse_notification
+from lambdas.common.outcomes import outcome_record
+from lambdas.common.output_naming import decode_extension, output_name
 
 OUTPUT_PATH = "s3://output-bucket/async-out"
 FAILURE_PATH = "s3://output-bucket/async-failures"

@@ -14,7 +14,7 @@ from asyncinfer.local.lambda_runner.schedule import ScheduleSource, scheduled_ev
 from asyncinfer.local.provision import RECONCILER_HANDLER, Provisioner, rate_seconds
 from asyncinfer.local.spec import FunctionSpec, ScheduleSourceSpec
 from asyncinfer.local.template import Template, TemplateError
-from lambdas.common.records import parse_timestamp
+from lambdas.common.clock import parse_timestamp
 
 AWS = "http://127.0.0.1:5000"
 BODY: dict[str, Any] = {

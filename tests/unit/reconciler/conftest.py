@@ -12,14 +12,15 @@ import boto3
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import RECONCILER_STATE_KEY
-from lambdas.common.records import InferenceRecord, Status, format_timestamp, inference_id_for
+from lambdas.common.outputs import S3OutputReader
+from lambdas.common.records import InferenceRecord, Status, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.reconciler.clients import S3ObjectProbe, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler
 from lambdas.reconciler.review import Review
-from lambdas.results.clients import S3OutputReader
 from tests.conftest import REGION, STATUS_INDEX, STATUS_SHARD_INDEX, TABLE_NAME
 
 NAMESPACE = "AsyncInference"

@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
-from lambdas.common.records import FailureStage, InferenceRecord, Status, format_timestamp
+from lambdas.common.clock import format_timestamp
+from lambdas.common.outcomes import Disposition
+from lambdas.common.outputs import S3OutputReader
+from lambdas.common.records import FailureStage, InferenceRecord, Status
 from lambdas.common.store import OutcomeGuard, RecordStore
 from lambdas.reconciler.clients import FoundObject, ReconcilerAwsError, RecordPage
 from lambdas.reconciler.logic import Reconciler, Settlement
-from lambdas.results.clients import S3OutputReader
 from lambdas.results.config import ResultsConfig
-from lambdas.results.logic import Disposition, NotificationProcessor
+from lambdas.results.logic import NotificationProcessor
 from tests.conftest import STATUS_INDEX, create_results_table
 from tests.unit.reconciler.conftest import (
     ENDPOINT,
@@ -317,7 +319,7 @@ def test_deadlines_follow_the_configured_limits(rig: Rig) -> None:
 def test_config_rejects_limits_the_api_does_not_allow() -> None:
     with pytest.raises(ValueError, match="REQUEST_TTL_SECONDS"):
         config(REQUEST_TTL_SECONDS="30")
-    assert config().results.inline_result_max_bytes == 16384
+    assert config().inline_result_max_bytes == 16384
 
 
 def test_an_output_of_a_replaced_endpoint_still_completes_the_record(rig: Rig) -> None:

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import STATUS_SHARD_INDEX, shard_of
-from lambdas.common.records import FailureStage, Status, format_timestamp
+from lambdas.common.records import FailureStage, Status
 from lambdas.reconciler.logic import Settlement
 from tests.conftest import TABLE_NAME
 from tests.unit.reconciler.conftest import NOW, OUTPUT_BUCKET, SUBMITTED_OVERDUE, Rig

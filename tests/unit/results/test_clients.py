@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lambdas.results.clients import OutputUnavailableError, S3OutputReader, split_s3_location
+from lambdas.common.outputs import OutputUnavailableError, S3OutputReader
 from tests.unit.results.events import OUTPUT_BUCKET
 
 if TYPE_CHECKING:
@@ -74,17 +74,3 @@ def test_missing_bucket_is_unavailable(s3: S3Client) -> None:
 def test_non_s3_location_is_unavailable(s3: S3Client) -> None:
     with pytest.raises(OutputUnavailableError, match="not an s3://bucket/key"):
         S3OutputReader(s3).read_small("https://example.com/a.out", LIMIT)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("s3://bucket/key", ("bucket", "key")),
-        ("s3://bucket/dir/red flower.jpg", ("bucket", "dir/red flower.jpg")),
-        ("s3://bucket/", None),
-        ("s3://bucket", None),
-        ("https://bucket/key", None),
-    ],
-)
-def test_split_s3_location(text: str, expected: tuple[str, str] | None) -> None:
-    assert split_s3_location(text) == expected

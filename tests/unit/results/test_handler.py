@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import ValidationError
 
-from lambdas.common.records import InferenceRecord, Status, parse_timestamp
+from lambdas.common.clock import parse_timestamp
+from lambdas.common.records import InferenceRecord, Status
 from lambdas.common.store import ClaimOutcome, RecordStore
 from lambdas.results import handler as results_handler
 from lambdas.results.logic import UnprocessedNotificationsError

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from lambdas.results.inline import (
+from lambdas.common.inline import (
     INLINE_RESULT_CAP_BYTES,
     ResultEncoding,
     encode_inline,

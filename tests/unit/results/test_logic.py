@@ -13,19 +13,14 @@ from aws_lambda_powertools import Metrics
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from lambdas.common.notification import InferenceFailed, parse_notification
+from lambdas.common.outcomes import Disposition, MalformedNotificationError, outcome_record
+from lambdas.common.outputs import OutputObject, OutputUnavailableError
 from lambdas.common.records import InferenceRecord, Status
 from lambdas.results import handler as results_handler
-from lambdas.results.clients import OutputObject, OutputUnavailableError
 from lambdas.results.config import ResultsConfig
 from lambdas.results.envelope import SageMakerSnsEvent
-from lambdas.results.logic import (
-    Disposition,
-    MalformedNotificationError,
-    NotificationProcessor,
-    UnprocessedNotificationsError,
-    outcome_record,
-)
-from lambdas.results.notification import InferenceFailed, parse_notification
+from lambdas.results.logic import NotificationProcessor, UnprocessedNotificationsError
 from tests.unit.results.events import (
     ENDPOINT_NAME,
     EVENT_TIME,

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lambdas.results.envelope import SageMakerSnsEvent
-from lambdas.results.notification import (
+from lambdas.common.notification import (
     InferenceCompleted,
     InferenceFailed,
     TestNotification,
     parse_notification,
 )
+from lambdas.results.envelope import SageMakerSnsEvent
 from tests.unit.results.events import (
     FAILURE_LOCATION,
     INFERENCE_ID,

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lambdas.common.notification import InferenceCompleted, InferenceFailed, parse_notification
 from lambdas.common.records import InferenceRecord, Status
 from lambdas.common.store import RecordStore
-from lambdas.results.notification import InferenceCompleted, InferenceFailed, parse_notification
 from tests.unit.results.conftest import Invoke
 from tests.unit.results.events import (
     ENDPOINT_NAME,

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncinfer.cli.aws import Objects
-from asyncinfer.cli.errors import CliError
-from asyncinfer.cli.submit import (
+from asyncinfer.cli.access.objects import Objects
+from asyncinfer.cli.commands.submit_upload import (
     FileToSubmit,
     Submitted,
     UploadInterrupted,
@@ -20,6 +19,7 @@ from asyncinfer.cli.submit import (
     collect_files,
     upload_all,
 )
+from asyncinfer.cli.errors import CliError
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from tests.unit.cli.conftest import Invoke, Pipeline, at, one_line_error
 

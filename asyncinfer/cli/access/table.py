@@ -1,97 +1,32 @@
-"""Data access for the CLI: the clients, the results table and S3 objects.
+"""The results table as the CLI reads it: records by id, by input object and by status.
 
-With ``messaging`` (SQS and Lambda) and ``target`` (CloudFormation), the only modules of the CLI
-that call boto3. Every call runs inside ``calling(resource)`` so that an error names what it
-was about.
+Layout 2's sharded status index is read through ``status_index``; every call runs inside
+``clients.calling``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from asyncinfer.cli import shards
-from asyncinfer.cli.errors import AwsCallError
-from asyncinfer.cli.target import Target
+from asyncinfer.cli.access import status_index
+from asyncinfer.cli.access.clients import calling
 from lambdas.common.contract import (
     INPUT_LOCATION_INDEX,
     STATUS_INDEX,
     STATUS_SHARD_INDEX,
     StackOutput,
 )
+from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord, Status
-from lambdas.common.store import RecordStore, record_from_item
+from lambdas.common.store import RecordStore, batch_get_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
-    from mypy_boto3_s3.client import S3Client
-    from mypy_boto3_sqs.client import SQSClient
-
-BATCH_GET_MAX_KEYS = 100
-
-
-@contextmanager
-def calling(resource: str) -> Iterator[None]:
-    try:
-        yield
-    except (ClientError, BotoCoreError) as error:
-        raise AwsCallError(resource, error) from error
-
-
-class AwsClients:
-    """One boto3 session and its clients for a target, created on first use."""
-
-    def __init__(self, target: Target, *, max_pool_connections: int = 10) -> None:
-        self._target = target
-        self._config = Config(
-            retries={"max_attempts": 8, "mode": "adaptive"},
-            max_pool_connections=max_pool_connections,
-            connect_timeout=5,
-            read_timeout=30,
-        )
-
-    @cached_property
-    def _session(self) -> Any:
-        return self._target.session()
-
-    def _client(self, service: str) -> Any:
-        return self._session.client(
-            service,
-            region_name=self._target.region,
-            endpoint_url=self._target.endpoint_url,
-            config=self._config,
-        )
-
-    @cached_property
-    def s3(self) -> S3Client:
-        client: S3Client = self._client("s3")
-        return client
-
-    @cached_property
-    def dynamodb(self) -> DynamoDBClient:
-        client: DynamoDBClient = self._client("dynamodb")
-        return client
-
-    @cached_property
-    def sqs(self) -> SQSClient:
-        client: SQSClient = self._client("sqs")
-        return client
-
-    @cached_property
-    def awslambda(self) -> Any:  # no mypy_boto3_lambda in this environment
-        return self._client("lambda")
-
-
-# ---------------------------------------------------------------------------- results table
 
 
 @dataclass(frozen=True)
@@ -149,30 +84,15 @@ class ResultsTable:
         an item that is not (yet) a valid record counts as not found."""
         found: dict[str, InferenceRecord] = {}
         unique = list(dict.fromkeys(inference_ids))
-        for start in range(0, len(unique), BATCH_GET_MAX_KEYS):
-            keys: list[Mapping[str, AttributeValueTypeDef]] = [
-                {"inference_id": {"S": inference_id}}
-                for inference_id in unique[start : start + BATCH_GET_MAX_KEYS]
-            ]
-            attempt = 0
-            while keys:
-                with calling(self.resource):
-                    response = self._client.batch_get_item(
-                        RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                    )
-                for item in response.get("Responses", {}).get(self._table) or []:
-                    try:
-                        record = record_from_item(dict(item))
-                    except ValidationError:
-                        # A write seen half-done (moto applies updates non-atomically): the
-                        # next poll reads it whole.
-                        continue
-                    found[record.inference_id] = record
-                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
-                keys = list(unprocessed["Keys"]) if unprocessed else []
-                if keys:
-                    attempt += 1
-                    time.sleep(min(0.05 * 2**attempt, 1.0))
+        with calling(self.resource):
+            for item in batch_get_items(self._client, self._table, unique, consistent=True):
+                try:
+                    record = record_from_item(item)
+                except ValidationError:
+                    # A write seen half-done (moto applies updates non-atomically): the
+                    # next poll reads it whole.
+                    continue
+                found[record.inference_id] = record
         return found
 
     def for_input(self, input_location: str) -> list[InferenceRecord]:
@@ -250,7 +170,7 @@ class ResultsTable:
             with calling(self.resource):
                 return self._client.query(**request)
 
-        page = shards.status_page(
+        page = status_index.status_page(
             query,
             self.get_many,
             table=self._table,
@@ -272,7 +192,7 @@ class ResultsTable:
                 with calling(self.resource):
                     return self._client.query(**request)
 
-            counted = shards.count_by_status(
+            counted = status_index.count_by_status(
                 query,
                 self.get_many,
                 table=self._table,
@@ -330,9 +250,3 @@ class ResultsTable:
             values[":prefix"] = {"S": key_prefix}
             query["FilterExpression"] = "begins_with(#key, :prefix)"
         return query
-
-
-# S3 objects: asyncinfer/cli/objects.py (re-exported for the modules that import them here)
-from asyncinfer.cli.objects import Objects, UploadedObject  # noqa: E402
-
-__all__ = ["Objects", "UploadedObject"]

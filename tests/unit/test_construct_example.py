@@ -1,4 +1,4 @@
-"""The README's construct example, synthesized as a user's CDK app would run it."""
+"""The construct example of docs/fitting-in.md, synthesized as a user's CDK app would run it."""
 
 from __future__ import annotations
 
@@ -8,23 +8,25 @@ from typing import Any
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-SECTION = "### Use the construct in your own CDK app"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "fitting-in.md"
+SECTION = "## Use the construct in your own CDK app"
 
 
 def example() -> str:
-    text = README.read_text()
+    text = PAGE.read_text()
     section = text[text.index(SECTION) :]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match is not None, "the section has no python example"
     return match.group(1)
 
 
-def test_the_readme_example_synthesizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_documented_example_synthesizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CDK_OUTDIR", str(tmp_path / "cdk.out"))
     monkeypatch.delenv("CDK_CONTEXT_JSON", raising=False)
     namespace: dict[str, Any] = {}
-    exec(compile(example(), str(README), "exec"), namespace)
+    exec(compile(example(), str(PAGE), "exec"), namespace)
     assembly = namespace["app"].synth()
     template = assembly.get_stack_by_name("TeamInference").template
     types = [resource["Type"] for resource in template["Resources"].values()]

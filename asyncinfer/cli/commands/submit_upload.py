@@ -12,11 +12,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asyncinfer.cli.aws import Objects, ResultsTable, UploadedObject
+from asyncinfer.cli.access.objects import Objects, UploadedObject
+from asyncinfer.cli.access.table import ResultsTable
 from asyncinfer.cli.errors import AwsCallError, CliError, ExitCode, cli_error_for
 from lambdas.common.contract import OutputNaming
+from lambdas.common.output_naming import output_name
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
-from lambdas.ingest.output_naming import output_name
 from lambdas.ingest.payload import sends_inline
 
 MAX_INPUT_LOCATION_CHARS = 1024  # InvokeEndpointAsync's InputLocation limit

@@ -7,15 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from asyncinfer.cli.aws import ResultsTable, TimeWindow
-from asyncinfer.cli.messaging import Queues
-from lambdas.common.records import (
-    TERMINAL_STATUSES,
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    parse_timestamp,
-)
+from asyncinfer.cli.access.messaging import Queues
+from asyncinfer.cli.access.table import ResultsTable, TimeWindow
+from lambdas.common.clock import format_timestamp, parse_timestamp
+from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 
 DETAIL_ATTRIBUTES = (
     "inference_id",

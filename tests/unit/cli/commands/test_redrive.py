@@ -12,9 +12,9 @@ from urllib.parse import quote_plus
 import pytest
 from botocore.exceptions import ClientError
 
+from asyncinfer.cli.access.messaging import Functions
+from asyncinfer.cli.commands.redrive_letters import sns_event_for
 from asyncinfer.cli.errors import AwsCallError
-from asyncinfer.cli.messaging import Functions
-from asyncinfer.cli.redrive import sns_event_for
 from lambdas.common.records import inference_id_for
 from tests.unit.cli.conftest import Invoke, Pipeline, create_stack
 

@@ -11,18 +11,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from asyncinfer.cli import reconcile as reconcile_module
+from asyncinfer.cli.access.versions import ObjectVersion as ListedVersion
 from asyncinfer.cli.app import app
+from asyncinfer.cli.commands import reconcile_findings as findings_module
 from asyncinfer.cli.errors import ExitCode
-from asyncinfer.cli.versions import ObjectVersion as ListedVersion
+from lambdas.common.clock import format_timestamp, parse_timestamp
 from lambdas.common.contract import StackOutput
-from lambdas.common.records import (
-    InferenceRecord,
-    Status,
-    format_timestamp,
-    inference_id_for,
-    parse_timestamp,
-)
+from lambdas.common.records import InferenceRecord, Status, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler as ingest_handler
 from lambdas.ingest.clients import S3InputReader, S3ObjectInspector
@@ -36,7 +31,7 @@ from tests.unit.ingest.support import FakeInvoker, ManualClock
 @pytest.fixture(autouse=True)
 def judge_every_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's versions are seconds old: judge them anyway (one test restores the default)."""
-    monkeypatch.setattr(reconcile_module, "RECENT", timedelta(0))
+    monkeypatch.setattr(findings_module, "RECENT", timedelta(0))
 
 
 def upload(pipeline: Pipeline, key: str, body: bytes = b'{"x": 1}') -> dict[str, Any]:
@@ -171,7 +166,7 @@ def test_prefix_and_since_narrow_the_check(cli: Invoke, pipeline: Pipeline) -> N
 def test_versions_younger_than_s3_event_delivery_are_not_judged(
     cli: Invoke, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reconcile_module, "RECENT", timedelta(minutes=15))
+    monkeypatch.setattr(findings_module, "RECENT", timedelta(minutes=15))
     upload(pipeline, "in/just-now.json")
 
     result = cli("reconcile", "--json")
@@ -184,7 +179,7 @@ def test_versions_younger_than_s3_event_delivery_are_not_judged(
 def test_min_age_judges_young_versions_on_request(
     cli: Invoke, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reconcile_module, "RECENT", timedelta(minutes=15))
+    monkeypatch.setattr(findings_module, "RECENT", timedelta(minutes=15))
     upload(pipeline, "in/just-now.json")
 
     result = cli("reconcile", "--min-age", "0s", "--json")
@@ -266,7 +261,7 @@ def test_an_unversioned_object_is_sent_without_a_version_id() -> None:
         last_modified=datetime(2026, 11, 21, tzinfo=UTC),
     )
     body = json.loads(
-        reconcile_module.s3_event(version, region="us-east-1", now=version.last_modified)
+        findings_module.s3_event(version, region="us-east-1", now=version.last_modified)
     )
     assert body["Records"][0]["s3"]["object"] == {"key": "a+b.json", "size": 3, "eTag": "abc"}
     parsed = parse_notification(body)

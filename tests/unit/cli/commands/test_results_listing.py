@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from asyncinfer.cli.aws import ResultsTable, TimeWindow
-from asyncinfer.cli.listing import ListQuery, list_records
+from asyncinfer.cli.access.table import ResultsTable, TimeWindow
+from asyncinfer.cli.commands.results_listing import ListQuery, list_records
 from lambdas.common.contract import STATUS_SHARDS, shard_of
 from lambdas.common.records import Status
 from tests.unit.cli.conftest import LAYOUT_2, Pipeline, create_pipeline, stored

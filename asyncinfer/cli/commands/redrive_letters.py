@@ -35,8 +35,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
+from asyncinfer.cli.access.messaging import Functions, OutgoingMessage, QueueMessage, Queues
 from asyncinfer.cli.errors import AwsCallError, cli_error_for
-from asyncinfer.cli.messaging import Functions, OutgoingMessage, QueueMessage, Queues
 from lambdas.common.contract import StackOutput
 from lambdas.common.records import inference_id_for
 

@@ -27,10 +27,11 @@ from itertools import groupby
 from typing import Any, Protocol
 from urllib.parse import quote_plus
 
-from asyncinfer.cli.aws import ResultsTable, TimeWindow
-from asyncinfer.cli.versions import ObjectVersion
+from asyncinfer.cli.access.table import ResultsTable, TimeWindow
+from asyncinfer.cli.access.versions import ObjectVersion
+from lambdas.common.clock import format_timestamp
 from lambdas.common.deadlines import DeadlineRules
-from lambdas.common.records import UNVERSIONED, InferenceRecord, Status, format_timestamp
+from lambdas.common.records import UNVERSIONED, InferenceRecord, Status
 
 RECENT = timedelta(minutes=15)
 STATUS_PAGE_SIZE = 100

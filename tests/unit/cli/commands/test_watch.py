@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from asyncinfer.cli.stats import percentile, summarize
+from asyncinfer.cli.commands.watch_stats import percentile, summarize
+from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import status_shard
-from lambdas.common.records import InferenceRecord, Status, format_timestamp
+from lambdas.common.records import InferenceRecord, Status
 from tests.unit.cli.conftest import Invoke, Pipeline, one_line_error
 
 

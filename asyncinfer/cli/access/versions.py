@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from asyncinfer.cli.aws import calling
+from asyncinfer.cli.access.clients import calling
 from lambdas.common.records import inference_id_for
 
 if TYPE_CHECKING:

@@ -40,7 +40,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
-from lambdas.common.records import INFERENCE_ID_MAX_LENGTH, parse_timestamp
+from lambdas.common.clock import parse_timestamp
+from lambdas.common.records import INFERENCE_ID_MAX_LENGTH
 
 RESPONSE_BODY_BASE64 = "BASE64"
 

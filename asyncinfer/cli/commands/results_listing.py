@@ -1,7 +1,7 @@
 """``results``: records of several statuses merged newest first, paginated without a scan.
 
 Each status is one stream of the status index, newest first: one Query of layout 1's
-``by_status``, or the merged shards of ``by_status_shard`` (``asyncinfer/cli/shards.py``); the
+``by_status``, or the merged shards of ``by_status_shard`` (``access/status_index.py``); the
 page takes the newest head of the streams until it is full. The ``--next-token`` records, per
 status, the index key to resume after (or that the status is exhausted), plus the resolved
 time window, so relative windows (``--since 1h``) do not slide between pages.
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from asyncinfer.cli.aws import Page, ResultsTable, TimeWindow
+from asyncinfer.cli.access.table import Page, ResultsTable, TimeWindow
 from asyncinfer.cli.errors import CliError, ExitCode
 from lambdas.common.records import InferenceRecord, Status
 

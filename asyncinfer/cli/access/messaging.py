@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asyncinfer.cli.aws import calling
+from asyncinfer.cli.access.clients import calling
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient

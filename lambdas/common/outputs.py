@@ -1,8 +1,10 @@
-"""Data access for the results function: its AWS clients, and the inference outputs in S3.
+"""Data access of the functions that record outcomes (results, reconciler): their AWS clients,
+and the inference outputs in S3.
 
-The logic depends on the small ``OutputReader`` protocol, so tests inject fakes; the botocore-backed
-reader is the only code of the function that calls AWS besides the record store, and turns
-every SDK error into ``OutputUnavailableError``.
+The outcome recording (``lambdas.common.outcomes``) depends on the small ``OutputReader``
+protocol, so tests inject fakes; the botocore-backed reader is the only code of the results
+function that calls AWS besides the record store, and turns every SDK error into
+``OutputUnavailableError``.
 
 Only small objects are ever downloaded: one ranged GET asks for at most ``max_bytes + 1``
 bytes, and the object's total size comes back in ``Content-Range``. That is one request per
@@ -18,6 +20,8 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.s3uri import split_s3_location
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_s3.client import S3Client
@@ -30,7 +34,6 @@ S3_CLIENT_CONFIG = Config(
 # asynchronous retries (then the on-failure destination) take over.
 DYNAMODB_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
-S3_SCHEME = "s3://"
 # S3's answer to a range request on an empty object.
 INVALID_RANGE = "InvalidRange"
 
@@ -54,14 +57,6 @@ class OutputReader(Protocol):
         Raises ``OutputUnavailableError`` when it cannot be read.
         """
         ...
-
-
-def split_s3_location(location: str) -> tuple[str, str] | None:
-    """``s3://bucket/key`` as ``(bucket, key)``; None for anything else."""
-    if not location.startswith(S3_SCHEME):
-        return None
-    bucket, _, key = location.removeprefix(S3_SCHEME).partition("/")
-    return (bucket, key) if bucket and key else None
 
 
 def _total_size(content_range: str | None, received: int) -> int:
@@ -106,7 +101,7 @@ class AwsClients:
 
 
 def create_clients(session: botocore.session.Session | None = None) -> AwsClients:
-    """The function's clients, created once per container; ``session`` defaults to a new
+    """A function's clients, created once per container; ``session`` defaults to a new
     botocore session. Plain botocore: boto3's own layer (resources, s3transfer) would add to
     every cold start and the function uses none of it. ``AWS_ENDPOINT_URL*`` (local mode) is
     honoured by botocore."""

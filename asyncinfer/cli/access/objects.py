@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from asyncinfer.cli.aws import calling
+from asyncinfer.cli.access.clients import calling
 from lambdas.common.s3uri import split_s3_uri
 
 if TYPE_CHECKING:
