@@ -67,11 +67,12 @@ typecheck: $(STAMP)
 test: $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q $(PARALLEL)
 
-# The soak (tests/soak, marker "soak", which make test deselects): one local pipeline, every
-# fault at once, SOAK_FILES object versions; it ends with the "reliability: ..." line.
+# The tests marked "soak", which make test deselects: the soak itself (tests/soak: one local
+# pipeline, every fault at once, SOAK_FILES object versions; it ends with the "reliability: ..."
+# line) and the installed wheel's CLI (pip installs every dependency into a fresh venv).
 SOAK_FILES ?= 5000
 soak: $(STAMP)
-	SOAK_FILES=$(SOAK_FILES) $(BIN)/python -m pytest -q -m soak tests/soak
+	SOAK_FILES=$(SOAK_FILES) $(BIN)/python -m pytest -q -s -m soak tests/soak tests/e2e/test_eventbridge_pipeline.py
 
 unit: $(STAMP) $(LAMBDA_SDK_STAMP)
 	$(BIN)/python -m pytest -q $(PARALLEL) tests/unit

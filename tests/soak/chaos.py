@@ -44,7 +44,7 @@ class Pace:
 
 SOAK_PACE = Pace(outage_seconds=8, outage_every=60, kill_every=15, redrive_every=20, stale_every=3)
 # make test's run of a few dozen files: each driver acts within its first seconds
-QUICK_PACE = Pace(outage_seconds=4, outage_every=8, kill_every=3, redrive_every=5, stale_every=1)
+QUICK_PACE = Pace(outage_seconds=4, outage_every=30, kill_every=20, redrive_every=5, stale_every=2)
 
 
 def set_faults(harness: Harness, **changes: Any) -> None:
@@ -128,15 +128,18 @@ class Chaos:
         self._proxy.reject_writes(False)
 
     def _kill(self) -> None:
-        """A worker killed in the middle of an invocation (tried until one is busy)."""
+        """A worker of either function killed in the middle of an invocation (tried until one
+        is busy)."""
         runner = self._harness.pipeline.runner
         assert runner is not None
-        function = self._random.choice(["ingest", "results"])
+        functions = ["ingest", "results"]
+        self._random.shuffle(functions)
         while not self._stopping.is_set():
-            if runner.kill_worker(function):
-                self._count("workers_killed")
-                self._count(f"{function}_workers_killed")
-                return
+            for function in functions:
+                if runner.kill_worker(function):
+                    self._count("workers_killed")
+                    self._count(f"{function}_workers_killed")
+                    return
             self._stopping.wait(0.05)
 
     def _redrive(self) -> None:

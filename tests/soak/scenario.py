@@ -29,7 +29,7 @@ from pathlib import Path
 from asyncinfer.local.faults import DynamoDBFaultProxy, FaultSettings
 from asyncinfer.local.pipeline import project_root
 from asyncinfer.local.synth import synthesize
-from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
+from lambdas.common.records import TERMINAL_STATUSES, Status, inference_id_for
 from tests.reliability.support import (
     FAST_CONTEXT,
     Harness,
@@ -93,6 +93,20 @@ def load(harness: Harness, count: int, files: list[SoakFile], lock: threading.Lo
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(one, range(count)))
+
+
+def submitted(harness: Harness, ids: list[str], timeout: float) -> None:
+    """Until ingest is done with every id (no record still PENDING) and the endpoint holds no
+    request: the tail's faults then meet the tail alone."""
+
+    def done() -> bool:
+        records = harness.records(ids).values()
+        if any(r is None or r.status == Status.PENDING for r in records):
+            return False
+        stats = harness.runtime_stats
+        return not stats["queue_depth"] and not stats["in_flight"]
+
+    assert wait_for(done, timeout, interval=2.0), "ingest did not get through the files"
 
 
 def tail(harness: Harness, files: list[SoakFile]) -> None:
@@ -178,6 +192,7 @@ def run(state_dir: Path, proxy: DynamoDBFaultProxy, count: int, pace: Pace) -> N
             chaos.start()
             try:
                 load(harness, count, files, lock)
+                submitted(harness, uploaded(), timeout=SETTLE_SECONDS)
                 tail(harness, files)
                 # a short run still meets every timed fault once
                 wait_for(chaos.each_acted, timeout=pace.outage_every * 3 + 60)
@@ -223,6 +238,9 @@ def check(
         file=sys.stderr,
     )
     assert len(ids) == len(set(ids)) >= count
+    # the labels were checked on most files, not only the expiry of a few
+    labelled = sum(1 for r in records.values() if r is not None and r.status == "COMPLETED")
+    assert labelled >= len(ids) // 2, f"only {labelled} of {len(ids)} files COMPLETED"
     assert not chaos.errors
     assert dict(list(wrong.items())[:20]) == {}, f"{len(wrong)} records are wrong"
     assert len(items) == len(ids), f"{len(items)} records for {len(ids)} versions"
