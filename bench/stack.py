@@ -1,62 +1,26 @@
 """The servers the handler benchmarks call, built from the synthesized template.
 
-A moto server (S3, SQS, SNS, DynamoDB) with the template's resources, the demo model server,
-and the local SageMaker async runtime, each in its own process (so the handler being timed
-shares its interpreter with none of them). Unlike ``LocalPipeline`` there is no event runner:
-the benchmarks deliver the queue's and topic's messages to the handlers themselves.
+``LocalPipeline`` without its functions (``run_functions=False``): a moto server (S3, SQS, SNS,
+DynamoDB) with the template's resources, the demo model server, and the local SageMaker async
+runtime, each in its own process (``runtime_process=True``), so the handler being timed shares
+its interpreter with none of them. The benchmarks deliver the queue's and topic's messages to
+the handlers themselves.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 from types import TracebackType
 
-from asyncinfer.local.lambda_runner.context import lambda_environment
-from asyncinfer.local.pipeline import LOCAL_CREDENTIALS, LocalModeError, ServerProcesses
-from asyncinfer.local.provision import Provisioner
-from asyncinfer.local.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
-from asyncinfer.local.synth import synthesize
-from asyncinfer.local.template import Template
+from asyncinfer.local.faults import FaultSettings
+from asyncinfer.local.lambda_runner.execution import lambda_environment
+from asyncinfer.local.processes import LocalModeError
+from asyncinfer.local.provision.spec import FunctionSpec, LocalPipelineSpec
+from asyncinfer.local.session import LOCAL_CREDENTIALS, LocalOptions, LocalPipeline
 from bench.settings import REPO_ROOT, Settings, local_dir
 
 REGION = "us-east-1"
 STARTUP_TIMEOUT_SECONDS = 120.0
-
-
-def runtime_arguments(endpoint: EndpointSpec, aws_endpoint_url: str, latency_ms: int) -> list[str]:
-    """The command line of ``asyncinfer.local.runtime`` for the template's endpoint."""
-    arguments = [
-        "--aws-endpoint-url",
-        aws_endpoint_url,
-        "--region",
-        REGION,
-        "--endpoint-name",
-        endpoint.name,
-        "--output-path",
-        endpoint.output_path,
-        "--failure-path",
-        endpoint.failure_path,
-        "--max-concurrent-invocations-per-instance",
-        str(endpoint.max_concurrent_invocations_per_instance),
-        "--instance-count",
-        str(endpoint.instance_count),
-        "--model-url",
-        endpoint.model_url,
-        "--faults",
-        json.dumps({"added_latency_ms": latency_ms}),
-    ]
-    for option, topic in (
-        ("--success-topic-arn", endpoint.success_topic_arn),
-        ("--error-topic-arn", endpoint.error_topic_arn),
-    ):
-        if topic:
-            arguments += [option, topic]
-    if endpoint.include_response_body:
-        arguments.append("--include-response-body")
-    return arguments
 
 
 class BenchStack:
@@ -64,26 +28,34 @@ class BenchStack:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.log_dir = settings.work_dir / "logs"
-        self._servers = ServerProcesses(self.log_dir, log_mode="w")
-        self._spec: LocalPipelineSpec | None = None
+        self._pipeline = LocalPipeline(
+            LocalOptions(
+                state_dir=local_dir(settings),
+                region=REGION,
+                context=dict(settings.context),
+                runtime_options={
+                    "faults": FaultSettings(added_latency_ms=settings.added_latency_ms)
+                },
+                enforce_iam=False,
+                startup_timeout_seconds=STARTUP_TIMEOUT_SECONDS,
+                run_functions=False,
+                runtime_process=True,
+            )
+        )
+        self.log_dir = self._pipeline.log_dir
 
     @property
     def spec(self) -> LocalPipelineSpec:
-        if self._spec is None:
+        if self._pipeline.spec is None:
             raise LocalModeError("the benchmark stack is not running")
-        return self._spec
+        return self._pipeline.spec
 
     @property
     def admin_url(self) -> str:
         return self.spec.runtime_endpoint_url + "/_local"
 
     def __enter__(self) -> BenchStack:
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
+        self._pipeline.start()
         return self
 
     def __exit__(
@@ -93,38 +65,6 @@ class BenchStack:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        synthesized = synthesize(
-            REPO_ROOT, local_dir(self.settings) / "cdk.out", self.settings.context
-        )
-        aws_url = self._servers.start(
-            "aws", "asyncinfer.local.aws_server", [], "/moto-api/", deadline
-        )
-        template = Template.load(
-            synthesized.template_path,
-            stack_name=synthesized.stack_name,
-            region=REGION,
-            aws_endpoint_url=aws_url,
-        )
-        os.environ.update(LOCAL_CREDENTIALS | {"AWS_DEFAULT_REGION": REGION})
-        os.environ.pop("AWS_PROFILE", None)
-        provisioner = Provisioner(template, aws_endpoint_url=aws_url, region=REGION)
-        provisioner.create_resources()
-        model_url = self._servers.start(
-            "model", "asyncinfer.local.model_server", [], "/ping", deadline
-        )
-        endpoint = provisioner.endpoint_spec(model_url)
-        runtime_url = self._servers.start(
-            "runtime",
-            "asyncinfer.local.runtime",
-            runtime_arguments(endpoint, aws_url, self.settings.added_latency_ms),
-            "/_local/stats",
-            deadline,
-        )
-        self._spec = provisioner.build_spec(endpoint=endpoint, runtime_endpoint_url=runtime_url)
 
     def function_environment(self, function: FunctionSpec) -> dict[str, str]:
         """What the function's Lambda container would have, pointed at the local servers."""
@@ -138,7 +78,7 @@ class BenchStack:
         return lambda_environment(function, base, REGION)
 
     def stop(self) -> None:
-        self._servers.stop()
+        self._pipeline.stop()
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

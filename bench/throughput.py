@@ -28,7 +28,7 @@ from pathlib import Path
 import boto3
 
 from asyncinfer.cli.access.table import ResultsTable
-from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
+from asyncinfer.local.session import LocalOptions, LocalPipeline
 from bench.measure import CpuSnapshot, cpu_between, cpu_snapshot
 from bench.micro.plan import OBJECT_BODY, OBJECT_CONTENT_TYPE
 from lambdas.common.contract import StackOutput
@@ -103,9 +103,9 @@ def _process_label(pid: int) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "exited during the run"
-    if "asyncinfer.local.aws_server" in command:
+    if "asyncinfer.local.aws.server" in command:
         return "moto server (S3, SQS, SNS, DynamoDB)"
-    if "asyncinfer.local.model_server" in command:
+    if "asyncinfer.local.sagemaker.model_server" in command:
         return MODEL_SERVER
     if "spawn_main" in command:
         return "handler workers (ingest and results)"

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from asyncinfer.local.synth import SHARED_CACHE_VARIABLE
+from asyncinfer.local.provision.synth import SHARED_CACHE_VARIABLE
 
 REGION = "us-east-1"
 TABLE_NAME = "results"

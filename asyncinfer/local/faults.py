@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from asyncinfer.local.lambda_runner.events import receive_count, sendable_attribute
+from asyncinfer.local.lambda_runner.event_shapes import receive_count, sendable_attribute
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

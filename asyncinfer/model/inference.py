@@ -30,7 +30,7 @@ other exception is a 500 (aws/sagemaker-inference-toolkit,
 src/sagemaker_inference/transformer.py, ``Transformer.transform`` and ``handle_error``).
 
 Which status the client sees depends on the container's serving stack, and local mode's
-model server emulates both (asyncinfer/local/model_server.py):
+model server emulates both (asyncinfer/local/sagemaker/model_server.py):
 
 - the scikit-learn image the stack deploys serves one model with gunicorn and the
   ``sagemaker-containers`` Flask worker (aws/sagemaker-scikit-learn-container,

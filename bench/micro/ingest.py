@@ -91,7 +91,7 @@ class InputObjects:
 
     def event(self, uploads: list[Upload]) -> dict[str, Any]:
         """The Lambda SQS event the event source mapping would send for these messages."""
-        from asyncinfer.local.lambda_runner.events import sqs_record
+        from asyncinfer.local.lambda_runner.event_shapes import sqs_record
 
         return {
             "Records": [

@@ -17,7 +17,7 @@ from bench.stack import log_tail
 from lambdas.common.contract import LocalOutput, StackOutput
 
 if TYPE_CHECKING:
-    from asyncinfer.local.spec import FunctionSpec
+    from asyncinfer.local.provision.spec import FunctionSpec
     from bench.settings import Settings
     from bench.stack import BenchStack
 

@@ -99,7 +99,7 @@ def counting_ingested_bytes(total: list[int]) -> Iterator[None]:
 
 
 def lambda_context(plan: Plan) -> Any:
-    from asyncinfer.local.lambda_runner.context import LambdaContext, function_arn
+    from asyncinfer.local.lambda_runner.execution import LambdaContext, function_arn
 
     name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", plan.function)
     return LambdaContext(

@@ -29,7 +29,7 @@ from bench.micro.replay import (
 def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, Any]]:
     """SNS events for ``count`` notifications of ``wanted`` inference ids, from the success
     topic's delivery queue (the runtime published them while the ingest benchmark ran)."""
-    from asyncinfer.local.lambda_runner.events import parse_sns_envelope, sns_event
+    from asyncinfer.local.lambda_runner.event_shapes import parse_sns_envelope, sns_event
 
     sqs = boto3.client("sqs")
     events: list[dict[str, Any]] = []

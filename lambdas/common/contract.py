@@ -198,7 +198,7 @@ class StackOutput(StrEnum):
 class LocalOutput(StrEnum):
     """Outputs only local mode adds: its topics deliver to the results function through queues
     (an asynchronous ``Invoke`` of the function, such as ``asyncinfer redrive`` sends, reaches
-    the function through them too: ``asyncinfer.local.aws_server``)."""
+    the function through them too: ``asyncinfer.local.aws.server``)."""
 
     SUCCESS_DELIVERY_QUEUE_URL = "SuccessDeliveryQueueUrl"
     ERROR_DELIVERY_QUEUE_URL = "ErrorDeliveryQueueUrl"

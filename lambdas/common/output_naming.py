@@ -36,7 +36,7 @@ The rule (the README's "Where outputs land" shows it with examples):
   gave its own) is hashed with SHA-256 first, so the name stays within the pattern.
 
 SageMaker documents no separator handling: the local runtime
-(``asyncinfer.local.runtime.async_api``) strips ``/`` at the ends of the extension and joins
+(``asyncinfer.local.sagemaker.wire``) strips ``/`` at the ends of the extension and joins
 ``<S3OutputPath>/<extension>/<Filename>``.
 The pipeline never guesses the location: it stores the ``OutputLocation`` the response
 returns.

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from asyncinfer.local.iam import admin_session
-from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
-from asyncinfer.local.spec import LocalPipelineSpec
+from asyncinfer.local.aws.iam import admin_session
+from asyncinfer.local.provision.spec import LocalPipelineSpec
+from asyncinfer.local.session import LocalOptions, LocalPipeline
 from lambdas.common.contract import DETAIL_TYPE_COMPLETED, DETAIL_TYPE_FAILED, EVENTS_SOURCE
 from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
 

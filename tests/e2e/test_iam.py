@@ -1,4 +1,5 @@
-"""The local AWS server under IAM: what moto checks, and what ``aws_server`` completes.
+"""The local AWS server under IAM: what moto checks, and what ``aws.server`` completes
+(``aws.authorization``).
 
 One real server process on loopback (``--iam``); resources and roles are created as the
 administrator before enforcement starts, as ``LocalPipeline`` does."""
@@ -16,15 +17,15 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from asyncinfer.local.aws_server import FUNCTION_TAG, TOPIC_TAG
-from asyncinfer.local.iam import (
+from asyncinfer.local.aws.iam import (
     ADMIN_ACCESS_KEY_ID,
     ADMIN_SECRET_ACCESS_KEY,
     Authorizer,
     RoleCredentials,
     enable_enforcement,
 )
-from asyncinfer.local.pipeline import STARTUP_TIMEOUT_SECONDS, ServerProcesses
+from asyncinfer.local.aws.server import FUNCTION_TAG, TOPIC_TAG
+from asyncinfer.local.processes import STARTUP_TIMEOUT_SECONDS, ServerProcesses
 
 pytestmark = pytest.mark.e2e
 REGION = "us-east-1"
@@ -107,7 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     try:
         url = servers.start(
             "aws",
-            "asyncinfer.local.aws_server",
+            "asyncinfer.local.aws.server",
             ["--iam"],
             "/moto-api/",
             time.monotonic() + STARTUP_TIMEOUT_SECONDS,
@@ -333,7 +334,7 @@ def signed_headers(credentials: RoleCredentials | None) -> dict[str, str]:
 
 
 def test_the_runtime_authorizer_uses_the_callers_role(server: tuple[str, dict[str, Any]]) -> None:
-    from asyncinfer.local.runtime.async_api import ApiError
+    from asyncinfer.local.sagemaker.wire import ApiError
 
     url, roles = server
     authorizer = Authorizer(url, REGION, roles.values())
@@ -382,7 +383,7 @@ def sns_event(topic_arn: str, message: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def delivery_queue(server: tuple[str, dict[str, Any]]) -> str:
-    """What ``provision`` creates for a function subscribed to a topic: a tagged queue."""
+    """What ``provision.resources`` creates for a function subscribed to a topic: a tagged queue."""
     url, _ = server
     return str(
         admin(url, "sqs").create_queue(

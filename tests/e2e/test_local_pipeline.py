@@ -17,10 +17,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from asyncinfer.local.iam import admin_session
-from asyncinfer.local.lambda_runner.events import sns_event
-from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
-from asyncinfer.local.spec import LocalPipelineSpec
+from asyncinfer.local.aws.iam import admin_session
+from asyncinfer.local.lambda_runner.event_shapes import sns_event
+from asyncinfer.local.provision.spec import LocalPipelineSpec
+from asyncinfer.local.session import LocalOptions, LocalPipeline
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, inference_id_for
 from lambdas.common.store import RecordStore
 

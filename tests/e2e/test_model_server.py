@@ -16,7 +16,11 @@ from typing import Any
 
 import pytest
 
-from asyncinfer.local.model_server import FLASK_INTERNAL_SERVER_ERROR, ModelServer, ServingStack
+from asyncinfer.local.sagemaker.model_server import (
+    FLASK_INTERNAL_SERVER_ERROR,
+    ModelServer,
+    ServingStack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -256,7 +260,7 @@ def test_stop_leaves_no_thread_even_with_idle_keep_alive_connections() -> None:
 
 def test_runs_as_a_module_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "asyncinfer.local.model_server", "--port", "0"],
+        [sys.executable, "-m", "asyncinfer.local.sagemaker.model_server", "--port", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 
-from asyncinfer.local.iam import admin_session
-from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
-from asyncinfer.local.spec import LocalPipelineSpec
+from asyncinfer.local.aws.iam import admin_session
+from asyncinfer.local.provision.spec import LocalPipelineSpec
+from asyncinfer.local.session import LocalOptions, LocalPipeline
 from lambdas.common.contract import INLINE_INPUT_CAP_BYTES
 from lambdas.common.output_naming import decode_extension
 from lambdas.common.records import InferenceRecord, Status, inference_id_for

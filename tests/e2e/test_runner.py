@@ -26,10 +26,10 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SnsModel, SqsModel
 from moto.server import ThreadedMotoServer
 
-from asyncinfer.local.iam import admin_session
-from asyncinfer.local.lambda_runner.events import failed_item_ids
+from asyncinfer.local.aws.iam import admin_session
+from asyncinfer.local.lambda_runner.event_shapes import failed_item_ids
 from asyncinfer.local.lambda_runner.runner import EventRunner, SourceSpec
-from asyncinfer.local.spec import FunctionSpec, QueueSourceSpec, TopicSourceSpec
+from asyncinfer.local.provision.spec import FunctionSpec, QueueSourceSpec, TopicSourceSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

@@ -30,9 +30,9 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.faults import FaultSettings
-from asyncinfer.local.model_server import ModelServer, ServingStack
-from asyncinfer.local.runtime.backend import LocalRuntime
-from asyncinfer.local.spec import EndpointSpec
+from asyncinfer.local.provision.spec import EndpointSpec
+from asyncinfer.local.sagemaker.model_server import ModelServer, ServingStack
+from asyncinfer.local.sagemaker.state import LocalRuntime
 from lambdas.common.clock import utc_now
 
 pytestmark = pytest.mark.e2e
@@ -403,7 +403,7 @@ def test_model_rejection_writes_the_failure_object_and_notifies(
     assert notification["eventName"] == "InferenceResult"
     body, content_type = aws.read(response["FailureLocation"])
     # the failure object is the model's error response as the toolkit answers it: text, with
-    # the model's message first (asyncinfer/local/model_server.py error_response)
+    # the model's message first (asyncinfer/local/sagemaker/model_server.py error_response)
     assert content_type.startswith("text/plain")
     assert "expected 4 values" in body.decode()
     assert not aws.exists(response["OutputLocation"])
@@ -912,7 +912,7 @@ def test_runs_as_a_module(aws: Aws, demo_model: ModelServer) -> None:
         [
             sys.executable,
             "-m",
-            "asyncinfer.local.runtime",
+            "asyncinfer.local.sagemaker",
             "--aws-endpoint-url",
             aws.endpoint_url,
             "--endpoint-name",

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.faults import FaultSettings
-from asyncinfer.local.iam import admin_session
-from asyncinfer.local.pipeline import LocalOptions, LocalPipeline
-from asyncinfer.local.spec import LocalPipelineSpec
+from asyncinfer.local.provision.spec import LocalPipelineSpec
+from asyncinfer.local.session import LocalOptions, LocalPipeline
 from lambdas.common.items import record_from_item
 from lambdas.common.records import (
     TERMINAL_STATUSES,

@@ -11,16 +11,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.faults import DuplicateDelivery, DynamoDBFaultProxy
-from asyncinfer.local.iam import admin_session
-from asyncinfer.local.pipeline import LocalModeError, with_function_environment
-from asyncinfer.local.spec import (
+from asyncinfer.local.processes import LocalModeError
+from asyncinfer.local.provision.spec import (
     EndpointSpec,
     FunctionSpec,
     LocalPipelineSpec,
     QueueSourceSpec,
     TopicSourceSpec,
 )
+from asyncinfer.local.session import with_function_environment
 
 pytestmark = pytest.mark.reliability
 REGION = "us-east-1"

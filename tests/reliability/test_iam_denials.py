@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from asyncinfer.local.iam import admin_session
+from asyncinfer.local.aws.iam import admin_session
 from tests.reliability.support import (
     IRIS_ROWS,
     Harness,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncinfer.local.iam import admin_session
+from asyncinfer.local.aws.iam import admin_session
 from tests.reliability.support import (
     IRIS_ROWS,
     Summary,

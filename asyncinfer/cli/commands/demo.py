@@ -17,10 +17,11 @@ from rich.table import Table
 
 from asyncinfer import local as local_mode
 from asyncinfer.cli.access.table import ResultsTable
-from asyncinfer.local.pipeline import LocalModeError, LocalOptions, LocalPipeline, default_state_dir
-from asyncinfer.local.spec import EndpointSpec
-from asyncinfer.local.synth import SynthError
-from asyncinfer.local.template import TemplateError
+from asyncinfer.local.processes import LocalModeError
+from asyncinfer.local.provision.spec import EndpointSpec
+from asyncinfer.local.provision.synth import SynthError
+from asyncinfer.local.provision.template import TemplateError
+from asyncinfer.local.session import LocalOptions, LocalPipeline, default_state_dir
 from lambdas.common.clock import parse_timestamp
 from lambdas.common.contract import StackOutput
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status

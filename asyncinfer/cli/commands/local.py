@@ -10,15 +10,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from asyncinfer.local.pipeline import (
-    LocalModeError,
+from asyncinfer.local.processes import LocalModeError
+from asyncinfer.local.provision.synth import SynthError
+from asyncinfer.local.provision.template import TemplateError
+from asyncinfer.local.session import (
     LocalOptions,
     LocalPipeline,
     default_enforce_iam,
     default_state_dir,
 )
-from asyncinfer.local.synth import SynthError
-from asyncinfer.local.template import TemplateError
 from lambdas.common.contract import StackOutput
 
 local_app = typer.Typer(help="Run the whole pipeline on this machine (no AWS account, no Docker).")

@@ -20,7 +20,7 @@ Not through the topic: the stack's topic policy lets only the endpoint's role pu
 reach every subscriber of the topic, while only the results function missed the message.
 An asynchronous invocation gets the function's own retries and on-failure destination again.
 The operator needs ``lambda:InvokeFunction`` on the results function. Local mode's AWS server
-hands such an invocation to its event runner (``asyncinfer.local.aws_server``): one code path.
+hands such an invocation to its event runner (``asyncinfer.local.aws.server``): one code path.
 
 Duplicates this may cause are harmless: ingest and results writes are idempotent.
 """

@@ -27,13 +27,13 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from asyncinfer.local.lambda_runner.context import (
+from asyncinfer.local.lambda_runner.execution import (
     FUNCTION_VERSION,
     function_arn,
     trace_header,
 )
 from asyncinfer.local.lambda_runner.worker import Reply, Request, WorkerConfig, serve
-from asyncinfer.local.spec import FunctionSpec
+from asyncinfer.local.provision.spec import FunctionSpec
 from lambdas.common.clock import format_timestamp, utc_now
 
 _CONTEXT = multiprocessing.get_context("spawn")

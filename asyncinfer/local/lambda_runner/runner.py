@@ -27,7 +27,7 @@ import boto3
 from botocore.config import Config
 
 from asyncinfer.local.faults import DuplicateDelivery
-from asyncinfer.local.lambda_runner.context import lambda_environment
+from asyncinfer.local.lambda_runner.execution import lambda_environment
 from asyncinfer.local.lambda_runner.pool import WorkerPool
 from asyncinfer.local.lambda_runner.schedule import ScheduleSource
 from asyncinfer.local.lambda_runner.sns import TopicSource
@@ -37,7 +37,7 @@ from asyncinfer.local.lambda_runner.source import (
     SourceStats,
 )
 from asyncinfer.local.lambda_runner.sqs import QueueSource
-from asyncinfer.local.spec import (
+from asyncinfer.local.provision.spec import (
     FunctionSpec,
     QueueSourceSpec,
     ScheduleSourceSpec,

@@ -34,7 +34,7 @@ from typing import Any
 from asyncinfer.local.constants import ACCOUNT_ID
 from asyncinfer.local.lambda_runner.pool import Outcome, WorkerPool
 from asyncinfer.local.lambda_runner.source import Counters
-from asyncinfer.local.spec import ScheduleSourceSpec
+from asyncinfer.local.provision.spec import ScheduleSourceSpec
 from lambdas.common.clock import utc_now
 
 logger = logging.getLogger(__name__)

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asyncinfer.local.lambda_runner.context import function_arn
-from asyncinfer.local.lambda_runner.events import (
+from asyncinfer.local.lambda_runner.event_shapes import (
     async_failure_record,
     error_attributes,
     parse_sns_envelope,
     sns_event,
 )
+from asyncinfer.local.lambda_runner.execution import function_arn
 from asyncinfer.local.lambda_runner.pool import Invocation, Outcome, WorkerPool
 from asyncinfer.local.lambda_runner.source import (
     MAX_MESSAGES_PER_RECEIVE,
@@ -38,7 +38,7 @@ from asyncinfer.local.lambda_runner.source import (
     PAUSE_AFTER_AWS_ERROR_SECONDS,
     Counters,
 )
-from asyncinfer.local.spec import TopicSourceSpec
+from asyncinfer.local.provision.spec import TopicSourceSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

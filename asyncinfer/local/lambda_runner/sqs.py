@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asyncinfer.local.lambda_runner.events import (
+from asyncinfer.local.lambda_runner.event_shapes import (
     failed_item_ids,
     receive_count,
     sendable_attribute,
@@ -36,7 +36,7 @@ from asyncinfer.local.lambda_runner.source import (
     PAUSE_AFTER_AWS_ERROR_SECONDS,
     Counters,
 )
-from asyncinfer.local.spec import QueueSourceSpec
+from asyncinfer.local.provision.spec import QueueSourceSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from asyncinfer.local.lambda_runner.context import FUNCTION_VERSION, LambdaContext
+from asyncinfer.local.lambda_runner.execution import FUNCTION_VERSION, LambdaContext
 from asyncinfer.local.lambda_runner.log_levels import (
     PYTHON_LEVELS,
     LevelFilteringStream,

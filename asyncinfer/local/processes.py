@@ -1,0 +1,129 @@
+"""Local mode's servers as child processes: started on free ports, stopped together.
+
+Each server is ``python -m <module> --port 0`` and prints ``READY <port>`` once bound (the moto
+server ``aws.server``, the model server ``sagemaker.model_server`` and, when it runs in its own
+process, the SageMaker runtime ``asyncinfer.local.sagemaker``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+from asyncinfer.local.faults import FaultSettings
+from asyncinfer.local.provision.spec import EndpointSpec
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+RUNTIME_MODULE = "asyncinfer.local.sagemaker"
+
+
+class LocalModeError(Exception):
+    """Local mode could not start; the message says which part and why."""
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def wait_until_answers(url: str, deadline: float, process: subprocess.Popen[Any] | None) -> None:
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise LocalModeError(f"{url}: the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback URL we started
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise LocalModeError(f"{url} did not answer within {STARTUP_TIMEOUT_SECONDS:.0f}s")
+
+
+def runtime_arguments(
+    endpoint: EndpointSpec, aws_endpoint_url: str, region: str, faults: FaultSettings
+) -> list[str]:
+    """The command line of ``python -m asyncinfer.local.sagemaker`` for ``endpoint``."""
+    arguments = [
+        "--aws-endpoint-url",
+        aws_endpoint_url,
+        "--region",
+        region,
+        "--endpoint-name",
+        endpoint.name,
+        "--output-path",
+        endpoint.output_path,
+        "--failure-path",
+        endpoint.failure_path,
+        "--max-concurrent-invocations-per-instance",
+        str(endpoint.max_concurrent_invocations_per_instance),
+        "--instance-count",
+        str(endpoint.instance_count),
+        "--model-url",
+        endpoint.model_url,
+        "--faults",
+        json.dumps(faults.model_dump(mode="json", exclude_defaults=True)),
+    ]
+    for option, topic in (
+        ("--success-topic-arn", endpoint.success_topic_arn),
+        ("--error-topic-arn", endpoint.error_topic_arn),
+    ):
+        if topic:
+            arguments += [option, topic]
+    if endpoint.include_response_body:
+        arguments.append("--include-response-body")
+    return arguments
+
+
+class ServerProcesses:
+    """Our servers as child processes: started on free ports, stopped together."""
+
+    def __init__(self, log_dir: Path, log_mode: str = "a") -> None:
+        self.log_dir = log_dir
+        self._log_mode = log_mode
+        self._processes: list[subprocess.Popen[str]] = []
+        self._logs: list[IO[Any]] = []
+
+    def start(
+        self, name: str, module: str, arguments: list[str], health_path: str, deadline: float
+    ) -> str:
+        """Starts ``python -m module --port 0``; it prints ``READY <port>`` once bound."""
+        log = (self.log_dir / f"{name}.log").open(self._log_mode)
+        self._logs.append(log)
+        process = subprocess.Popen(  # noqa: S603 - this interpreter running our own modules
+            [sys.executable, "-m", module, "--port", "0", *arguments],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            cwd=project_root(),
+        )
+        self._processes.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise LocalModeError(f"the {name} server did not start (see {log.name})")
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        wait_until_answers(f"{url}{health_path}", deadline, process)
+        return url
+
+    def stop(self) -> None:
+        """Terminates every server, newest first (killed if it does not exit in time)."""
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
