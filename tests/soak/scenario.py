@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from asyncinfer.local.faults import DynamoDBFaultProxy, FaultSettings
-from asyncinfer.local.pipeline import project_root
-from asyncinfer.local.synth import synthesize
+from asyncinfer.local.processes import project_root
+from asyncinfer.local.provision.synth import synthesize
 from lambdas.common.records import TERMINAL_STATUSES, Status, inference_id_for
 from tests.reliability.support import (
     FAST_CONTEXT,

@@ -17,11 +17,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
 
-from asyncinfer.local import aws_server
-from asyncinfer.local.iam import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
+from asyncinfer.local.aws import authorization
+from asyncinfer.local.aws.iam import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY
 
 REGION = "us-east-1"
-ACCOUNT = aws_server.LOCAL_ACCOUNT_ID
+ACCOUNT = authorization.LOCAL_ACCOUNT_ID
 TABLE, OTHER_TABLE, INDEX = "results", "other", "by_status"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
 BUCKET = "input"
@@ -126,9 +126,9 @@ def users(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, tuple[str, str]
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
-        aws_server._seed_admin()
-        aws_server._complete_authorization()
-        aws_server._complete_missing_key_answers()
+        authorization.seed_admin()
+        authorization.complete_authorization()
+        authorization.complete_missing_key_answers()
         created = provision((ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY))
         with enable_iam_authentication():
             yield created
@@ -216,4 +216,4 @@ def dynamodb_call(operation: str, body: dict[str, Any]) -> Any:
 def test_the_arns_a_dynamodb_call_is_authorized_on(
     operation: str, body: dict[str, Any], resources: list[str]
 ) -> None:
-    assert aws_server._dynamodb_resources(dynamodb_call(operation, body)) == resources
+    assert authorization._dynamodb_resources(dynamodb_call(operation, body)) == resources
