@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -18,6 +17,7 @@ from constructs import Construct
 from lambdas.common.contract import METRICS_NAMESPACE, Service
 from stacks.config import StackConfig
 from stacks.endpoint import endpoint_metric
+from stacks.notifications import topic_key
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -142,14 +142,7 @@ class Monitoring(Construct):
             alarm.add_ok_action(action)
 
     def _alarm_topic(self, email: str) -> sns.Topic:
-        key = kms.Key(
-            self,
-            "AlarmKey",
-            description="Encrypts the pipeline's alarm topic",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7),
-        )
+        key = topic_key(self, "AlarmKey", "Encrypts the pipeline's alarm topic")
         # CloudWatch publishes alarm notifications itself and must be able to use the key
         key.add_to_resource_policy(
             iam.PolicyStatement(

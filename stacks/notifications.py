@@ -13,6 +13,20 @@ from constructs import Construct
 from stacks.config import StackConfig
 
 
+def topic_key(scope: Construct, construct_id: str, description: str) -> kms.Key:
+    """A customer managed key for SNS topics, rotated yearly. It protects messages in flight
+    only (nothing stays encrypted under it), so it goes with the stack, after the shortest
+    pending window."""
+    return kms.Key(
+        scope,
+        construct_id,
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.DESTROY,
+        pending_window=Duration.days(7),
+    )
+
+
 @dataclass(frozen=True)
 class Topics:
     success: sns.ITopic
@@ -30,15 +44,7 @@ class EndpointTopics(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Encrypts the async endpoint's success and error topics",
-            enable_key_rotation=True,
-            # the key protects messages in flight only; nothing stays encrypted under it
-            removal_policy=RemovalPolicy.DESTROY,
-            pending_window=Duration.days(7),
-        )
+        self.key = topic_key(self, "Key", "Encrypts the async endpoint's success and error topics")
         self.success = sns.Topic(
             self, "SuccessTopic", master_key=self.key, enforce_ssl=True, display_name="Success"
         )

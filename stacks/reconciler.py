@@ -23,6 +23,7 @@ from stacks.function import PipelineFunction, removal_policy
 from stacks.ingest import INGEST_QUEUE_RETENTION
 from stacks.nag import acknowledge, objects_of, wildcard_resource
 from stacks.queues import DEAD_LETTER_RETENTION
+from stacks.results import outcome_environment
 from stacks.storage import read_indexes
 
 MAX_TIMEOUT_SECONDS = 300
@@ -49,12 +50,7 @@ class Reconciler(Construct):
         super().__init__(scope, construct_id)
         every = Duration.minutes(config.reconcile_every_minutes)
         environment = {
-            Env.TABLE_NAME: table.table_name,
-            Env.ENDPOINT_NAME: endpoint_name,
-            Env.RETENTION_DAYS: str(config.retention_days),
-            Env.INLINE_RESULT_MAX_BYTES: str(
-                config.inline_result_max_bytes if output_bucket is not None else 0
-            ),
+            **outcome_environment(config, table, endpoint_name, output_bucket),
             Env.STATUS_INDEX: read_indexes(config.table_layout)[1],
             Env.REQUEST_TTL_SECONDS: str(config.request_ttl_seconds),
             Env.INVOCATION_TIMEOUT_SECONDS: str(config.invocation_timeout_seconds),
@@ -82,7 +78,7 @@ class Reconciler(Construct):
             # every write is guarded by the record as read)
             timeout_seconds=min(MAX_TIMEOUT_SECONDS, int(every.to_seconds())),
             memory_mb=MEMORY_MB,
-            environment={name.value: value for name, value in environment.items()},
+            environment=environment,
             retry_attempts=0,  # the next scheduled run is the retry
         )
         self.function = self.handler.function

@@ -25,6 +25,25 @@ from stacks.queues import dead_letter_queue
 ASYNC_RETRY_ATTEMPTS = 2
 
 
+def outcome_environment(
+    config: StackConfig,
+    table: dynamodb.ITable,
+    endpoint_name: str,
+    output_bucket: s3.IBucket | None,
+) -> dict[str, str]:
+    """The settings of recording an outcome (``lambdas.common.outcomes.OutcomeConfig``), which
+    the results function and the reconciler both read."""
+    return {
+        Env.TABLE_NAME: table.table_name,
+        Env.ENDPOINT_NAME: endpoint_name,
+        Env.RETENTION_DAYS: str(config.retention_days),
+        # without a readable bucket, outputs stay in S3 and only their location is kept
+        Env.INLINE_RESULT_MAX_BYTES: str(
+            config.inline_result_max_bytes if output_bucket is not None else 0
+        ),
+    }
+
+
 class Results(Construct):
     def __init__(
         self,
@@ -49,15 +68,7 @@ class Results(Construct):
             description="Records each inference's outcome from the endpoint's notifications",
             timeout_seconds=config.results_timeout_seconds,
             memory_mb=config.results_memory_mb,
-            environment={
-                Env.TABLE_NAME: table.table_name,
-                Env.ENDPOINT_NAME: endpoint_name,
-                Env.RETENTION_DAYS: str(config.retention_days),
-                # without a readable bucket, outputs stay in S3 and only their location is kept
-                Env.INLINE_RESULT_MAX_BYTES: str(
-                    config.inline_result_max_bytes if output_bucket is not None else 0
-                ),
-            },
+            environment=outcome_environment(config, table, endpoint_name, output_bucket),
             on_failure=destinations.SqsDestination(self.failure_queue),
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
         )

@@ -11,10 +11,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import signal
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -227,3 +229,32 @@ class JSONRequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
+
+
+class Serving(Protocol):
+    """A local-mode server run as its own process (the SageMaker runtime, the model server)."""
+
+    @property
+    def port(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def serve_until_signalled(
+    server: Serving, *, when_started: Callable[[], None] | None = None
+) -> None:
+    """A server process's main loop: start, run ``when_started``, print ``READY <port>`` (what
+    the process that started it waits for), serve until SIGTERM or SIGINT, then stop."""
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    server.start()
+    try:
+        if when_started is not None:
+            when_started()
+        print(f"READY {server.port}", flush=True)
+        stopped.wait()
+    finally:
+        server.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from asyncinfer.cli.access.clients import calling
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import (
+        DeleteMessageBatchRequestEntryTypeDef,
         MessageAttributeValueOutputTypeDef,
         SendMessageBatchRequestEntryTypeDef,
     )
@@ -98,29 +99,27 @@ class Queues:
         return failed
 
     def delete(self, url: str, receipt_handles: Sequence[str]) -> None:
-        for start in range(0, len(receipt_handles), SQS_BATCH_MAX):
-            chunk = receipt_handles[start : start + SQS_BATCH_MAX]
+        for entries in _handle_batches(receipt_handles):
             with calling(f"queue {url}"):
-                self._client.delete_message_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": handle}
-                        for index, handle in enumerate(chunk)
-                    ],
-                )
+                self._client.delete_message_batch(QueueUrl=url, Entries=entries)
 
     def release(self, url: str, receipt_handles: Sequence[str]) -> None:
         """Make received messages visible again at once (nothing was done with them)."""
-        for start in range(0, len(receipt_handles), SQS_BATCH_MAX):
-            chunk = receipt_handles[start : start + SQS_BATCH_MAX]
+        for entries in _handle_batches(receipt_handles):
             with calling(f"queue {url}"):
                 self._client.change_message_visibility_batch(
                     QueueUrl=url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                        for index, handle in enumerate(chunk)
-                    ],
+                    Entries=[{**entry, "VisibilityTimeout": 0} for entry in entries],
                 )
+
+
+def _handle_batches(
+    receipt_handles: Sequence[str],
+) -> Iterator[list[DeleteMessageBatchRequestEntryTypeDef]]:
+    """Receipt handles in batches of at most ``SQS_BATCH_MAX``, each with its position as Id."""
+    for start in range(0, len(receipt_handles), SQS_BATCH_MAX):
+        chunk = receipt_handles[start : start + SQS_BATCH_MAX]
+        yield [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(chunk)]
 
 
 def _sendable_attribute(value: MessageAttributeValueOutputTypeDef) -> Any:

@@ -39,14 +39,8 @@ _BATCH_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem"})
 _TRANSACT_OPERATIONS = frozenset({"TransactGetItems", "TransactWriteItems"})
 # Lambda API operations whose IAM action has another name (Service Authorization Reference).
 _LAMBDA_IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
-# moto's authorization errors as Lambda names them (JSON, same HTTP status)
-_LAMBDA_ERROR_CODES = {
-    "AccessDenied": "AccessDeniedException",
-    "InvalidClientTokenId": "UnrecognizedClientException",
-    "SignatureDoesNotMatch": "InvalidSignatureException",
-}
-# moto's authorization errors as DynamoDB names them (HTTP 400, JSON)
-_DYNAMODB_ERROR_CODES = {
+# moto's authorization errors (XML) as the JSON protocols of DynamoDB and Lambda name them
+_JSON_ERROR_CODES = {
     "AccessDenied": "AccessDeniedException",
     "InvalidClientTokenId": "UnrecognizedClientException",
     "SignatureDoesNotMatch": "InvalidSignatureException",
@@ -152,7 +146,7 @@ def complete_authorization() -> None:
     """Authorizes DynamoDB, SNS and Lambda calls on their real ARNs instead of moto's ``*``."""
     from moto.awslambda.responses import LambdaResponse
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import JsonRESTError, _RESTError
+    from moto.core.exceptions import _RESTError
     from moto.dynamodb.responses import DynamoHandler
     from moto.sns.responses import SNSResponse
 
@@ -165,14 +159,8 @@ def complete_authorization() -> None:
             try:
                 original(self, arn)
             except _RESTError as error:
-                # moto answers in XML; DynamoDB's protocol is JSON, its codes its own
-                code = _DYNAMODB_ERROR_CODES.get(error.error_type, error.error_type)
-                message = error.message
-                if code == "AccessDeniedException":
-                    message = f"{message} on resource: {arn}"
-                denied = JsonRESTError(code, message)
-                denied.code = 400
-                raise denied from None
+                # DynamoDB answers every authorization error with HTTP 400
+                raise _json_error(error, arn, status=400) from None
 
     def sns(self: Any, resource: str = "*") -> None:
         topic_arn = _sns_resource(self)
@@ -185,18 +173,26 @@ def complete_authorization() -> None:
         try:
             self._authenticate_and_authorize_action(lambda_request, arn)
         except _RESTError as error:
-            # moto answers in XML; Lambda's protocol is REST-JSON (AccessDeniedException, 403)
-            code = _LAMBDA_ERROR_CODES.get(error.error_type, error.error_type)
-            message = error.message
-            if code == "AccessDeniedException":
-                message = f"{message} on resource: {arn}"
-            denied = JsonRESTError(code, message)
-            denied.code = error.code
-            raise denied from None
+            # Lambda keeps moto's HTTP status (AccessDeniedException: 403)
+            raise _json_error(error, arn, status=error.code) from None
 
     DynamoHandler._authenticate_and_authorize_normal_action = dynamodb  # type: ignore[method-assign]
     SNSResponse._authenticate_and_authorize_normal_action = sns  # type: ignore[method-assign]
     LambdaResponse._authenticate_and_authorize_normal_action = awslambda  # type: ignore[method-assign]
+
+
+def _json_error(error: Any, arn: str, *, status: int) -> Exception:
+    """moto's authorization error (XML) as a JSON protocol's error: its code, the denied
+    resource named as AWS names it, and the service's HTTP status."""
+    from moto.core.exceptions import JsonRESTError
+
+    code = _JSON_ERROR_CODES.get(error.error_type, error.error_type)
+    message = error.message
+    if code == "AccessDeniedException":
+        message = f"{message} on resource: {arn}"
+    denied = JsonRESTError(code, message)
+    denied.code = status
+    return denied
 
 
 def _caller_arn(handler: Any) -> tuple[str, str]:

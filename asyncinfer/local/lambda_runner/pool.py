@@ -231,15 +231,8 @@ class WorkerPool:
     def _timed_out(self, worker: _Worker, request_id: str, message: str) -> Invocation:
         worker.process.kill()
         worker.process.join()
-        if self._is_closing():
-            return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
-        _append_log(self._log_path, f"{format_timestamp(utc_now())} {request_id} {message}")
-        return Invocation(
-            request_id,
-            Outcome.TIMEOUT,
-            error_type="Sandbox.Timedout",
-            error_message=message,
-            worker_lost=True,
+        return self._worker_gone(
+            request_id, Outcome.TIMEOUT, "Sandbox.Timedout", message, f"{request_id} {message}"
         )
 
     def _lost(self, worker: _Worker, request_id: str) -> Invocation:
@@ -247,21 +240,24 @@ class WorkerPool:
         if worker.process.is_alive():  # it closed its end but lingers: finish it
             worker.process.kill()
             worker.process.join()
-        if self._is_closing():
-            return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
         exit_code = worker.process.exitcode
         if exit_code is not None and exit_code < 0:
             status = f"signal: {signal.Signals(-exit_code).name}"
         else:
             status = f"exit status {exit_code}"
         message = f"RequestId: {request_id} Error: Runtime exited with error: {status}"
-        _append_log(self._log_path, f"{format_timestamp(utc_now())} {message}")
+        return self._worker_gone(request_id, Outcome.CRASH, "Runtime.ExitError", message, message)
+
+    def _worker_gone(
+        self, request_id: str, outcome: Outcome, error_type: str, message: str, log_line: str
+    ) -> Invocation:
+        """The invocation whose worker was stopped or died: abandoned while the pool closes,
+        otherwise a platform error, logged as Lambda logs it."""
+        if self._is_closing():
+            return Invocation(request_id, Outcome.ABANDONED, worker_lost=True)
+        _append_log(self._log_path, f"{format_timestamp(utc_now())} {log_line}")
         return Invocation(
-            request_id,
-            Outcome.CRASH,
-            error_type="Runtime.ExitError",
-            error_message=message,
-            worker_lost=True,
+            request_id, outcome, error_type=error_type, error_message=message, worker_lost=True
         )
 
     def _is_closing(self) -> bool:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 
 from asyncinfer.local.faults import FaultSettings
+from asyncinfer.local.http_service import serve_until_signalled
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.sagemaker.state import LocalRuntime
 
@@ -56,17 +55,10 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         faults=FaultSettings.model_validate_json(args.faults),
     )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    runtime.start()
-    try:
-        if args.test_notification:
-            runtime.publish_test_notifications()
-        print(f"READY {runtime.port}", flush=True)
-        stopped.wait()
-    finally:
-        runtime.stop()
+    serve_until_signalled(
+        runtime,
+        when_started=runtime.publish_test_notifications if args.test_notification else None,
+    )
 
 
 if __name__ == "__main__":

@@ -34,13 +34,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import traceback
 from enum import StrEnum
 from typing import Any, Protocol
 
-from asyncinfer.local.http_service import JSONRequestHandler, LoopbackHTTPService, RequestBodyError
+from asyncinfer.local.http_service import (
+    JSONRequestHandler,
+    LoopbackHTTPService,
+    RequestBodyError,
+    serve_until_signalled,
+)
 from asyncinfer.model import inference
 
 logger = logging.getLogger(__name__)
@@ -254,23 +258,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
     server = ModelServer(
         port=args.port,
         host=args.host,
         model_dir=args.model_dir,
         serving_stack=ServingStack(args.serving_stack),
     )
-    server.start()
-    try:
+
+    def loaded() -> None:
         if not server.wait_until_ready(args.ready_timeout):
             raise SystemExit(server.load_error or "the model did not load in time")
-        print(f"READY {server.port}", flush=True)
-        stopped.wait()
-    finally:
-        server.stop()
+
+    serve_until_signalled(server, when_started=loaded)
 
 
 if __name__ == "__main__":

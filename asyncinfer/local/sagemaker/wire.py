@@ -250,19 +250,16 @@ def _check_content_headers(
     check: _Violations, header: Callable[[str], str | None]
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """The content type, accept, custom attributes and inference id headers, checked."""
-    content_type = check.check(
-        "contentType",
-        header(CONTENT_TYPE_HEADER),
-        maximum=MAX_HEADER_LENGTH,
-        matches=str.isascii,
-        pattern=r"\p{ASCII}*",
-    )
-    accept = check.check(
-        "accept",
-        header(ACCEPT_HEADER),
-        maximum=MAX_HEADER_LENGTH,
-        matches=str.isascii,
-        pattern=r"\p{ASCII}*",
+    # both members are of the API model's shape ``Header``: at most 1024 ASCII characters
+    content_type, accept = (
+        check.check(
+            member,
+            header(name),
+            maximum=MAX_HEADER_LENGTH,
+            matches=str.isascii,
+            pattern=r"\p{ASCII}*",
+        )
+        for member, name in (("contentType", CONTENT_TYPE_HEADER), ("accept", ACCEPT_HEADER))
     )
     custom_attributes = check.check(
         "customAttributes",
