@@ -1,6 +1,6 @@
 """The pipeline as a CDK construct for your own app (needs the ``cdk`` extra).
 
-``pip install "asyncinfer[cdk]"``, then::
+From a clone (the package is not on PyPI): ``pip install ".[cdk]"``, then::
 
     from asyncinfer.construct import AsyncInferencePipeline, StackConfig
 """

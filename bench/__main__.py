@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import coldstart, service_model, throughput
+from bench import coldstart, first_call, listing, service_model, throughput
 from bench.micro.parent import run_children
 from bench.report import cost_table_text, render
 from bench.run import Context, Report
@@ -24,9 +24,11 @@ def run(settings: Settings) -> Report:
     imports = len(coldstart.MODES) * len(coldstart.MODULES)
     progress(
         f"cold imports: {settings.import_runs} runs of {imports} imports and "
-        f"{len(coldstart.FUNCTIONS)} first invocations"
+        f"{len(coldstart.FUNCTIONS) + len(first_call.NAIVE)} first invocations"
     )
-    cold = coldstart.measure(settings.work_dir, settings.import_runs)
+    cold = coldstart.measure(
+        settings.work_dir, settings.import_runs, profile_runs=settings.import_profile_runs
+    )
     progress(f"shipped sagemaker-runtime model: {settings.import_runs} client creations each way")
     model_cost = service_model.measure(settings.import_runs)
     progress("handler benchmarks: starting the local servers")
@@ -36,8 +38,8 @@ def run(settings: Settings) -> Report:
         results_memory = stack.spec.results[0].function.memory_mb
         logging_of = stack.spec.ingest.function
     progress(
-        f"whole pipeline: {settings.e2e_warmup_files} + {settings.e2e_small_files} + "
-        f"{settings.e2e_files} + {settings.e2e_small_files} files"
+        f"whole pipeline: {settings.e2e_warmup_files} + {settings.e2e_small_files} files, then "
+        f"{settings.rounds} rounds of {settings.e2e_files} + {settings.e2e_small_files} files"
     )
     e2e = throughput.measure(
         local_dir(settings),
@@ -46,7 +48,10 @@ def run(settings: Settings) -> Report:
         warmup_files=settings.e2e_warmup_files,
         timeout_seconds=settings.e2e_timeout_seconds,
         context=settings.context,
+        rounds=settings.rounds,
     )
+    progress(f"results listing: first pages at {listing.SMALL:,} and {listing.LARGE:,} records")
+    listed = listing.measure()
     context.finish()
     return Report(
         settings=settings,
@@ -55,11 +60,12 @@ def run(settings: Settings) -> Report:
         service_model=model_cost,
         ingest=ingest,
         results=results,
-        e2e=e2e,
+        e2e_rounds=e2e,
         ingest_memory_mb=ingest_memory,
         results_memory_mb=results_memory,
         application_log_level=logging_of.filtered_at,
         system_log_level=logging_of.system_log_level,
+        listing=listed,
     )
 
 

@@ -28,7 +28,16 @@ modes:
 
 Beside the import, ``bench/first_call.py`` times the first invocation that follows it, in the
 goal's mode: what a handler defers out of its import is paid there, so import plus first
-invocation is what a cold start costs (``cold_start_ratio_*``).
+invocation is what a cold start costs, and what Lambda bills. The goals compare that sum with
+the same sum for the naive handler (``bench/naive.py``: its import, which creates its three
+clients, and its first file), timed by the same probe in the same runs
+(``cold_start_vs_naive_*``); ``cold_start_vs_naive_results_handler`` compares the results
+function with a results handler as public samples write it (``bench/naive_results.py``). The
+yardsticks are copied into asset folders of their own (``assets/naive``, ...), compiled at
+import like the functions' sources.
+
+The runs are split into rounds (``ColdStart.rounds``): each round's figure is the median of its
+runs, and a goal is met only when every round meets it.
 
 Besides boto3 and the two handlers, ``botocore`` (its session, config and exceptions: all the
 handlers use of the SDK) is timed for context: the difference is what boto3's own layer
@@ -51,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import first_call
+from bench.measure import split
 from bench.settings import REPO_ROOT
 from lambdas.common.contract import METRICS_NAMESPACE
 
@@ -104,6 +114,13 @@ def build_asset(function: str, destination: Path) -> int:
             shutil.copyfile(source, target)
             zipped.write(source, str(relative))
     return len(archive.getvalue())
+
+
+def build_naive_asset(name: str, destination: Path) -> None:
+    """A folder holding only the yardstick ``bench/<name>.py``, as the module ``<name>``."""
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / "bench" / f"{name}.py", destination / f"{name}.py")
 
 
 def compile_seconds(function: str) -> float:
@@ -198,8 +215,26 @@ class ColdStart:
     compile_seconds: dict[str, float] = field(default_factory=dict)
     # (mode, function) -> [(package, own seconds beyond what importing boto3 loads)]
     profiles: dict[tuple[str, str], list[tuple[str, float]]] = field(default_factory=dict)
-    # function -> CPU seconds of the import, then of the first invocation, of each run
+    # function or yardstick -> CPU seconds of the import, then of the first invocation, of
+    # each run
     first_calls: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    def rounds(self, count: int) -> list[ColdStart]:
+        """The runs split into ``count`` rounds of consecutive runs, each its own ColdStart."""
+        parts: list[ColdStart] = []
+        for index in range(count):
+            parts.append(
+                ColdStart(
+                    runs=len(split(self.first_calls["ingest"], count)[index]),
+                    seconds={k: split(v, count)[index] for k, v in self.seconds.items()},
+                    wall_seconds={k: split(v, count)[index] for k, v in self.wall_seconds.items()},
+                    asset_bytes=self.asset_bytes,
+                    compile_seconds=self.compile_seconds,
+                    profiles=self.profiles,
+                    first_calls={k: split(v, count)[index] for k, v in self.first_calls.items()},
+                )
+            )
+        return parts
 
     def median(self, mode: str, module: str) -> float:
         return statistics.median(self.seconds[(mode, module)])
@@ -221,6 +256,10 @@ class ColdStart:
     def cold_start_ratio(self, function: str) -> float:
         return self.cold_start(function) / self.median(GOAL_MODE, "boto3")
 
+    def cold_start_vs(self, function: str, yardstick: str) -> float:
+        """Import plus first invocation of ``function`` over the same of a yardstick."""
+        return self.cold_start(function) / self.cold_start(yardstick)
+
 
 def measure(work_dir: Path, runs: int, profile_runs: int = 3) -> ColdStart:
     result = ColdStart(runs=runs)
@@ -228,19 +267,23 @@ def measure(work_dir: Path, runs: int, profile_runs: int = 3) -> ColdStart:
     for function, folder in assets.items():
         result.asset_bytes[function] = build_asset(function, folder)
         result.compile_seconds[function] = compile_seconds(function)
+    for name in first_call.NAIVE:
+        assets[name] = work_dir / "assets" / name
+        build_naive_asset(name, assets[name])
     # The SDK is timed from the ingest asset's folder: no module of the asset is involved.
     jobs = [
         (mode, name, MODULES[name], name if name in FUNCTIONS else "ingest")
         for mode in MODES
         for name in MODULES
     ]
-    jobs += [(FIRST_CALL, function, "", function) for function in FUNCTIONS]
+    jobs += [(FIRST_CALL, name, "", name) for name in (*FUNCTIONS, *first_call.NAIVE)]
     with first_call.refusing_endpoint() as endpoint_url:
         for run in range(runs):
             random.Random(run).shuffle(jobs)
             for mode, name, module, function in jobs:
                 if mode == FIRST_CALL:
-                    environment = _environment(function, GOAL_MODE, assets[function])
+                    served = first_call.NAIVE.get(function, function)
+                    environment = _environment(served, GOAL_MODE, assets[function])
                     result.first_calls.setdefault(function, []).append(
                         first_call.first_call_seconds(
                             function, assets[function], environment, endpoint_url

@@ -1,10 +1,17 @@
 """Figure 6: dollars per million files, for this pipeline and for the naive per-file design.
 
 Quantities per file come from the benchmark run (handler durations, log bytes, the stored
-items' sizes) and from the stack's configuration (memory, batch size, system log level);
-prices are public list prices. SageMaker (instances, and the S3 reads and writes it makes
-itself) and S3 storage are excluded; so are fixed monthly costs that do not grow with files
-(the event source mapping's empty long polls, alarms, dashboards).
+items' sizes) and from the stack's configuration (memory, batch size, system log level,
+``publish_events``); prices are public list prices. The model counts every per-file cost of
+the default stack: the functions, the queue, the topic, the table's writes, the reconciler's
+reads, HeadObject, the logs, the result events (EventBridge Pipes requests and the custom
+events they put on the bus), the X-Ray traces that active tracing records, and the pipes'
+reads of the table's stream. Two of them depend on the traffic rate, an assumption
+(``TRAFFIC_FILES_PER_SECOND``): X-Ray's sampling keeps one request a second per function
+before its 5%, and the pipes poll each stream shard a few times a second whatever the
+traffic. SageMaker (instances, and the S3 reads and writes it makes itself) and S3 storage
+are excluded; so are fixed monthly costs that do not grow with files (the event source
+mapping's empty long polls, the reconciler's schedule, alarms, dashboards, custom metrics).
 
 The naive design is the one public samples show: S3 invokes an ingest function once per file
 (asynchronous invocation, no queue), which makes HeadObject, InvokeEndpointAsync and one
@@ -12,7 +19,10 @@ unconditional PutItem in sequence, with Lambda's default logging (text, so START
 REPORT lines for every invocation); the results side is this pipeline's results function. Its
 table has what its users need, defined the plain way: an index to find the records of an input
 and one to list recent records by status, both projecting ALL (layout 1's,
-bench/partitions.py).
+bench/partitions.py). When ours publishes result events, the naive design gets what a user
+would build to give its users the same: its results function puts one custom event per
+outcome on the bus (``PutEvents``, one more call in that function), no stream and no pipe.
+It keeps Lambda's default tracing (PassThrough: nothing recorded), as public samples do.
 DynamoDB write units of both designs come from bench/partitions.py.
 """
 
@@ -30,7 +40,10 @@ PRICE_SOURCES = (
     "aws.amazon.com/lambda/pricing (Arm, first tier), aws.amazon.com/sqs/pricing (standard), "
     "aws.amazon.com/sns/pricing (standard topics), aws.amazon.com/dynamodb/pricing/on-demand "
     "(after the November 2024 reduction), aws.amazon.com/s3/pricing (S3 Standard requests), "
-    "aws.amazon.com/cloudwatch/pricing (Logs standard ingestion); us-east-1"
+    "aws.amazon.com/cloudwatch/pricing (Logs standard ingestion), "
+    "aws.amazon.com/eventbridge/pricing (Pipes requests, custom events), "
+    "aws.amazon.com/xray/pricing (traces recorded), aws.amazon.com/dynamodb/pricing/on-demand "
+    "(DynamoDB Streams read request units); us-east-1"
 )
 
 
@@ -47,9 +60,27 @@ class Prices:
     dynamodb_read_unit: float = 0.125 / 1e6  # on-demand RRU (4 KB strongly, 8 KB eventually)
     s3_get_class_request: float = 0.0004 / 1000  # HeadObject is a GET-class request
     logs_ingested_gb: float = 0.50
+    pipes_request: float = 0.40 / 1e6  # per 64 KB chunk, counted after filtering
+    custom_event: float = 1.00 / 1e6  # PutEvents entries (Pipes' too), per 64 KB chunk
+    xray_trace_recorded: float = 5.00 / 1e6
+    stream_read_unit: float = 0.02 / 1e5  # one GetRecords call on a DynamoDB stream
 
 
 PRICES = Prices()
+# The traffic rate the rate-dependent rows assume (files per second, sustained).
+TRAFFIC_FILES_PER_SECOND = 100.0
+# Lambda's sampling with active tracing and no upstream decision: the first request each
+# second, then 5% of the rest (Lambda developer guide, "Visualize Lambda function invocations
+# using AWS X-Ray"); it cannot be changed for Lambda (X-Ray sampling rules apply to API
+# Gateway, AppSync, Step Functions and instrumented compute, not to Lambda's own sampling).
+XRAY_RESERVOIR_PER_SECOND = 1.0
+XRAY_FIXED_RATE = 0.05
+# EventBridge Pipes polls a DynamoDB stream's shards like Lambda's event source mappings (about
+# four GetRecords a second per shard), each call billed as one stream read request unit; a
+# shard takes the writes of at most one table partition (1,000 write units a second).
+PIPE_POLLS_PER_SECOND_PER_SHARD = 4.0
+PIPES = 2  # one per outcome (stacks/events_out.py)
+PARTITION_WRITE_UNITS_PER_SECOND = 1000
 # Lambda adds START, END and REPORT lines to the function's log for every invocation, unless
 # the function's system log level is WARN (advanced logging controls).
 PLATFORM_LOG_BYTES_PER_INVOCATION = 300
@@ -88,6 +119,10 @@ class Usage:
     dynamodb_read_units: float
     s3_head_requests: float
     log_bytes: float
+    pipes_requests: float = 0.0
+    custom_events: float = 0.0
+    xray_traces: float = 0.0
+    stream_read_units: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +149,23 @@ class Inputs:
     naive_write_units: int
     # the reconciler's review reads each record once (lambdas/reconciler/review.py)
     review_read_units: float
+    # the results function's one DynamoDB call (the bare side of its benchmark): the naive
+    # design's PutEvents, one more call of about that duration, when events are published
+    results_call_ms: float = 0.0
+    publish_events: bool = True
+    traffic_files_per_second: float = TRAFFIC_FILES_PER_SECOND
+    # the record's event detail (the record without its inline result)
+    event_detail_bytes: int = 2 * KB
+
+
+def traces_per_second(invocations_per_second: float) -> float:
+    """Traces Lambda records per second for one function at this invocation rate."""
+    reservoir = min(invocations_per_second, XRAY_RESERVOIR_PER_SECOND)
+    return reservoir + XRAY_FIXED_RATE * max(0.0, invocations_per_second - reservoir)
+
+
+def stream_shards(write_units_per_second: float) -> int:
+    return max(1, math.ceil(write_units_per_second / PARTITION_WRITE_UNITS_PER_SECOND))
 
 
 def platform_log_bytes(system_log_level: str) -> int:
@@ -129,6 +181,16 @@ def gb_seconds(milliseconds: float, memory_mb: int) -> float:
 def ours(inputs: Inputs) -> Usage:
     invocations = 1 / inputs.batch_size  # ingest invocations per file with full batches
     writes = inputs.ours_write_units
+    rate = inputs.traffic_files_per_second
+    # active tracing on both functions; each invocation starts its own trace (S3, SQS and
+    # SageMaker's SNS notification carry no sampling decision)
+    traces = (traces_per_second(rate * invocations) + traces_per_second(rate)) / rate
+    events = 0.0
+    stream_reads = 0.0
+    if inputs.publish_events:
+        events = float(max(1, math.ceil(inputs.event_detail_bytes / EVENTBRIDGE_CHUNK_BYTES)))
+        polls = PIPES * PIPE_POLLS_PER_SECOND_PER_SHARD * stream_shards(rate * writes)
+        stream_reads = polls / rate
     return Usage(
         lambda_gb_seconds=invocations * gb_seconds(inputs.ingest_batch_ms, inputs.ingest_memory_mb)
         + gb_seconds(inputs.results_invocation_ms, inputs.results_memory_mb),
@@ -144,13 +206,20 @@ def ours(inputs: Inputs) -> Usage:
         log_bytes=inputs.ingest_log_bytes_per_file
         + inputs.results_log_bytes_per_invocation
         + inputs.platform_log_bytes_per_invocation * (invocations + 1),
+        pipes_requests=events,
+        custom_events=events,
+        xray_traces=traces,
+        stream_read_units=stream_reads,
     )
 
 
 def naive(inputs: Inputs) -> Usage:
+    # with events, its results function makes one more call (PutEvents) per outcome
+    events = 1.0 if inputs.publish_events else 0.0
+    results_ms = inputs.results_invocation_ms + events * inputs.results_call_ms
     return Usage(
         lambda_gb_seconds=gb_seconds(inputs.naive_file_ms, inputs.ingest_memory_mb)
-        + gb_seconds(inputs.results_invocation_ms, inputs.results_memory_mb),
+        + gb_seconds(results_ms, inputs.results_memory_mb),
         lambda_requests=2,
         sqs_requests=0,
         sns_publishes=1,
@@ -162,6 +231,7 @@ def naive(inputs: Inputs) -> Usage:
         log_bytes=PLATFORM_LOG_BYTES_PER_INVOCATION
         + inputs.results_log_bytes_per_invocation
         + inputs.platform_log_bytes_per_invocation,
+        custom_events=events,
     )
 
 
@@ -188,6 +258,15 @@ def table(inputs: Inputs, prices: Prices = PRICES) -> list[Row]:
         ("DynamoDB reads (reconciler)", "RRU", "dynamodb_read_units", prices.dynamodb_read_unit),
         ("S3 HeadObject", "requests", "s3_head_requests", prices.s3_get_class_request),
         ("CloudWatch Logs ingestion", "bytes", "log_bytes", prices.logs_ingested_gb / 1e9),
+        ("EventBridge Pipes requests", "requests", "pipes_requests", prices.pipes_request),
+        ("EventBridge custom events", "events", "custom_events", prices.custom_event),
+        ("X-Ray traces recorded", "traces", "xray_traces", prices.xray_trace_recorded),
+        (
+            "DynamoDB stream reads (pipes)",
+            "GetRecords",
+            "stream_read_units",
+            prices.stream_read_unit,
+        ),
     ]
     rows = []
     for component, unit, name, price in lines:
@@ -214,6 +293,18 @@ def review_read_units(completed_item: Mapping[str, Mapping[str, Any]], entry_byt
     started 4 KB), and its index entry's share of a Query page (half a unit per 4 KB read)."""
     item = 0.5 * math.ceil(item_size(completed_item) / (4 * KB))
     return item + 0.5 * entry_bytes / (4 * KB)
+
+
+# what stacks/events_out.py leaves out of the detail (LEFT_OUT_OF_DETAIL), without importing
+# the CDK into the benchmarks
+LEFT_OUT = ("result", "result_encoding")
+
+
+def event_detail_bytes(completed_item: Mapping[str, Mapping[str, Any]]) -> int:
+    """About the size of a result event's ``detail``: the record without its inline result
+    (stacks/events_out.py), attribute names and values."""
+    kept = {name: value for name, value in completed_item.items() if name not in LEFT_OUT}
+    return item_size(kept)
 
 
 def naive_item(submitted_item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -259,7 +350,7 @@ def eventbridge_cost_per_million(*, event_detail_bytes: int = 2 * KB) -> EventBr
     an S3 notification causes). Out: each file's one terminal transition passes one pipe's
     filter (one Pipes request) and becomes one ``PutEvents`` entry (one custom event), each
     billed per started 64 KB; the ``detail`` leaves the inline result out, so it is about
-    ``event_detail_bytes``. Stream reads by the pipes are polling, a fixed monthly cost."""
+    ``event_detail_bytes``. The pipes' stream reads are in the cost model (``ours``)."""
     chunks = max(1, math.ceil(event_detail_bytes / EVENTBRIDGE_CHUNK_BYTES))
     per_file_out = chunks * (PIPES_REQUEST + EVENTBRIDGE_CUSTOM_EVENT)
     return EventBridgeCost(events_in=0.0, events_out=per_file_out * 1e6)

@@ -6,7 +6,8 @@ batch processor) is not saved, only moved into the first invocation, so a cold s
 import plus the first invocation. This times both in one fresh interpreter, in the goal's mode
 (tracing on, as deployed): the import, then one invocation with a representative event (one
 S3 notification in an SQS batch for ingest; one ``Completed`` notification in an SNS event for
-results), ``time.process_time`` around each.
+results, its result inline as the stack's default ``include_inference_response`` delivers it),
+``time.process_time`` around each.
 
 The invocation runs with the function's environment and its own botocore clients, pointed
 (``AWS_ENDPOINT_URL``) at a local stub that answers every request 403 ``AccessDenied``. So it
@@ -37,12 +38,20 @@ FUNCTION_ENVIRONMENT = {
     "ingest": {"TABLE_NAME": "bench", "ENDPOINT_NAME": ENDPOINT_NAME, "INPUT_BUCKET": INPUT_BUCKET},
     "results": {"TABLE_NAME": "bench", "ENDPOINT_NAME": ENDPOINT_NAME},
 }
+# The yardsticks (bench/naive.py, bench/naive_results.py): the module each asset folder holds,
+# and the function whose event and environment they take.
+NAIVE = {"naive": "ingest", "naive_results": "results"}
+HANDLER_MODULES = {
+    "ingest": "lambdas.ingest.handler",
+    "results": "lambdas.results.handler",
+    **{name: name for name in NAIVE},
+}
 _MARKER = "first-call:"
 _PROBE = f"""
 import json, sys, time
 event = json.loads(sys.stdin.read())
 cpu = time.process_time()
-import lambdas.{{function}}.handler as entry
+import {{module}} as entry
 imported = time.process_time() - cpu
 
 
@@ -145,6 +154,8 @@ def first_event(function: str) -> dict[str, Any]:
         "inferenceId": "0f" * 32,
         "requestParameters": {"endpointName": ENDPOINT_NAME, "inputLocation": "s3://in/a.json"},
         "responseParameters": {"contentType": "application/json", "outputLocation": "s3://o/k"},
+        # the stack's default include_inference_response: the result comes inline
+        "responseBody": {"content": "eyJsYWJlbCI6IDB9", "encoding": "BASE64", "message": ""},
     }
     topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:success"
     sns: dict[str, Any] = {
@@ -172,21 +183,24 @@ def first_event(function: str) -> dict[str, Any]:
 def first_call_seconds(
     function: str, asset: Path, environment: dict[str, str], endpoint_url: str
 ) -> tuple[float, float]:
-    """One fresh interpreter's CPU seconds to import ``function``'s handler, then to run its
-    first invocation. ``environment`` is the import probe's (mode included)."""
+    """One fresh interpreter's CPU seconds to import ``function``'s handler (or a yardstick's,
+    ``NAIVE``), then to run its first invocation. ``environment`` is the import probe's (mode
+    included)."""
+    served = NAIVE.get(function, function)
+    probe = _PROBE.format(function=function, module=HANDLER_MODULES[function])
     completed = subprocess.run(
-        [sys.executable, "-B", "-c", _PROBE.format(function=function)],
+        [sys.executable, "-B", "-c", probe],
         cwd=asset,
         env={
             **environment,
-            **FUNCTION_ENVIRONMENT[function],
+            **FUNCTION_ENVIRONMENT[served],
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_ENDPOINT_URL": endpoint_url,
             # an invocation's trace header, as Lambda sets it with active tracing
             "_X_AMZN_TRACE_ID": "Root=1-6740a1b2-aaaabbbbccccdddd00001111;Parent=1;Sampled=1",
         },
-        input=json.dumps(first_event(function)),
+        input=json.dumps(first_event(served)),
         capture_output=True,
         text=True,
         timeout=120,

@@ -67,11 +67,12 @@ def dynamodb_section(report: Report) -> list[str]:
         "Why layout 2 costs less: the claim and SUBMITTED stay (they are the exactly-once "
         "guarantee: a redelivered event finds the claim, a crash after the invocation finds "
         "SUBMITTED), but the indexes hold keys only (about 0.2 to 0.3 KB an entry, whatever "
-        "the record and its inline result weigh) and both are written once, by the claim: "
-        "`by_input_keys` (input location, creation time) and `by_status_shard` (one of 16 "
-        "shards of the id, the claim's time) have keys no later write changes, so SUBMITTED "
-        "and the outcome cost the table alone. Readers (CLI, reconciler) query the keys and "
-        "read the items by key; a listing by status keeps the items in that status.",
+        "the record and its inline result weigh): `by_input_keys` (input location, creation "
+        "time) is written once, by the claim, and `by_status_shard` (status class and one of "
+        "16 shards of the id, the time it was filed) twice: by the claim (`OPEN#nn`) and by "
+        "the outcome, which moves the entry to `COMPLETED#nn`/`FAILED#nn` (a delete and a "
+        "put); SUBMITTED costs the table alone. Readers (CLI, reconciler) query the keys of "
+        "the classes they need and read the items by key.",
         "",
         f"Partition model at {partitions.FILES_PER_SECOND:,} files/s (write units per second "
         "on the busiest partition key value; DynamoDB allows "
@@ -106,25 +107,26 @@ LEVERS = [
     "leave the index alone. The price is on the read side: the CLI and the reconciler read "
     "the items by key (BatchGetItem), which costs reads only when someone lists, and once "
     "per record for the reconciler (below).",
-    "- Taken: a status index written once. `status_shard` is one of 16 shards of the id "
-    "(whatever the status) and `status_time` the claim's time; nothing after the claim "
-    "moves either. A listing by status reads the 16 shards newest first, merges them and "
-    "keeps the items in that status (asyncinfer/cli/access/status_index.py); the reconciler, "
-    "which must find the few records left open, reviews each record once, when it could first be "
-    "overdue (claim + RequestTTL + invocation timeout + margin), reading its item "
-    "(eventually consistent, half a read unit: the row 'DynamoDB reads (reconciler)' of "
-    "the cost model), and moves `status_time` only for an open record not yet overdue "
-    "(lambdas/reconciler/review.py). No scan anywhere. The status-grouped version of this "
-    "index (`OPEN#nn` until the outcome moved the entry to `COMPLETED#nn`/`FAILED#nn`) "
-    "cost 3 units per file instead of 1: a read of 0.5 units by the reconciler is cheaper "
-    "than the 2 write units of that move (WRU $0.625/M, RRU $0.125/M).",
+    "- Taken: a status index by status class (issue 23). `status_shard` is the class and "
+    "one of 16 shards of the id (`OPEN#nn` from the claim, `COMPLETED#nn`/`FAILED#nn` from "
+    "the outcome) and `status_time` the time of that write; SUBMITTED moves nothing. The "
+    "outcome's move costs 2 write units (a delete and a put in the index), so a file costs "
+    "8 units where the write-once index of the release before cost 6; in exchange, a "
+    "listing of one status reads only its class's 16 partitions (open records: what is in "
+    "flight; never the table's finished records), several statuses are one merged walk, "
+    "and every page costs a bounded number of requests (asyncinfer/cli/access/status_index.py; "
+    "`cli_results_requests_growth`). The write-once index made `results` walk the whole "
+    "index for an open status (4.5 minutes for the default listing of 371 records), and "
+    "no design lists one status in bounded requests without the status in a key. The "
+    "reconciler drains the OPEN partitions oldest first, as before that release; its review "
+    "(lambdas/reconciler/review.py) only reads what that release left open.",
     "- Taken: `by_input_keys` is written once, by the claim: its keys (input location, "
     "creation time) never change afterwards.",
     "- Not taken: fewer writes per file. The claim (before the invocation) and SUBMITTED "
     "(after it) are what keeps a redelivered or retried event from invoking twice; the "
     "outcome is the result. Dropping either breaks exactly-once.",
     "- Not taken: a sparse status index of open records only. Its entry would be put by "
-    "the claim and deleted by the outcome (2 units, where the index above costs 1), and "
+    "the claim and deleted by the outcome (the same 3 units as the move above), and "
     "listing COMPLETED and FAILED records by recency, which users and "
     "`asyncinfer results`/`watch` need, would take another index.",
     "- Taken outside the table: less log volume per file (JSON logs filtered by Lambda at "

@@ -13,17 +13,33 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.settings import REPO_ROOT
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+Sample = TypeVar("Sample")
 
 
 def median(samples: Sequence[float]) -> float:
     if not samples:
         raise ValueError("no samples to take the median of")
     return statistics.median(samples)
+
+
+def split(samples: Sequence[Sample], rounds: int) -> list[list[Sample]]:
+    """``samples`` (taken one after the other) cut into ``rounds`` consecutive rounds of equal
+    size, the first ones one longer when they do not divide evenly."""
+    if rounds < 1 or len(samples) < rounds:
+        raise ValueError(f"{len(samples)} samples cannot make {rounds} rounds")
+    size, longer = divmod(len(samples), rounds)
+    parts: list[list[Sample]] = []
+    start = 0
+    for index in range(rounds):
+        end = start + size + (1 if index < longer else 0)
+        parts.append(list(samples[start:end]))
+        start = end
+    return parts
 
 
 def timed(action: Callable[[], Any]) -> float:

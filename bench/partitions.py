@@ -32,12 +32,12 @@ from lambdas.common.contract import (
     INPUT_KEYS_INDEX,
     INPUT_LOCATION_INDEX,
     PARTITION_KEY,
-    SHARD_PARTITIONS,
     STATUS_INDEX,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_SHARD_INDEX,
     STATUS_SHARDS,
     STATUS_TIME_ATTRIBUTE,
+    WRITE_ONCE_PARTITIONS,
     shard_of,
 )
 
@@ -187,9 +187,9 @@ def hot_partitions(
 
 
 def _class_of(value: str) -> str:
-    if value in SHARD_PARTITIONS:  # a status_shard value: one of the shards
+    if value in WRITE_ONCE_PARTITIONS:  # the previous release's status_shard: a bare shard
         return "#<shard>"
-    if "#" in value:  # the previous release's status_shard: the group, the shard aside
+    if "#" in value:  # a status_shard value: the status class, the shard aside
         return value.split("#", 1)[0] + "#<shard>"
     if value.startswith("s3://"):
         return "<input_location>"

@@ -16,7 +16,7 @@ from bench.sections import (
     service_model_section,
     where_the_time_goes,
 )
-from bench.verdicts import cost_assumptions, cost_table, goals_missed, quantity
+from bench.verdicts import cost_assumptions, cost_levers, cost_table, goals_missed, quantity
 
 # --- text -------------------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ def cost_table_text(rows: list[cost.Row]) -> str:
 def render(report: Report) -> str:
     figures = report.figures()
     sections = [
-        preamble(),
+        preamble(report.settings.rounds),
         context_section(report),
         ["## Figures", "", *figure_table(figures), ""],
         how_handlers_are_measured(report),
@@ -48,9 +48,10 @@ def render(report: Report) -> str:
         where_the_time_goes(report),
         cold_imports(report.cold),
         service_model_section(report.service_model),
-        pipeline_runs(report.e2e),
+        pipeline_runs(report.e2e_rounds),
         cost_table(report),
         cost_assumptions(report),
+        cost_levers(report),
         dynamodb_section(report),
         goals_missed(report, figures),
     ]

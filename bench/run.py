@@ -8,20 +8,33 @@ import math
 import os
 import platform
 import subprocess
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypeVar
 
-from bench import coldstart, cost, partitions
+from bench import coldstart, cost, jobs, listing, partitions
 from bench.figures import Figure
-from bench.measure import median
-from bench.micro.plan import IngestMeasurements, ResultsMeasurements
+from bench.listing import ListingCost
+from bench.measure import median, split
+from bench.micro.plan import (
+    INGEST_SAMPLES,
+    RESULTS_SAMPLES,
+    IngestMeasurements,
+    ResultsMeasurements,
+)
 from bench.service_model import BOTOCORE_MODEL, BUNDLED_MODEL, ServiceModelCost
 from bench.settings import REPO_ROOT, Settings
 from bench.throughput import Throughput
 from lambdas.common.clock import utc_now
+from lambdas.common.records import Status
+from stacks.config import StackConfig
 
+IngestMeasurementsOrResults = TypeVar(
+    "IngestMeasurementsOrResults", IngestMeasurements, ResultsMeasurements
+)
 LIBRARIES = ("boto3", "botocore", "pydantic", "aws-lambda-powertools", "aws-xray-sdk", "moto")
 
 
@@ -93,12 +106,43 @@ class Report:
     service_model: ServiceModelCost
     ingest: IngestMeasurements
     results: ResultsMeasurements
-    e2e: Throughput
+    # one per round (bench/throughput.py): the large run and the small runs around it
+    e2e_rounds: list[Throughput]
     ingest_memory_mb: int
     results_memory_mb: int
     # the stack's functions' LoggingConfig (ApplicationLogLevel with the JSON format, or None)
     application_log_level: str | None
     system_log_level: str
+    # `results --limit 20` at 100 and 100,000 records (bench/listing.py); empty: not measured
+    listing: dict[int, dict[str, ListingCost]] = field(default_factory=dict)
+
+    # --- rounds ---------------------------------------------------------------------------
+
+    @property
+    def e2e(self) -> Throughput:
+        """The round the pipeline sections describe: the one with the largest per-file growth
+        (the worst round of ``e2e_per_file_cost_ratio``)."""
+        return max(self.e2e_rounds, key=lambda throughput: throughput.cost_scaling)
+
+    def rounds(self) -> list[Report]:
+        """This run as ``settings.rounds`` reports, each holding one round's samples (the
+        items, profiles and sizes, which are not timed, are shared)."""
+        count = self.settings.rounds
+        colds = self.cold.rounds(count)
+        models = self.service_model.rounds(count)
+        ingests = _split_samples(self.ingest, INGEST_SAMPLES, count)
+        results = _split_samples(self.results, RESULTS_SAMPLES, count)
+        return [
+            replace(
+                self,
+                cold=colds[index],
+                service_model=models[index],
+                ingest=ingests[index],
+                results=results[index],
+                e2e_rounds=[self.e2e_rounds[index]],
+            )
+            for index in range(count)
+        ]
 
     # --- derived quantities --------------------------------------------------------------
 
@@ -125,8 +169,11 @@ class Report:
         spread = partitions.shard_spread(self.ingest.submitted_ids)
         return partitions.hot_partitions(self.write_sequence(naive), spread)
 
-    def cost_inputs(self) -> cost.Inputs:
+    def cost_inputs(self, *, publish_events: bool | None = None) -> cost.Inputs:
+        """The cost model's inputs; ``publish_events`` defaults to the stack's setting."""
         items = {**self.ingest.items, **self.results.items}
+        if publish_events is None:
+            publish_events = StackConfig.from_context(self.settings.context).publish_events
         return cost.Inputs(
             batch_size=self.settings.batch_size,
             ingest_memory_mb=self.ingest_memory_mb,
@@ -146,12 +193,35 @@ class Report:
             review_read_units=cost.review_read_units(
                 items["COMPLETED"], partitions.status_entry_bytes(items["SUBMITTED"])
             ),
+            results_call_ms=median(self.results.bare_seconds) * 1000,
+            publish_events=publish_events,
+            event_detail_bytes=cost.event_detail_bytes(items[Status.COMPLETED.value]),
         )
 
-    def cost_rows(self) -> list[cost.Row]:
-        return cost.table(self.cost_inputs())
+    def cost_rows(self, *, publish_events: bool | None = None) -> list[cost.Row]:
+        return cost.table(self.cost_inputs(publish_events=publish_events))
+
+    def cost_ratio(self, *, publish_events: bool | None = None) -> float:
+        ours, naive = cost.totals(self.cost_rows(publish_events=publish_events))
+        return ours / naive
 
     def figures(self) -> list[Figure]:
+        """Every figure, from each round's value: the worst round's for a figure with a goal,
+        the median round's for the others (``Figure.of_rounds``)."""
+        values: dict[str, list[float]] = defaultdict(list)
+        first: dict[str, Figure] = {}
+        for part in self.rounds():
+            for figure in part.round_figures():
+                values[figure.name].append(figure.value)
+                first.setdefault(figure.name, figure)
+        return [
+            Figure.of_rounds(name, values[name], figure.goal, figure.op, figure.unit)
+            for name, figure in first.items()
+            if len(values[name]) == self.settings.rounds  # a figure every round could measure
+        ]
+
+    def round_figures(self) -> list[Figure]:
+        """The figures of a one-round report (``rounds``)."""
         ingest, results, cold, e2e = self.ingest, self.results, self.cold, self.e2e
         invoke = median(ingest.invoke_seconds)
         ours, naive = cost.totals(self.cost_rows())
@@ -159,10 +229,20 @@ class Report:
         inputs = self.cost_inputs()
         return [
             Figure("cost_per_million_ratio", ours / naive, 0.7),
+            # without the optional result events on either side (publish_events=false)
+            Figure("cost_per_million_ratio_core", self.cost_ratio(publish_events=False)),
             Figure("write_units_per_file", inputs.ours_write_units, 7),
             Figure("write_units_per_file_naive", inputs.naive_write_units),
             Figure("hot_partition_wcu_at_1000_fps", max(self.hot_partitions().values()), 500),
             Figure("hot_partition_wcu_at_1000_fps_naive", max(self.hot_partitions(True).values())),
+            # one job of 100,000 entries, outcomes at 1,000 files a second (bench/jobs.py)
+            Figure(
+                "job_hot_partition_wcu_at_1000_fps",
+                jobs.job_hot_partition_wcu(jobs.sample_ids()),
+                500,
+            ),
+            Figure("job_hot_partition_wcu_at_1000_fps_naive", jobs.naive_hot_partition_wcu()),
+            Figure("job_cost_per_million", jobs.job_cost_per_million(), unit=" $"),
             Figure("batch_latency_ratio", median(ingest.batch_seconds) / invoke),
             Figure("naive_batch_latency_ratio", median(ingest.naive_batch_seconds) / invoke),
             Figure("bare_batch_latency_ratio", median(ingest.bare_batch_seconds) / invoke),
@@ -182,8 +262,16 @@ class Report:
                 median(results.handler_seconds) / median(results.bare_seconds),
                 1.2,
             ),
-            Figure("cold_import_ratio_ingest", cold.ratio(goal_mode, "ingest"), 1.5),
-            Figure("cold_import_ratio_results", cold.ratio(goal_mode, "results"), 1.5),
+            # A cold start as paid (init and first invocation), against the naive handler's,
+            # which creates its three clients at import (bench/coldstart.py).
+            Figure("cold_start_vs_naive_ingest", cold.cold_start_vs("ingest", "naive"), 1.2),
+            Figure("cold_start_vs_naive_results", cold.cold_start_vs("results", "naive"), 1.2),
+            Figure(
+                "cold_start_vs_naive_results_handler",
+                cold.cold_start_vs("results", "naive_results"),
+            ),
+            Figure("cold_import_ratio_ingest", cold.ratio(goal_mode, "ingest")),
+            Figure("cold_import_ratio_results", cold.ratio(goal_mode, "results")),
             Figure("cold_import_ratio_ingest_tracing_off", cold.ratio(off, "ingest")),
             Figure("cold_import_ratio_results_tracing_off", cold.ratio(off, "results")),
             # What the import defers is paid by the first invocation: both together, in the
@@ -221,4 +309,16 @@ class Report:
             ),
             Figure("cost_per_million", ours, unit=" USD"),
             Figure("cost_per_million_naive", naive, unit=" USD"),
+            *(listing.figures(self.listing) if self.listing else []),
         ]
+
+
+def _split_samples(
+    measured: IngestMeasurementsOrResults, names: tuple[str, ...], count: int
+) -> list[IngestMeasurementsOrResults]:
+    """``count`` copies of ``measured``, each with one round of every timed sample list."""
+    parts = {name: split(getattr(measured, name), count) for name in names}
+    return [
+        measured.model_copy(update={name: parts[name][index] for name in names})
+        for index in range(count)
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from bench import coldstart
+from bench import coldstart, first_call
 from bench.figures import Figure, format_value
 from bench.measure import median
 from bench.micro.plan import Profile
@@ -28,11 +28,16 @@ def profile_table(title: str, profile: Profile, limit: int = 8) -> list[str]:
 
 
 def figure_table(figures: list[Figure]) -> list[str]:
-    lines = ["| figure | value | goal | met |", "|---|---:|---|---|"]
+    lines = [
+        "| figure | value | rounds: min / median / max | goal | met |",
+        "|---|---:|---:|---|---|",
+    ]
     for figure in figures:
         goal = "-" if figure.goal is None else f"{figure.op} {format_value(figure.goal)}"
         met = {None: "", True: "yes", False: "**no**"}[figure.met]
-        lines.append(f"| `{figure.name}` | {figure.shown_value} | {goal} | {met} |")
+        lines.append(
+            f"| `{figure.name}` | {figure.shown_value} | {figure.spread} | {goal} | {met} |"
+        )
     return lines
 
 
@@ -40,13 +45,18 @@ def load_text(load: tuple[float, float, float]) -> str:
     return ", ".join(f"{value:.2f}" for value in load)
 
 
-def preamble() -> list[str]:
+def preamble(rounds: int) -> list[str]:
     return [
         "# Benchmark results",
         "",
         "Written by `make bench` (`python -m bench`); every figure is a ratio of two things",
         "measured side by side in the same run, so the machine's speed and load cancel out as",
-        "far as possible. Medians throughout.",
+        f"far as possible. Every measurement is taken in {rounds} rounds (consecutive, each",
+        "interleaved as before), and each round gives each figure its own value, the median of",
+        "the round's samples. **A goal counts as met only when the worst round meets it**: the",
+        "value of a figure with a goal, here and in the `bench: name=value` line `make bench`",
+        "prints, is its worst round's (min / median / max beside it); a figure without a goal",
+        "shows its median round. The sections below the figures use the medians of all rounds.",
         "",
     ]
 
@@ -118,21 +128,30 @@ def how_handlers_are_measured(report: Report) -> list[str]:
 def how_the_rest_is_measured(report: Report) -> list[str]:
     settings, cold, e2e = report.settings, report.cold, report.e2e
     return [
-        "4. **cold_import_ratio_***: see the module docstring of `bench/coldstart.py`: each "
+        "4. **cold_start_vs_naive_*** and **cold_import_ratio_***: see the module docstring "
+        "of `bench/coldstart.py`: each "
         "asset rebuilt as the stack packages it, imported with `-B` in a fresh interpreter "
         "(its own sources compiled, as on Lambda); the CPU time of the import statement alone "
         "(`time.process_time()` before and after: interpreter start-up excluded on both sides, "
         "and unlike wall time it does not count other processes' turns on the shared cores); "
-        f"median of {cold.runs} runs, each timing every import in every mode in a shuffled "
-        "order. The goal's figure is the "
+        f"median of {cold.runs} runs per round, each timing every import in every mode in a "
+        "shuffled order. The goal's figure is the "
         f"deployed configuration, '{coldstart.GOAL_MODE}' (the stack enables active tracing); "
         "`*_tracing_off` is local mode's. `cold_first_invocation_*` is the CPU time of the "
         "first invocation that follows the import in the same fresh interpreter, and "
         "`cold_start_ratio_*` the import plus that invocation over the same `import boto3` "
-        "(`bench/first_call.py`): what the import defers, the first invocation pays.",
+        "(`bench/first_call.py`): what the import defers, the first invocation pays. The "
+        "goals are on **cold_start_vs_naive_***: a function's import plus first invocation "
+        "over the naive handler's (`bench/naive.py`: its import, which creates its three "
+        "clients, and its first file), timed by the same probe in the same runs; "
+        "`cold_start_vs_naive_results_handler` puts the results function against a results "
+        "handler as public samples write it (`bench/naive_results.py`: one client, one "
+        "UpdateItem). The import-only figures are diagnostics.",
         f"5. **e2e_***: `LocalPipeline` with the template's wiring; {settings.e2e_warmup_files} "
         f"warm-up files, then runs of {e2e.small.files}, {e2e.large.files} and again "
-        f"{e2e.small.files} small JSON files in the same pipeline (uploaded by 8 threads, paced "
+        f"{e2e.small.files} small JSON files in the same pipeline, a round; each further round "
+        f"adds a run of {e2e.large.files} and one of {e2e.small.files} (uploaded by 8 "
+        "threads, paced "
         f"so that at most {IN_FLIGHT_LIMIT} files are in flight: see `bench/throughput.py`); a "
         "run lasts from its first upload until its last record is terminal. CPU is that of "
         "every process of the tree in that window (`getrusage` for this process and reaped "
@@ -252,41 +271,55 @@ def cold_imports(cold: coldstart.ColdStart) -> list[str]:
 
 def _first_invocations(cold: coldstart.ColdStart) -> list[str]:
     boto3_ms = cold.median(coldstart.GOAL_MODE, "boto3") * 1000
+    naive_ms = cold.cold_start("naive") * 1000
     lines = [
         "",
         "A cold start is the import and then the first invocation, which pays for what the "
         "handler defers out of its import (the Tracer and the X-Ray SDK, the configuration, "
         "the processing code and pydantic schemas built on first use; `bench/first_call.py`: "
         "one representative event, its first AWS call refused by a local stub). Deferring moves "
-        "cost, it does not remove it: the last column is the one to compare across changes. "
-        "CPU milliseconds in the goal's mode, median of runs, each a fresh interpreter:",
+        "cost, it does not remove it: the sum is what Lambda bills and what the goals compare, "
+        "with the naive handler's (its import creates its three clients; its first file makes "
+        "its first call). CPU milliseconds in the goal's mode, median of all runs, each a "
+        "fresh interpreter:",
         "",
-        "| function | import | first invocation | both | both / `import boto3` |",
-        "|---|---:|---:|---:|---:|",
+        "| handler | import | first invocation | both | both / naive handler's | both / "
+        "`import boto3` |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for function in coldstart.FUNCTIONS:
-        imported = median([run[0] for run in cold.first_calls[function]]) * 1000
+    for name in (*coldstart.FUNCTIONS, *first_call.NAIVE):
+        imported = median([run[0] for run in cold.first_calls[name]]) * 1000
+        both = cold.cold_start(name) * 1000
         lines.append(
-            f"| {function} | {imported:.1f} | {cold.first_invocation(function) * 1000:.1f} | "
-            f"{cold.cold_start(function) * 1000:.1f} | {cold.cold_start_ratio(function):.2f} |"
+            f"| {name} | {imported:.1f} | {cold.first_invocation(name) * 1000:.1f} | "
+            f"{both:.1f} | {both / naive_ms:.2f} | {both / boto3_ms:.2f} |"
         )
     lines.append("")
     lines.append(
         f"(`import boto3`: {boto3_ms:.1f} ms. The import column is timed in the same probe as "
-        "the invocation, so it can differ from the table above by noise.)"
+        "the invocation, so it can differ from the table above by noise. `naive` is "
+        "`bench/naive.py`, `naive_results` `bench/naive_results.py`.)"
     )
     return lines
 
 
-def pipeline_runs(e2e: Throughput) -> list[str]:
+def pipeline_runs(rounds: list[Throughput]) -> list[str]:
+    e2e = max(rounds, key=lambda throughput: throughput.cost_scaling)
     lines = [
         "",
-        "Whole pipeline, CPU seconds by process over each run:",
+        "Whole pipeline, CPU seconds by process over each run, in the order run (round n is "
+        "the large run n and the small runs before and after it):",
         "",
         "| run | files | seconds | files/s | CPU s | CPU ms/file | by process |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    for name, run in (("small", e2e.small), ("large", e2e.large), ("small again", e2e.small_after)):
+    runs = [("small 1", rounds[0].small)]
+    for index, throughput in enumerate(rounds, start=1):
+        runs += [
+            (f"large {index}", throughput.large),
+            (f"small {index + 1}", throughput.small_after),
+        ]
+    for name, run in runs:
         shares = "; ".join(
             f"{label} {seconds:.1f}"
             for label, seconds in sorted(run.cpu_by_process.items(), key=lambda kv: -kv[1])
@@ -298,6 +331,9 @@ def pipeline_runs(e2e: Throughput) -> list[str]:
     return [
         *lines,
         "",
+        "Per-file growth by round (`e2e_per_file_cost_ratio`): "
+        + ", ".join(f"x{throughput.cost_scaling:.3f}" for throughput in rounds)
+        + ". The rest of this paragraph describes the worst round. "
         f"Terminal statuses: small {e2e.small.statuses}, large {e2e.large.statuses}, small again "
         f"{e2e.small_after.statuses}. At most {IN_FLIGHT_LIMIT} files were in flight (uploaded, "
         "not terminal) at a time. Ingest "

@@ -20,11 +20,12 @@ import statistics
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import botocore
 
+from bench.measure import split
 from bench.settings import REPO_ROOT
 from lambdas.ingest.service_models import BUNDLED_DATA_PATH
 
@@ -54,7 +55,21 @@ class ServiceModelCost:
     bundled_deflated_bytes: int
     bundled_raw_bytes: int
     botocore_deflated_bytes: int
-    client_seconds: dict[str, float]
+    # label -> CPU seconds of each run, in the order taken
+    client_runs: dict[str, list[float]]
+
+    @property
+    def client_seconds(self) -> dict[str, float]:
+        """Median CPU seconds per label."""
+        return {label: statistics.median(runs) for label, runs in self.client_runs.items()}
+
+    def rounds(self, count: int) -> list[ServiceModelCost]:
+        """The runs split into ``count`` rounds of consecutive runs."""
+        parts = {label: split(runs, count) for label, runs in self.client_runs.items()}
+        return [
+            replace(self, client_runs={label: parts[label][index] for label in parts})
+            for index in range(count)
+        ]
 
 
 def deflated_size(root: Path) -> tuple[int, int]:
@@ -98,7 +113,7 @@ def measure(runs: int = DEFAULT_RUNS) -> ServiceModelCost:
         bundled_deflated_bytes=bundled_zipped,
         bundled_raw_bytes=bundled_raw,
         botocore_deflated_bytes=botocore_zipped,
-        client_seconds={label: statistics.median(values) for label, values in samples.items()},
+        client_runs=samples,
     )
 
 

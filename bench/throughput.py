@@ -13,7 +13,9 @@ messages long. A warm-up run comes first (workers imported, pollers scaled, conn
 open), then a small run, a large run and the small run again, in the same pipeline: per-file
 cost must not grow with the number of files, and comparing the large run with the mean of the
 small runs around it cancels a drift in the machine's load (other work on the shared cores
-slows everything, CPU time per unit of work included).
+slows everything, CPU time per unit of work included). That is one round; further rounds
+alternate a large and a small run, each round sharing its first small run with the previous
+one (small, large, small, large, small, ...).
 """
 
 from __future__ import annotations
@@ -264,25 +266,35 @@ def measure(
     warmup_files: int,
     timeout_seconds: float,
     context: dict[str, str],
-) -> Throughput:
+    rounds: int = 1,
+) -> list[Throughput]:
+    """``rounds`` rounds (small, large, small) in one pipeline, consecutive rounds sharing a
+    small run."""
     options = LocalOptions(state_dir=state_dir, context=dict(context))
     with LocalPipeline(options) as pipeline:
         assert pipeline.spec is not None
         assert pipeline.runtime is not None
         driver = _Driver(pipeline, timeout_seconds)
+        measured: list[tuple[Run, Run, Run]] = []
         try:
             driver.run("warmup", warmup_files)
-            small = driver.run("small", small_files)
-            large = driver.run("large", large_files)
-            small_after = driver.run("small-after", small_files)
+            small = driver.run("small-1", small_files)
+            for index in range(1, rounds + 1):
+                large = driver.run(f"large-{index}", large_files)
+                small_after = driver.run(f"small-{index + 1}", small_files)
+                measured.append((small, large, small_after))
+                small = small_after
         finally:
             driver.close()
-        return Throughput(
-            small=small,
-            large=large,
-            small_after=small_after,
-            context=dict(context),
-            ingest_concurrency=pipeline.spec.ingest.maximum_concurrency,
-            results_concurrency=len(pipeline.spec.results),
-            runtime_workers=pipeline.runtime.worker_count,
-        )
+        return [
+            Throughput(
+                small=before,
+                large=large,
+                small_after=after,
+                context=dict(context),
+                ingest_concurrency=pipeline.spec.ingest.maximum_concurrency,
+                results_concurrency=len(pipeline.spec.results),
+                runtime_workers=pipeline.runtime.worker_count,
+            )
+            for before, large, after in measured
+        ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from bench import coldstart, cost
+from bench import coldstart, cost, jobs
 from bench.figures import Figure, format_value
 from bench.measure import median
 
@@ -22,6 +22,7 @@ def quantity(value: float) -> str:
 def cost_table(report: Report) -> list[str]:
     rows = report.cost_rows()
     ours_total, naive_total = cost.totals(rows)
+    core_ours, core_naive = cost.totals(report.cost_rows(publish_events=False))
     lines = [
         "## Cost model (USD per million files)",
         "",
@@ -45,8 +46,28 @@ def cost_table(report: Report) -> list[str]:
         "free; DynamoDB on-demand "
         f"${cost.PRICES.dynamodb_write_unit * 1e6:.3f} per million write request units; S3 "
         f"GET-class requests ${cost.PRICES.s3_get_class_request * 1000:.4f} per 1,000; "
-        f"CloudWatch Logs ingestion ${cost.PRICES.logs_ingested_gb:.2f} per GB. Free tiers "
-        "ignored.",
+        f"CloudWatch Logs ingestion ${cost.PRICES.logs_ingested_gb:.2f} per GB; EventBridge "
+        f"Pipes ${cost.PRICES.pipes_request * 1e6:.2f} per million requests, custom events "
+        f"${cost.PRICES.custom_event * 1e6:.2f} per million; X-Ray "
+        f"${cost.PRICES.xray_trace_recorded * 1e6:.2f} per million traces recorded; DynamoDB "
+        f"Streams ${cost.PRICES.stream_read_unit * 1e5:.2f} per 100,000 read request units. "
+        "Free tiers ignored.",
+        "",
+        "Without the optional result events (`publish_events=false`) on both sides: ours "
+        f"{core_ours:.2f}, naive {core_naive:.2f}, ratio {core_ours / core_naive:.3f} "
+        "(`cost_per_million_ratio_core`).",
+        "",
+        "Files scored in a job add (bench/jobs.py; the function's time per message estimated):",
+        "",
+        "| component | unit | per file | $/M |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {row.component} | {row.unit} | {quantity(row.ours_per_file)} | "
+            f"{row.ours_dollars:.3f} |"
+            for row in jobs.job_rows()
+        ),
+        f"| **total** | | | **{jobs.job_cost_per_million():.2f}** |",
+        "",
     ]
 
 
@@ -77,10 +98,66 @@ def cost_assumptions(report: Report) -> list[str]:
         "- S3: one HeadObject per file in both designs (SageMaker's own reads and writes are "
         "part of SageMaker's cost, excluded).",
         _logs_assumption(report),
-        "- Not modelled: X-Ray (traces recorded at the default sampling of one per second plus "
-        "5%, $5 per million), CloudWatch metrics and alarms (fixed), S3 storage, SageMaker.",
+        *_events_assumptions(inputs),
+        "- Traffic: the rows that depend on the rate assume "
+        f"{inputs.traffic_files_per_second:.0f} files a second, sustained "
+        f"({inputs.traffic_files_per_second * 86400 / 1e6:.1f} million a day). "
+        + _xray_assumption(inputs),
+        "- Not modelled (fixed monthly, or not per file): the pollers' empty receives, the "
+        "reconciler's schedule and its queries (a page of keys per shard per run), CloudWatch "
+        "custom metrics and alarms, the dead-letter queues (empty when nothing fails), KMS "
+        "requests of the notification topic's key (SNS caches data keys), X-Ray trace "
+        "retrievals (only when someone reads them), S3 storage and SageMaker. The naive "
+        "design is priced without its failures: it retries nothing, so it loses no money "
+        "where ours spends it on retries.",
         "",
     ]
+
+
+def _events_assumptions(inputs: cost.Inputs) -> list[str]:
+    if not inputs.publish_events:
+        return ["- Result events: off (`publish_events=false`), in neither design."]
+    shards = cost.stream_shards(inputs.traffic_files_per_second * inputs.ours_write_units)
+    return [
+        "- Result events (`publish_events`, on by default): ours, each terminal transition "
+        "passes one of the two pipes' filters (one Pipes request) and becomes one custom event "
+        f"on the bus (detail about {inputs.event_detail_bytes} B: one 64 KB chunk each). The "
+        f"pipes read the table's stream: {cost.PIPES} pipes polling each of its {shards} "
+        f"shard(s) about {cost.PIPE_POLLS_PER_SECOND_PER_SHARD:.0f} times a second, one read "
+        "request unit per GetRecords, whatever the traffic (a call returns up to 1,000 records "
+        "or 1 MB, far more than a second of files here), shared by the files of that second. "
+        "The naive design gives its users the same events the way a user would add them: "
+        "its results function calls PutEvents after its write (one custom event, and one "
+        f"more call of about {inputs.results_call_ms:.1f} ms, the measured UpdateItem's, "
+        "in its duration); no stream, no pipe. The naive design's path is cheaper per event "
+        "but not atomic with the write: a crash between the two loses the event, and a retry "
+        "sends it twice.",
+    ]
+
+
+def _xray_dollars(files_per_second: float, batch_size: int) -> float:
+    """X-Ray's USD per million files at this rate (both functions)."""
+    traces = cost.traces_per_second(files_per_second / batch_size)
+    traces += cost.traces_per_second(files_per_second)
+    return traces / files_per_second * cost.PRICES.xray_trace_recorded * 1e6
+
+
+def _xray_assumption(inputs: cost.Inputs) -> str:
+    rate = inputs.traffic_files_per_second
+    ingest = cost.traces_per_second(rate / inputs.batch_size)
+    results = cost.traces_per_second(rate)
+    at = ", ".join(
+        f"{files:g}/s {_xray_dollars(files, inputs.batch_size):.2f}" for files in (1, 10, 100, 1000)
+    )
+    return (
+        "X-Ray: both functions have active tracing, and Lambda samples each function's "
+        f"invocations at a fixed rule (the first each second, then "
+        f"{cost.XRAY_FIXED_RATE:.0%}; it cannot be changed for Lambda: an "
+        "AWS::XRay::SamplingRule does not apply to Lambda's own sampling): at this rate "
+        f"{ingest:.2f} ingest and {results:.2f} results traces a second, "
+        f"{(ingest + results) / rate:.3f} per file. USD per million files at other rates: "
+        f"{at}. The naive design keeps Lambda's default (PassThrough: no traces)."
+    )
 
 
 def _logs_assumption(report: Report) -> str:
@@ -107,6 +184,41 @@ def _logs_assumption(report: Report) -> str:
         "invocation of the naive design's ingest function, which keeps Lambda's default "
         "logging and logs nothing of its own (its results side is our results function)."
     )
+
+
+def cost_levers(report: Report) -> list[str]:
+    """The per-file levers outside the table, weighed with this run's numbers."""
+    inputs, prices = report.cost_inputs(), cost.PRICES
+    million = 1e6
+    # the results function behind an SQS queue (SNS -> SQS is free for SNS; SQS bills the
+    # send, and a receive and a delete per batch), one invocation and one metrics document
+    # per batch instead of per notification
+    batch = inputs.batch_size
+    per_notification = prices.lambda_request + inputs.results_log_bytes_per_invocation * (
+        prices.logs_ingested_gb / 1e9
+    )
+    batched = per_notification / batch + prices.sqs_request * (1 + 2 / batch)
+    xray = cost.ours(inputs).xray_traces * prices.xray_trace_recorded * million
+    head = prices.s3_get_class_request * million
+    return [
+        "Levers outside the table, weighed with this run's numbers (USD per million files):",
+        "",
+        "- Not taken: the results function behind an SQS queue, batches of "
+        f"{batch}. Today each notification costs a Lambda request and its "
+        f"{inputs.results_log_bytes_per_invocation:.0f} B of logs: "
+        f"{per_notification * million:.3f}; batched, a tenth of that plus SQS's send, receive "
+        f"and delete: {batched * million:.3f}. SNS's deliveries to SQS are free, SQS's "
+        "requests are not, and they cost more than what batching saves.",
+        "- Not available: an `AWS::XRay::SamplingRule` in the stack. X-Ray sampling rules "
+        "apply to API Gateway, AppSync, Step Functions and SDK-instrumented compute; Lambda "
+        "samples with its own fixed rule. The X-Ray row "
+        f"({xray:.3f}) goes only with active tracing itself (the stack's observability).",
+        "- Not taken: dropping the ingest HeadObject "
+        f"({head:.3f}): it is how ingest learns the object's content type and metadata and "
+        "that the version it was told about still exists before invoking (a deleted or "
+        "overwritten input is failed at ingest, never sent); the naive design makes it too.",
+        "",
+    ]
 
 
 def goals_missed(report: Report, figures: list[Figure]) -> list[str]:
@@ -141,8 +253,9 @@ def _why(name: str, report: Report, figures: dict[str, Figure]) -> str:
             f" {ms(median(report.results.fixed_seconds))} for results) to calls that take a few "
             "ms on loopback."
         )
-    if name.startswith("cold_import_ratio"):
-        return _why_cold(name.removeprefix("cold_import_ratio_"), cold)
+    if name.startswith(("cold_import_ratio_", "cold_start_vs_naive_")):
+        function = next(function for function in coldstart.FUNCTIONS if function in name)
+        return _why_cold_start(function, cold)
     if name == "e2e_per_file_cost_ratio":
         e2e = report.e2e
         growth = [
@@ -161,27 +274,42 @@ def _why(name: str, report: Report, figures: dict[str, Figure]) -> str:
 
 
 def _why_dynamodb(report: Report) -> str:
-    """What the table and the other components leave for the indexes (figures of this run)."""
+    """Where ours costs more than the naive design, and what 0.7 would leave (this run)."""
     rows = report.cost_rows()
     ours, naive = cost.totals(rows)
     dynamodb = next(row for row in rows if row.unit == "WRU")
-    logs = next(row for row in rows if row.component == "CloudWatch Logs ingestion")
     rest = ours - dynamodb.ours_dollars
-    writes = report.write_sequence()
-    table = sum(write.table for write in writes)
     budget = (0.7 * naive - rest) / (cost.PRICES.dynamodb_write_unit * 1e6)
-    per_write = ", ".join(f"{write.label} {write.table}" for write in writes)
+    dearer = ", ".join(
+        f"{row.component} +{row.ours_dollars - row.naive_dollars:.2f}"
+        for row in sorted(rows, key=lambda row: row.naive_dollars - row.ours_dollars)
+        if row.ours_dollars > row.naive_dollars
+    )
+    writes = report.write_sequence()
+    per_write = ", ".join(f"{write.label} {write.total}" for write in writes)
     return (
-        f"ours {ours:.2f} USD per million files against the naive design's {naive:.2f}; of "
-        f"ours, DynamoDB {dynamodb.ours_dollars:.2f} ({dynamodb.ours_per_file:.0f} WRU) and "
-        f"everything else {rest:.2f} (CloudWatch Logs {logs.ours_dollars:.2f} of it). A ratio "
-        f"of 0.7 would leave DynamoDB {budget:.1f} WRU per "
-        f"file. The table alone takes {table} ({per_write}: the claim and SUBMITTED are the "
-        "exactly-once guarantee, and the outcome's item passes 1 KB with its inline result), "
-        'and the indexes take the rest (section "DynamoDB" above): a put in each at the '
-        "claim, and the status entry's move from OPEN to its terminal group at the outcome. "
-        "Closing the gap would take dropping one of the two listings the naive design is "
-        "given, or a smaller record (attributes that repeat `input_location`)."
+        f"ours {ours:.2f} USD per million files against the naive design's {naive:.2f}. Where "
+        f"ours costs more: {dearer}. DynamoDB takes {dynamodb.ours_dollars:.2f} of ours "
+        f"({dynamodb.ours_per_file:.0f} WRU: {per_write}); with everything else as it is, a "
+        f"ratio of 0.7 would leave it {budget:.1f} WRU per file. The claim and SUBMITTED are "
+        "the exactly-once guarantee, the queue is what keeps a file through a throttled or "
+        "failed invocation, the pipes publish each terminal transition exactly once (the "
+        "naive design's PutEvents after its write can lose or repeat one), and X-Ray is the "
+        "stack's active tracing: each of these is a guarantee or a feature the naive design "
+        'does not give. See "Levers" in the DynamoDB section and the cost model\'s assumptions.'
+    )
+
+
+def _why_cold_start(function: str, cold: coldstart.ColdStart) -> str:
+    ours = cold.cold_start(function) * 1000
+    naive = cold.cold_start("naive") * 1000
+    first = cold.first_invocation(function) * 1000
+    return (
+        f"import and first invocation take {ours:.0f} ms of CPU ({first:.0f} ms of it the "
+        f"first invocation) against the naive handler's {naive:.0f} ms; what the function "
+        "loads beyond the SDK is in the section on cold imports: pydantic (the record, the "
+        "configuration, the event models), Powertools, and with tracing on the X-Ray SDK. "
+        + _why_cold(function, cold)
     )
 
 
@@ -196,7 +324,9 @@ def _why_cold(function: str, cold: coldstart.ColdStart) -> str:
     return (
         f"beyond boto3 ({boto3_ms:.0f} ms of CPU) the handler loads {total:.0f} ms of modules "
         f"(own time by package): {top}. The handlers already pause the collector during "
-        "their import, create botocore clients rather than boto3's, and load the Tracer, "
+        "their import, create botocore clients rather than boto3's on sessions that load "
+        "only their services' models (`lambdas/common/sessions.py`), create the results "
+        "function's S3 client only when an output must be read, and load the Tracer, "
         "the configuration and the processing code with the first invocation "
         f"({cold.first_invocation(function) * 1000:.0f} ms; import and first invocation "
         f"together: {cold.cold_start_ratio(function):.2f} x `import boto3`). What the import "

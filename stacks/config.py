@@ -29,6 +29,8 @@ from lambdas.common.contract import (
     DEFAULT_STACK_NAME,
     INLINE_INPUT_CAP_BYTES,
     INLINE_RESULT_CAP_BYTES,
+    JOBS_PREFIX_DEFAULT,
+    MANIFEST_SUFFIX,
     ONE_GIB,
     TRACE_ID_ATTRIBUTE,
     USER_METADATA_PREFIX,
@@ -91,6 +93,38 @@ class EventSourceChoice(StrEnum):
 
     S3 = "s3"
     EVENTBRIDGE = "eventbridge"
+
+
+class ManifestRoute(StrEnum):
+    """How a manifest object reaches the jobs queue. A bucket's S3 notifications may not
+    overlap for one event type (S3 user guide, "Configuring event notifications using object
+    key name filtering"): when ingest's notification already covers the manifests, ingest
+    forwards them; when it does not touch them, the jobs queue has its own notification."""
+
+    EVENTBRIDGE = "eventbridge"  # a rule of their own: rules never conflict
+    NOTIFICATION = "notification"
+    FORWARD = "forward"
+
+
+def manifest_route_for(jobs_prefix: str, prefixes: list[str], suffixes: list[str]) -> ManifestRoute:
+    """With S3 notifications: FORWARD when one of ingest's filters covers every manifest,
+    NOTIFICATION when none overlaps them; ``ValueError`` when one overlaps without covering."""
+    filters = [(p, s) for p in prefixes or [""] for s in suffixes or [""]]
+    if any(jobs_prefix.startswith(p) and MANIFEST_SUFFIX.endswith(s) for p, s in filters):
+        return ManifestRoute.FORWARD
+    overlapping = [
+        (p, s)
+        for p, s in filters
+        if (p.startswith(jobs_prefix) or jobs_prefix.startswith(p))
+        and (s.endswith(MANIFEST_SUFFIX) or MANIFEST_SUFFIX.endswith(s))
+    ]
+    if overlapping:
+        raise ValueError(
+            f"the key filters {overlapping} overlap the manifests' notification filter "
+            f"({jobs_prefix}*{MANIFEST_SUFFIX}) without covering it; S3 rejects overlapping "
+            "notifications"
+        )
+    return ManifestRoute.NOTIFICATION
 
 
 class LogLevel(StrEnum):
@@ -462,6 +496,27 @@ class StackConfig(BaseModel):
         ge=1,
         le=1440,
     )
+    # --- Jobs
+    jobs: bool = setting(
+        True,
+        "true, false",
+        "Run jobs: a manifest in, one results file and one `Job Completed` event out. Jobs "
+        "also need publish_events and an output bucket.",
+    )
+    jobs_prefix: str = setting(
+        JOBS_PREFIX_DEFAULT,
+        "a key prefix ending in /",
+        "Input-bucket keys `<jobs_prefix><name>.manifest.json` start jobs; objects under it "
+        "are never inferred.",
+        pattern=r"^([A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/)?$",
+    )
+    job_deadline_seconds: int | None = setting(
+        None,
+        "an integer >= 60",
+        "After this long, a job's entries still without an outcome (never ingested) are "
+        "settled as expired. Default: the longest an input can take to reach an outcome.",
+        ge=60,
+    )
 
     @field_validator(
         "endpoint_name",
@@ -474,6 +529,7 @@ class StackConfig(BaseModel):
         "alarm_email",
         "input_bucket_name",
         "event_source",
+        "job_deadline_seconds",
         mode="before",
     )
     @classmethod
@@ -592,6 +648,22 @@ class StackConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _manifests_routable(self) -> Self:
+        inside = [
+            p for p in self.key_prefixes if self.jobs_prefix and p.startswith(self.jobs_prefix)
+        ]
+        if inside:
+            raise _invalid(
+                "key_prefixes", f"{inside} are under jobs_prefix, whose objects are never inputs"
+            )
+        if self.jobs_enabled and self.ingest_event_source is EventSourceChoice.S3:
+            try:
+                manifest_route_for(self.jobs_prefix, self.key_prefixes, self.key_suffixes)
+            except ValueError as error:
+                raise _invalid("key_suffixes", str(error)) from error
+        return self
+
+    @model_validator(mode="after")
     def _event_source_fits_bucket(self) -> Self:
         if self.input_bucket_name is not None and self.event_source is EventSourceChoice.S3:
             raise _invalid(
@@ -618,6 +690,19 @@ class StackConfig(BaseModel):
         return EventSourceChoice.EVENTBRIDGE if self.imports_input_bucket else EventSourceChoice.S3
 
     @property
+    def jobs_enabled(self) -> bool:
+        """Jobs publish on the bus (publish_events) and write to the output bucket."""
+        has_output_bucket = self.creates_endpoint or self.output_bucket_name is not None
+        return self.jobs and bool(self.jobs_prefix) and self.publish_events and has_output_bucket
+
+    @property
+    def manifest_route(self) -> ManifestRoute:
+        """How manifests reach the jobs queue (stacks/jobs.py)."""
+        if self.ingest_event_source is EventSourceChoice.EVENTBRIDGE:
+            return ManifestRoute.EVENTBRIDGE
+        return manifest_route_for(self.jobs_prefix, self.key_prefixes, self.key_suffixes)
+
+    @property
     def creates_endpoint(self) -> bool:
         return self.endpoint_mode is EndpointMode.CREATE
 
@@ -638,7 +723,12 @@ class StackConfig(BaseModel):
     def from_context(cls, context: Mapping[str, Any]) -> StackConfig:
         """Validate this app's keys of a CDK context; raise ConfigError with one line."""
         settings = {key: value for key, value in context.items() if _SETTING_KEY.match(key)}
-        settings = {key: value for key, value in settings.items() if value is not None}
+        # an empty value means "not set" (the key's default), for every key alike
+        settings = {
+            key: value
+            for key, value in settings.items()
+            if value is not None and not (isinstance(value, str) and not value.strip())
+        }
         try:
             return cls.model_validate(settings)
         except ValidationError as error:

@@ -15,6 +15,14 @@ notifications-resource-handler/index.py``, ``handle_unmanaged``) reads the bucke
 configuration, keeps every queue, topic and function notification it did not create, and adds
 ``EventBridgeConfiguration``; on stack deletion it keeps the external ones and leaves
 ``EventBridgeConfiguration`` on ("there is no way to determine whether it's managed by us").
+
+What that write must not do: ``PutBucketNotificationConfiguration`` validates every
+destination of the configuration it receives, the other consumers' it writes back too (S3 API
+reference, ``x-amz-skip-destination-validation``), so one stale foreign queue would fail our
+create, update and delete. For an imported bucket the resource skips the validation (its
+``SkipDestinationValidation`` property; CDK offers the flag only on a bucket it creates,
+``BucketProps.notifications_skip_destination_validation``): the one destination we add is
+EventBridge, which needs no resource policy.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from aws_cdk import CfnResource
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
@@ -35,6 +44,15 @@ OBJECT_CREATED = "Object Created"
 def _wildcard_escaped(text: str) -> str:
     """EventBridge wildcard patterns treat ``*`` as the wildcard; ``\\`` escapes it."""
     return text.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def skip_destination_validation(bucket: s3.IBucket) -> None:
+    """The bucket's notifications resource (CDK's ``Notifications`` child) skips S3's
+    destination validation (see the module doc)."""
+    notifications = bucket.node.find_child("Notifications").node.default_child
+    if not isinstance(notifications, CfnResource):
+        raise TypeError(f"{bucket.node.path}/Notifications has no CloudFormation resource")
+    notifications.add_property_override("SkipDestinationValidation", True)
 
 
 def key_matchers(prefixes: list[str], suffixes: list[str]) -> list[dict[str, str]]:
@@ -85,6 +103,8 @@ class EventBridgeIngress(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         bucket.enable_event_bridge_notification()
+        if not isinstance(bucket, s3.Bucket):
+            skip_destination_validation(bucket)
         pattern = object_created_pattern(bucket.bucket_name, prefixes, suffixes)
         self.rule = events.Rule(
             self,

@@ -124,6 +124,11 @@ class ResultEvents(Construct):
         self.bus.grant_put_events_to(self.role)
         self.dead_letter_queue.grant_send_messages(self.role)
         self.pipes = {status: self._pipe(status, table.table_stream_arn) for status in DETAIL_TYPES}
+        for pipe in self.pipes.values():
+            # Pipes checks the role's source, target and dead-letter permissions when the pipe
+            # is created; they are in the role's DefaultPolicy, which the pipe's RoleArn does
+            # not reference: a dependency on the role's construct covers its DefaultPolicy.
+            pipe.node.add_dependency(self.role)
 
     def _pipe(self, status: Status, stream_arn: str) -> pipes.CfnPipe:
         return pipes.CfnPipe(

@@ -107,6 +107,8 @@ class Ingest(Construct):
                 Env.OUTPUT_NAMING: config.output_naming.value,
                 Env.INLINE_INPUT_MAX_BYTES: str(config.inline_input_max_bytes),
                 Env.RETENTION_DAYS: str(config.retention_days),
+                # its objects are a job's manifests, never inputs
+                Env.JOBS_PREFIX: config.jobs_prefix if config.jobs_enabled else "",
             },
         )
         self.function = self.handler.function

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from aws_cdk import CfnOutput, Stage
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.common.contract import StackOutput
@@ -29,6 +31,7 @@ from stacks.config import StackConfig
 from stacks.endpoint import AsyncEndpoint, EndpointTarget, imported_endpoint
 from stacks.events_out import ResultEvents
 from stacks.ingest import Ingest
+from stacks.jobs import Jobs
 from stacks.monitoring import Monitoring
 from stacks.notifications import EndpointTopics, Topics, imported_topics
 from stacks.reconciler import Reconciler
@@ -37,6 +40,9 @@ from stacks.storage import FAILURE_PREFIX, OUTPUT_PREFIX, Storage, read_indexes
 
 # the demo model's code, inside the installed package as in the repository
 DEMO_MODEL_SOURCE_DIR = Path(__file__).resolve().parent.parent / "asyncinfer" / "model"
+
+
+S3_LOGS_USE_BUCKET_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
 
 class AsyncInferencePipeline(Construct):
@@ -56,6 +62,11 @@ class AsyncInferencePipeline(Construct):
         """``model_source_dir``: the demo model's code; ``build_dir``: where its archive goes
         (default: ``build/<construct path>`` beside the cloud assembly)."""
         super().__init__(scope, construct_id)
+        # S3 server access logs are delivered under a bucket policy, never the log bucket's
+        # LogDeliveryWrite ACL (which its BucketOwnerEnforced ownership forbids): CDK decides by
+        # this feature flag, which `cdk init` sets and a bare App() lacks, so the construct sets
+        # it for its own subtree (before it has children: context is read upwards from each).
+        self.node.set_context(S3_LOGS_USE_BUCKET_POLICY, True)
         if build_dir is None:
             stage = Stage.of(self)
             outdir = Path(stage.outdir if stage is not None else "cdk.out").resolve()
@@ -126,25 +137,15 @@ class AsyncInferencePipeline(Construct):
             self.result_events = ResultEvents(
                 self, "ResultEvents", table=storage.table, bus_name=config.event_bus_name
             )
-        dead_letter_queues = {
-            "IngestDeadLetterQueue": self.ingest.dead_letter_queue,
-            "SuccessDeadLetterQueue": self.results.success_dead_letter_queue,
-            "ErrorDeadLetterQueue": self.results.error_dead_letter_queue,
-            "ResultsFailureQueue": self.results.failure_queue,
-        }
-        if self.result_events is not None:
-            dead_letter_queues["EventsDeadLetterQueue"] = self.result_events.dead_letter_queue
+        self.jobs = self._jobs(config, output_bucket)
+        dead_letter_queues, functions = self._watched()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             config=config,
             ingest_queue=self.ingest.queue,
             dead_letter_queues=dead_letter_queues,
-            functions={
-                "Ingest": self.ingest.function,
-                "Results": self.results.function,
-                "Reconciler": self.reconciler.function,
-            },
+            functions=functions,
             endpoint_name=target.name,
         )
         self.monitoring.watch_reconciler(target.name)
@@ -181,10 +182,56 @@ class AsyncInferencePipeline(Construct):
         if self.endpoint is not None:
             stack_outputs[StackOutput.OUTPUT_PATH] = self.endpoint.output_path
             stack_outputs[StackOutput.FAILURE_PATH] = self.endpoint.failure_path
+        stack_outputs.update(self._jobs_outputs(config))
         if outputs:
             for name, value in stack_outputs.items():
                 # the exact names the CLI reads (one pipeline with outputs per stack)
                 CfnOutput(self, name, value=value).override_logical_id(name)
+
+    def _watched(self) -> tuple[dict[str, sqs.IQueue], dict[str, lambda_.IFunction]]:
+        """The dead-letter queues and functions the monitoring watches, by readable name."""
+        dead_letter_queues: dict[str, sqs.IQueue] = {
+            "IngestDeadLetterQueue": self.ingest.dead_letter_queue,
+            "SuccessDeadLetterQueue": self.results.success_dead_letter_queue,
+            "ErrorDeadLetterQueue": self.results.error_dead_letter_queue,
+            "ResultsFailureQueue": self.results.failure_queue,
+        }
+        if self.result_events is not None:
+            dead_letter_queues["EventsDeadLetterQueue"] = self.result_events.dead_letter_queue
+        functions: dict[str, lambda_.IFunction] = {
+            "Ingest": self.ingest.function,
+            "Results": self.results.function,
+            "Reconciler": self.reconciler.function,
+        }
+        if self.jobs is not None:
+            dead_letter_queues["JobsDeadLetterQueue"] = self.jobs.dead_letter_queue
+            dead_letter_queues["JobsPipeDeadLetterQueue"] = self.jobs.pipe_dead_letter_queue
+            functions["Jobs"] = self.jobs.function
+        return dead_letter_queues, functions
+
+    def _jobs(self, config: StackConfig, output_bucket: s3.IBucket | None) -> Jobs | None:
+        if not config.jobs_enabled or output_bucket is None:
+            return None
+        return Jobs(
+            self,
+            "Jobs",
+            config=config,
+            input_bucket=self.storage.input_bucket,
+            output_bucket=output_bucket,
+            results_table=self.storage.table,
+            ingest=self.ingest,
+        )
+
+    def _jobs_outputs(self, config: StackConfig) -> dict[StackOutput, str]:
+        if self.jobs is None:
+            return {}
+        return {
+            StackOutput.JOBS_TABLE_NAME: self.jobs.table.table_name,
+            StackOutput.JOBS_PREFIX: config.jobs_prefix,
+            StackOutput.JOBS_QUEUE_URL: self.jobs.queue.queue_url,
+            StackOutput.JOBS_DEAD_LETTER_QUEUE_URL: self.jobs.dead_letter_queue.queue_url,
+            StackOutput.JOBS_FUNCTION_NAME: self.jobs.function.function_name,
+        }
 
 
 def allow_endpoint_to_read_inputs(input_bucket: s3.Bucket, role_arn: str) -> None:

@@ -42,3 +42,4 @@ class AsyncInferenceStack(Stack):
         self.reconciler = self.pipeline.reconciler
         self.monitoring = self.pipeline.monitoring
         self.result_events = self.pipeline.result_events
+        self.jobs = self.pipeline.jobs

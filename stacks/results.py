@@ -87,16 +87,16 @@ class Results(Construct):
             )
         self.success_dead_letter_queue = dead_letter_queue(self, "SuccessDeadLetterQueue")
         self.error_dead_letter_queue = dead_letter_queue(self, "ErrorDeadLetterQueue")
-        topics.success.add_subscription(
-            subscriptions.LambdaSubscription(
-                self.function, dead_letter_queue=self.success_dead_letter_queue
+        for topic, queue in (
+            (topics.success, self.success_dead_letter_queue),
+            (topics.error, self.error_dead_letter_queue),
+        ):
+            subscription = topic.add_subscription(
+                subscriptions.LambdaSubscription(self.function, dead_letter_queue=queue)
             )
-        )
-        topics.error.add_subscription(
-            subscriptions.LambdaSubscription(
-                self.function, dead_letter_queue=self.error_dead_letter_queue
-            )
-        )
+            # the queue's policy (its child) lets the topic dead-letter: create it first, as
+            # CloudFormation orders only by references and DependsOn (docs/operations.md)
+            subscription.node.add_dependency(queue)
         for queue, role in (
             (self.success_dead_letter_queue, "the success topic subscription's redrive policy"),
             (self.error_dead_letter_queue, "the error topic subscription's redrive policy"),

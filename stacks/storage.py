@@ -57,23 +57,7 @@ class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
         self._config = config
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # the only encryption S3 logging supports
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    expiration=Duration.days(config.access_log_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(
-                        ABORT_INCOMPLETE_UPLOADS_DAYS
-                    ),
-                )
-            ],
-            removal_policy=removal_policy(config),
-        )
+        self.access_log_bucket: s3.Bucket | None = None  # made with the first logged bucket
         # An imported bucket is referenced, never modified here: its versioning, encryption and
         # policies stay its owner's (docs/fitting-in.md, "Use an existing input bucket").
         self.input_bucket: s3.IBucket = (
@@ -124,6 +108,30 @@ class Storage(Construct):
             projection_type=dynamodb.ProjectionType(projection),
         )
 
+    def _log_bucket(self) -> s3.Bucket:
+        """The access-log bucket, made with the first bucket that logs to it: with an imported
+        input bucket and endpoint there is none (an empty log bucket fails cdk-nag's S1)."""
+        if self.access_log_bucket is None:
+            self.access_log_bucket = s3.Bucket(
+                self,
+                "AccessLogBucket",
+                # SSE-S3: the only encryption S3 server access logging supports
+                encryption=s3.BucketEncryption.S3_MANAGED,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                enforce_ssl=True,
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        expiration=Duration.days(self._config.access_log_expiration_days),
+                        abort_incomplete_multipart_upload_after=Duration.days(
+                            ABORT_INCOMPLETE_UPLOADS_DAYS
+                        ),
+                    )
+                ],
+                removal_policy=removal_policy(self._config),
+            )
+        return self.access_log_bucket
+
     def _data_bucket(self, construct_id: str, log_prefix: str) -> s3.Bucket:
         # Versioned: the inference id derives from the object version, so an overwritten key
         # is a new inference and the old version stays readable until it expires.
@@ -135,7 +143,7 @@ class Storage(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
-            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_bucket=self._log_bucket(),
             server_access_logs_prefix=log_prefix,
             lifecycle_rules=[
                 s3.LifecycleRule(

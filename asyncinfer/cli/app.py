@@ -19,17 +19,20 @@ from asyncinfer.cli.commands import (
     backfill,
     demo,
     fetch,
+    job,
+    jobs,
     local,
     reconcile,
     redrive,
     results,
     status,
     submit,
+    table,
     watch,
 )
 from asyncinfer.cli.context import CliContext
 from asyncinfer.cli.errors import AwsCallError, cli_error_for, usage_error
-from asyncinfer.cli.target import GlobalOptions, local_dir_from_env
+from asyncinfer.cli.target import GlobalOptions, local_dir_from_env, local_extra_missing
 
 
 class AsyncInferGroup(TyperGroup):
@@ -130,9 +133,14 @@ for command in (
     fetch.fetch,
     watch.watch,
     redrive.redrive,
-    demo.demo,
     reconcile.reconcile,
     backfill.backfill,
+    jobs.jobs,
 ):
     app.command()(command)
-app.add_typer(local.local_app, name="local")
+# without the `local` extra (an installed CLI), local mode cannot run: not listed in --help
+local_mode_listed = not local_extra_missing()
+app.command(hidden=not local_mode_listed)(demo.demo)
+app.add_typer(local.local_app, name="local", hidden=not local_mode_listed)
+app.add_typer(job.job_app, name="job")
+app.add_typer(table.table_app, name="table")

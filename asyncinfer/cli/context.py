@@ -8,9 +8,11 @@ from functools import cached_property
 from rich.console import Console
 
 from asyncinfer.cli.access.clients import AwsClients
+from asyncinfer.cli.access.jobs import JobsTable
 from asyncinfer.cli.access.messaging import Functions, Queues
 from asyncinfer.cli.access.objects import Objects
 from asyncinfer.cli.access.table import ResultsTable
+from asyncinfer.cli.errors import CliError
 from asyncinfer.cli.render import emit
 from asyncinfer.cli.target import GlobalOptions, Target, discover
 from lambdas.common.contract import INPUT_LOCATION_INDEX, STATUS_INDEX, StackOutput
@@ -58,3 +60,13 @@ class CliContext:
     @cached_property
     def functions(self) -> Functions:
         return Functions(self.clients.awslambda)
+
+    @cached_property
+    def jobs(self) -> JobsTable:
+        """The jobs table (docs/jobs.md); a stack without jobs is a service error."""
+        name = self.target.optional_output(StackOutput.JOBS_TABLE_NAME)
+        if name is None:
+            raise CliError(
+                "this stack has no jobs (publish_events and an output bucket are needed)"
+            )
+        return JobsTable(self.clients.dynamodb, name)

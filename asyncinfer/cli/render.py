@@ -92,22 +92,52 @@ def _outcome(record: InferenceRecord, limit: int) -> str:
 # ------------------------------------------------------------------------------ records
 
 
-def record_detail(record: InferenceRecord) -> Text:
-    """One ``name  value`` line per attribute that is set, in the record contract's order."""
-    values = record.model_dump(exclude_none=True, mode="json")
-    rows: list[tuple[str, Text]] = []
+TIMELINE = ("created_at", "submitted_at", "received_at", "completed_at", "updated_at")
+LATENCY_MEANINGS = {
+    "latency_ms": "SageMaker's: from receiving the request to its outcome, queue and model",
+    "end_to_end": "this pipeline's: from submitted_at to completed_at",
+}
+
+
+def _detail_order(values: dict[str, Any]) -> list[str]:
+    """The record contract's order, with the timestamps in the order they happened (SageMaker's
+    received_at can precede submitted_at, which ingest records once the call returned) and
+    end_to_end beside latency_ms."""
+    timeline = sorted((name for name in TIMELINE if name in values), key=lambda n: values[n])
+    names: list[str] = []
     for name in RECORD_FIELDS:
+        if name in TIMELINE:
+            if name == TIMELINE[0] or not any(n in names for n in TIMELINE):
+                names.extend(n for n in timeline if n not in names)
+            continue
+        names.append(name)
+        if name == "latency_ms":
+            names.append("end_to_end")
+    if "end_to_end" not in names:
+        names.append("end_to_end")
+    return names
+
+
+def record_detail(record: InferenceRecord) -> Text:
+    """One ``name  value`` line per attribute that is set, in the record contract's order,
+    the timeline in the order it happened and each latency with what it measures."""
+    values = record.model_dump(exclude_none=True, mode="json")
+    total = end_to_end_ms(record)
+    if total is not None:
+        values["end_to_end"] = total
+    rows: list[tuple[str, Text]] = []
+    for name in _detail_order(values):
         if name not in values:
             continue
-        if name == "status":
+        if name in LATENCY_MEANINGS:
+            shown = format_duration_ms(float(values[name]))
+            rows.append((name, Text(f"{shown}  ({LATENCY_MEANINGS[name]})")))
+        elif name == "status":
             rows.append((name, status_text(str(values[name]))))
         elif name == "result":
             rows.append((name, Text(_result_preview(record, 2000))))
         else:
             rows.append((name, Text(str(values[name]))))
-    total = end_to_end_ms(record)
-    if total is not None:
-        rows.append(("end_to_end", Text(format_duration_ms(total))))
     width = max(len(name) for name, _ in rows)
     detail = Text()
     for name, value in rows:
@@ -160,10 +190,22 @@ def records_table(
         table.add_row(
             *(cells[name] for name in fixed),
             record.inference_id,
-            Text(record.input_key or record.input_location or "-"),
-            Text(_outcome(record, 100)),
+            Text(_lines(record.input_key or record.input_location or "-", key_width)),
+            Text(_lines(_outcome(record, 100), outcome_width)),
         )
     return table
+
+
+CELL_LINES = 2  # a listing shows a preview; `status ID` shows the whole record
+
+
+def _lines(text: str, width: int) -> str:
+    """``text`` on one line (an HTML error page has many), cut to the characters of
+    ``CELL_LINES`` lines of a ``width`` column: with word wrapping, a row of an 80-column
+    table takes at most three lines, not 25."""
+    flat = " ".join(text.split())
+    room = width * CELL_LINES
+    return flat if len(flat) <= room else flat[: room - 1] + "…"
 
 
 def record_document(record: InferenceRecord) -> dict[str, Any]:

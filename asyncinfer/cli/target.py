@@ -7,6 +7,7 @@ while it runs (``.local/state.json``, folder overridable with ``ASYNCINFER_LOCAL
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from asyncinfer.cli.access.clients import new_session
 from asyncinfer.cli.access.stacks import stack_outputs
 from asyncinfer.cli.errors import CliError, ExitCode
-from lambdas.common.contract import DEFAULT_STACK_NAME
+from lambdas.common.contract import DEFAULT_STACK_NAME, StackOutput
 
 if TYPE_CHECKING:
     import boto3
@@ -77,10 +78,38 @@ class Target:
         profile = f", profile {self.profile}" if self.profile else ""
         return f"target: stack {self.name} in {self.region}{profile}{via}"
 
+    def model_log(self, endpoint_name: str | None) -> str:
+        """Where the model's own messages are: SageMaker copies the container's answer into
+        ``failureReason``, and the demo image's answer to any error is a generic HTML 500 page
+        (DESIGN "Model container contract"); the reason itself is only in the log."""
+        if self.kind is TargetKind.LOCAL:
+            return str(Path(self.name).parent / "logs" / "model.log")
+        endpoint = endpoint_name or self.optional_output(StackOutput.ENDPOINT_NAME) or "<endpoint>"
+        return f"CloudWatch log group /aws/sagemaker/Endpoints/{endpoint} ({self.region})"
+
     def session(self) -> boto3.Session:
         return new_session(
             profile=self.profile, region=self.region, static_credentials=self.static_credentials
         )
+
+
+# what the `local` extra installs that local mode imports (pyproject.toml)
+LOCAL_EXTRA_MODULES = ("moto", "aws_cdk", "sklearn")
+
+
+def local_extra_missing() -> list[str]:
+    """The modules of the ``local`` extra this installation lacks (none in a clone's .venv)."""
+    return [name for name in LOCAL_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+
+
+def local_mode_hint() -> str:
+    """How to start local mode from here, or why it cannot start."""
+    if local_extra_missing():
+        return (
+            "local mode needs the 'local' extra, which this installation lacks "
+            "(in a clone: make setup, then .venv/bin/asyncinfer local up)"
+        )
+    return "start local mode with 'asyncinfer local up' (in a clone: .venv/bin/asyncinfer)"
 
 
 def discover(options: GlobalOptions) -> Target:
@@ -92,8 +121,8 @@ def discover(options: GlobalOptions) -> Target:
         return local_target(options, state_file)
     raise CliError(
         f"no target: pass --stack NAME (or set ASYNCINFER_STACK; the default stack is "
-        f"{DEFAULT_STACK_NAME}) for a deployed stack, or start local mode with "
-        f"'python -m asyncinfer local up' (no {state_file} found)",
+        f"{DEFAULT_STACK_NAME}) for a deployed stack, or {local_mode_hint()} "
+        f"(no {state_file} found)",
         ExitCode.ENVIRONMENT,
     )
 
@@ -131,7 +160,7 @@ def local_target(options: GlobalOptions, state_file: Path) -> Target:
     state = read_state(state_file)
     endpoint = options.endpoint_url or state.aws_endpoint_url
     not_running = f"local mode is not running (stale state file {state_file}"
-    start_hint = "start it with 'python -m asyncinfer local up', or pass --stack NAME"
+    start_hint = f"{local_mode_hint()}, or pass --stack NAME"
     if not process_alive(state.pid):
         raise CliError(
             f"{not_running}: process {state.pid} is gone); {start_hint}", ExitCode.ENVIRONMENT

@@ -9,6 +9,7 @@ the logs of every component, and ``state.json``, which tells the CLI where local
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -36,9 +37,11 @@ from asyncinfer.local.processes import (
     STOP_TIMEOUT_SECONDS,
     LocalModeError,
     ServerProcesses,
+    StateDirLock,
     project_root,
     runtime_arguments,
 )
+from asyncinfer.local.provision.creation_checks import check_creation
 from asyncinfer.local.provision.resources import FUNCTION_NAMES, Provisioner
 from asyncinfer.local.provision.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
 from asyncinfer.local.provision.synth import synthesize
@@ -53,6 +56,14 @@ LOCAL_CREDENTIALS = {
 }
 STATE_DIR_VARIABLE = "ASYNCINFER_LOCAL_DIR"
 IAM_VARIABLE = "ASYNCINFER_LOCAL_IAM"  # "off" runs local mode without IAM (for debugging)
+
+
+# What the pipes thread and the runtime's request threads import lazily (moto is local mode's
+# optional dependency, and the CLI imports this module without it): imported by ``start``
+# before any thread starts, since two threads importing moto's dependencies at once can meet a
+# partially initialized module (``ImportError: cannot import name 'HTTPAdapter' from
+# partially initialized module 'requests.adapters'``).
+LAZY_IMPORTS = ("moto.iam.access_control", "moto.events.models")
 
 
 def default_state_dir() -> Path:
@@ -98,6 +109,7 @@ def with_function_environment(
     """The spec with each named function's environment updated by ``overrides[name]``."""
     known = {
         spec.ingest.function.name,
+        *(source.function.name for source in spec.queues),
         *(source.function.name for source in spec.results),
         *(source.function.name for source in spec.schedules),
     }
@@ -114,6 +126,7 @@ def with_function_environment(
     return replace(
         spec,
         ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
+        queues=tuple(replace(source, function=updated(source.function)) for source in spec.queues),
         results=tuple(
             replace(source, function=updated(source.function)) for source in spec.results
         ),
@@ -150,6 +163,7 @@ class LocalPipeline:
         self.options = options
         self._progress = progress
         self._servers = ServerProcesses(self.log_dir)
+        self._lock = StateDirLock(options.state_dir)
         self.runtime: LocalRuntime | None = None
         self.runner: EventRunner | None = None
         self.pipes: PipeRunner | None = None
@@ -186,8 +200,11 @@ class LocalPipeline:
 
     def _start(self) -> LocalPipelineSpec:
         options = self.options
+        for module in LAZY_IMPORTS:
+            importlib.import_module(module)
         if options.runtime_process and options.enforce_iam:
             raise LocalModeError("a runtime in its own process runs without IAM (enforce_iam)")
+        self._lock.acquire()  # before anything touches the folder another local mode uses
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + options.startup_timeout_seconds
         self._progress("synthesizing the CDK app")
@@ -206,6 +223,9 @@ class LocalPipeline:
         provisioner = Provisioner(
             template, aws_endpoint_url=aws_endpoint_url, region=options.region
         )
+        if options.enforce_iam:
+            # what AWS validates at a resource's creation, as of then (before creating anything)
+            check_creation(template)
         self._progress("creating the stack's buckets, queues, topics and table")
         provisioner.create_resources()
         if options.enforce_iam:
@@ -234,15 +254,21 @@ class LocalPipeline:
         self.spec = spec
         if options.run_functions:
             self._start_functions(spec, template)
+        self._refuse_startup_tracebacks()
         self._write_state(spec)
         return spec
+
+    def _refuse_startup_tracebacks(self) -> None:
+        """A traceback in a server's log while starting fails the start (and the tests)."""
+        logs = self._servers.tracebacks()
+        if logs:
+            raise LocalModeError(f"a local server logged a traceback while starting: {logs}")
 
     def _assume_roles(self, template: Template, aws_endpoint_url: str) -> None:
         iam = IamProvisioner(
             template, aws_endpoint_url=aws_endpoint_url, region=self.options.region
         )
         self._progress("creating the stack's roles and assuming them (IAM enforced)")
-        iam.check_delivery_policies()
         iam.create_roles()
         iam.set_topic_policies()
         # every function local mode runs acts as its own role (FUNCTION_NAMES: handler -> name)
@@ -297,9 +323,9 @@ class LocalPipeline:
 
     def _start_functions(self, spec: LocalPipelineSpec, template: Template) -> None:
         """The event runner, the pipes, and the endpoint's test notifications they receive."""
-        self._progress("starting the event runner (ingest, results and scheduled functions)")
+        self._progress("starting the event runner (ingest, jobs, results and scheduled functions)")
         self.runner = EventRunner(
-            [spec.ingest, *spec.results, *spec.schedules],
+            [spec.ingest, *spec.queues, *spec.results, *spec.schedules],
             aws_endpoint_url=spec.aws_endpoint_url,
             region=self.options.region,
             base_environment=self.function_environment(spec),
@@ -376,8 +402,10 @@ class LocalPipeline:
         temporary.replace(self.state_file)
 
     def stop(self) -> None:
-        """Stops every component, newest first; safe to call more than once."""
-        self.state_file.unlink(missing_ok=True)
+        """Stops every component, newest first; safe to call more than once. Only the owner
+        of the state folder (the lock's holder) removes its state file."""
+        if self._lock.held:
+            self.state_file.unlink(missing_ok=True)
         if self.pipes is not None:
             self.pipes.stop()
             self.pipes = None
@@ -388,3 +416,4 @@ class LocalPipeline:
             self.runtime.stop()
             self.runtime = None
         self._servers.stop()
+        self._lock.release()

@@ -69,10 +69,13 @@ class InputObjects:
 
     def _messages_for(self, keys: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
+        # S3 (moto) sends them as fast as the machine lets it: give up only when none arrives
+        # for WAIT_SECONDS, however many are still on their way
         deadline = time.monotonic() + WAIT_SECONDS
         while len(found) < len(keys):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"S3 sent {len(found)} of {len(keys)} notifications")
+            before = len(found)
             received = self._sqs.receive_message(
                 QueueUrl=self._plan.ingest_queue_url,
                 MaxNumberOfMessages=10,
@@ -87,6 +90,8 @@ class InputObjects:
                     key = unquote_plus(record["s3"]["object"]["key"])
                     if key in keys:
                         found[key] = dict(message)
+            if len(found) > before:
+                deadline = time.monotonic() + WAIT_SECONDS
         return found
 
     def event(self, uploads: list[Upload]) -> dict[str, Any]:

@@ -58,6 +58,21 @@ class IngestMeasurements(BaseModel):
     submitted_ids: list[str]
 
 
+# The timed samples, in the order taken, that make a round when cut in consecutive parts.
+INGEST_SAMPLES = (
+    "batch_seconds",
+    "naive_batch_seconds",
+    "bare_batch_seconds",
+    "invoke_seconds",
+    "overhead_batch_handler_seconds",
+    "overhead_batch_bare_seconds",
+    "overhead_single_handler_seconds",
+    "overhead_single_bare_seconds",
+    "fixed_seconds",
+)
+RESULTS_SAMPLES = ("handler_seconds", "bare_seconds", "fixed_seconds")
+
+
 class ResultsMeasurements(BaseModel):
     handler_seconds: list[float]
     bare_seconds: list[float]

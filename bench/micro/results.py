@@ -37,6 +37,7 @@ def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, A
     while len(events) < count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"found {len(events)} of {count} notifications of submitted ids")
+        before = len(events)
         received = sqs.receive_message(
             QueueUrl=plan.success_delivery_queue_url,
             MaxNumberOfMessages=10,
@@ -49,6 +50,8 @@ def _notifications(plan: Plan, wanted: set[str], count: int) -> list[dict[str, A
             if notification.get("inferenceId") in wanted:
                 wanted.discard(notification["inferenceId"])
                 events.append(sns_event(envelope, f"{plan.success_topic_arn}:bench"))
+        if len(events) > before:  # give up only when none arrives for WAIT_SECONDS
+            deadline = time.monotonic() + WAIT_SECONDS
     return events[:count]
 
 
@@ -69,7 +72,7 @@ def _recorded_update(message: str) -> tuple[Any, dict[str, Any], str]:
     capture = NotificationProcessor(
         config=config,
         store=RecordStore(recorder, config.table_name),  # type: ignore[arg-type]
-        outputs=S3OutputReader(boto3.client("s3", config=S3_CLIENT_CONFIG)),
+        outputs=S3OutputReader(lambda: boto3.client("s3", config=S3_CLIENT_CONFIG)),
         metrics=Metrics(),
         logger=results.logger,
     )

@@ -50,22 +50,23 @@ INPUT_LOCATION_INDEX = "by_input_location"
 STATUS_INDEX = "by_status"
 # Layout 2: KEYS_ONLY indexes (readers fetch whole items by key). by_input_keys is
 # (input_location, created_at), written once per file, by the claim. by_status_shard is
-# (status_shard, status_time), also written once per file, by the claim: status_shard is one
-# of 16 shards of the id ("00".."15") and status_time the claim's time, and no later write
-# changes either (the reconciler alone moves status_time of a record it must look at again).
-# So neither SUBMITTED nor the outcome costs the indexes anything; a listing by status reads
-# the shards newest first and keeps the items in that status, and the reconciler reviews each
-# record once, when its deadline could first have passed (lambdas/reconciler/review.py).
-# Sixteen shards keep each partition value far below DynamoDB's 1,000 write units per second.
+# (status_shard, status_time): status_shard is the record's status class and one of 16 shards
+# of its id ("OPEN#07", "COMPLETED#07", "FAILED#07"), status_time the time of the write that
+# filed it there. The claim files a record under OPEN (PENDING and SUBMITTED: SUBMITTED moves
+# nothing), its outcome moves it to COMPLETED or FAILED (an index delete plus a put: 2 write
+# units, bench/partitions.py). So a listing of one status reads only its class's 16
+# partitions: open records are bounded by what is in flight, never by the table's finished
+# records (issue 23). Sixteen shards keep each partition value far below DynamoDB's 1,000
+# write units per second.
 INPUT_KEYS_INDEX = "by_input_keys"
 STATUS_SHARD_INDEX = "by_status_shard"
 STATUS_SHARD_ATTRIBUTE = "status_shard"
 STATUS_TIME_ATTRIBUTE = "status_time"
 STATUS_SHARDS = 16
-# The functions of the release before put open records under "OPEN#<shard>" and moved them to
-# "<COMPLETED|FAILED>#<shard>" with their outcome: records they wrote keep those values until
-# an outcome moves them to their shard, so readers still look there.
-LEGACY_OPEN_GROUP = "OPEN"
+OPEN_GROUP = "OPEN"
+# The release before issue 23 filed every record, whatever its status, under its bare shard
+# ("00".."15") at its claim's time and never moved it. Records it wrote keep those values until
+# an outcome moves them to their class, so readers still look there (WRITE_ONCE_PARTITIONS).
 
 
 def shard_of(inference_id: str) -> int:
@@ -77,33 +78,57 @@ def shard_of(inference_id: str) -> int:
         return sum(inference_id.encode()) % STATUS_SHARDS
 
 
-def status_shard(inference_id: str) -> str:
-    """The record's ``status_shard``, whatever its status."""
-    return f"{shard_of(inference_id):02d}"
+def status_group(status: str) -> str:
+    """The class a status is filed under: ``OPEN`` (PENDING, SUBMITTED), COMPLETED, FAILED."""
+    return status if status in ("COMPLETED", "FAILED") else OPEN_GROUP
+
+
+def status_shard(inference_id: str, status: str) -> str:
+    """The record's ``status_shard`` in ``status``: its class and its shard."""
+    return f"{status_group(status)}#{shard_of(inference_id):02d}"
 
 
 # The reconciler's state table (one item: how far it has reviewed the shards, review.py).
 RECONCILER_STATE_KEY = "name"
 
-SHARD_PARTITIONS = tuple(f"{shard:02d}" for shard in range(STATUS_SHARDS))
+# the previous release's write-once values (any status): read until no record is left there
+WRITE_ONCE_PARTITIONS = tuple(f"{shard:02d}" for shard in range(STATUS_SHARDS))
 
 
-def legacy_partitions(status: str) -> list[str]:
-    """The ``status_shard`` values the previous release's functions wrote for ``status``."""
-    group = status if status in ("COMPLETED", "FAILED") else LEGACY_OPEN_GROUP
-    return [f"{group}#{shard:02d}" for shard in range(STATUS_SHARDS)]
-
-
-def status_partitions(status: str) -> list[str]:
-    """Every ``status_shard`` value that can hold records of ``status``: the shards (every
-    status) and the previous release's values of its group."""
-    return [*SHARD_PARTITIONS, *legacy_partitions(status)]
+def group_partitions(status: str) -> list[str]:
+    """The ``status_shard`` values of ``status``'s class, one per shard."""
+    return [f"{status_group(status)}#{shard:02d}" for shard in range(STATUS_SHARDS)]
 
 
 # --- outgoing events (stacks/events_out.py; README "Events out") ----------------------------
 EVENTS_SOURCE = "asyncinfer"
 DETAIL_TYPE_COMPLETED = "Inference Completed"
 DETAIL_TYPE_FAILED = "Inference Failed"
+
+# --- jobs (lambdas/jobs, stacks/jobs.py; docs/jobs.md) ----------------------------------------
+DETAIL_TYPE_JOB_COMPLETED = "Job Completed"
+JOBS_PREFIX_DEFAULT = "jobs/"
+# A manifest is <jobs_prefix><name>.manifest.json (SageMaker's ManifestFile format).
+MANIFEST_SUFFIX = ".manifest.json"
+# The most entries one manifest may name: its entries are resolved by one invocation.
+JOB_MAX_ENTRIES = 100_000
+# The jobs table: pk + sk; the job's header, its counter shards and its members (lambdas/jobs).
+JOBS_PARTITION_KEY = "pk"
+JOBS_SORT_KEY = "sk"
+# A sparse index of job headers only, newest first (`asyncinfer jobs`).
+JOBS_LIST_INDEX = "by_created"
+JOBS_LIST_KEY = "listing"
+JOBS_LIST_VALUE = "JOB"
+JOBS_CREATED_ATTRIBUTE = "created_at"
+# In the output bucket: <jobs_prefix><name>/results.jsonl and the resolved entries beside it.
+JOB_RESULTS_FILE = "results.jsonl"
+JOB_ENTRIES_FILE = "entries.jsonl"
+
+
+def job_folder(jobs_prefix: str, name: str) -> str:
+    """The output bucket's folder of one job: its results file and resolved entries."""
+    return f"{jobs_prefix}{name}/"
+
 
 # --- metrics ---------------------------------------------------------------------------------
 METRICS_NAMESPACE = "AsyncInference"
@@ -126,6 +151,7 @@ class Service(StrEnum):
     INGEST = "ingest"
     RESULTS = "results"
     RECONCILER = "reconciler"
+    JOBS = "jobs"
 
 
 class Env(StrEnum):
@@ -164,6 +190,14 @@ class Env(StrEnum):
     # seconds added to a submitted request's TTL and invocation timeout before it is overdue
     # (default 1800: lambdas.common.deadlines.SUBMITTED_MARGIN); small only in local tests
     SUBMITTED_MARGIN_SECONDS = "SUBMITTED_MARGIN_SECONDS"
+    # jobs (also reads TABLE_NAME, INPUT_BUCKET, OUTPUT_BUCKET, KEY_PREFIXES, KEY_SUFFIXES);
+    # ingest reads JOBS_PREFIX (keys it never infers) and JOBS_QUEUE_URL (where it forwards
+    # manifests when its own S3 notification covers them)
+    JOBS_TABLE = "JOBS_TABLE"
+    JOBS_PREFIX = "JOBS_PREFIX"
+    JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
+    # seconds after a job starts when entries still without an outcome are settled as expired
+    JOB_DEADLINE_SECONDS = "JOB_DEADLINE_SECONDS"
 
 
 class StackOutput(StrEnum):
@@ -193,6 +227,12 @@ class StackOutput(StrEnum):
     # the reconciler's deadline settings as JSON ({Env name: value}): `asyncinfer reconcile`
     # judges overdue records by the stack's values, as the reconciler does
     RECONCILE_DEADLINES = "ReconcileDeadlines"
+    # jobs (present when the stack has jobs: publish_events and an output bucket)
+    JOBS_TABLE_NAME = "JobsTableName"
+    JOBS_PREFIX = "JobsPrefix"
+    JOBS_QUEUE_URL = "JobsQueueUrl"
+    JOBS_DEAD_LETTER_QUEUE_URL = "JobsDeadLetterQueueUrl"
+    JOBS_FUNCTION_NAME = "JobsFunctionName"
 
 
 class LocalOutput(StrEnum):

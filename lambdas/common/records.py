@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lambdas.common.reasons import readable_reason
 
 INFERENCE_ID_MAX_LENGTH = 64
 UNVERSIONED = "null"  # the version id S3 reports for objects written while versioning was off
@@ -94,6 +96,12 @@ class InferenceRecord(BaseModel):
     result_encoding: str | None = None
     updated_at: str | None = None
     expires_at: int | None = None
+
+    @field_validator("failure_reason")
+    @classmethod
+    def _readable_reason(cls, reason: str | None) -> str | None:
+        """Bounded and readable, whatever the model answered (lambdas/common/reasons.py)."""
+        return None if reason is None else readable_reason(reason)
 
     def attributes(self) -> dict[str, Any]:
         """Plain values of the attributes that are set (DynamoDB stores no nulls here)."""

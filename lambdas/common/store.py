@@ -11,12 +11,12 @@ delivery:
 * ``record_outcome`` applies a terminal notification if no newer one (by ``completed_at``,
   SageMaker's ``eventTime``) is stored: duplicates and older events change nothing.
 
-The status index's keys (``status_shard``, ``status_time``) are set once, by the claim (or by
-whichever write creates the item): ``mark_submitted`` and the outcomes leave them as they are,
-so after the claim no write moves an index entry (the issue-15 write budget, bench/cost.py).
-An outcome does set ``status_shard`` to the record's shard: the same value, which moves
-nothing, except for a record the previous release filed under ``OPEN#<shard>``. Only
-``review_later`` (the reconciler) moves ``status_time``.
+The status index's keys (``status_shard``, ``status_time``) say where a record is filed: the
+claim (or whichever write creates the item) files it under ``OPEN#<shard>`` at its time,
+``mark_submitted`` leaves them as they are, and an outcome moves them to
+``<COMPLETED|FAILED>#<shard>`` at the outcome's time (the index's delete plus put: bench/cost.py).
+The same outcome moves a record the previous release filed under its bare ``<shard>``.
+Only ``review_later`` (the reconciler, for such records) moves ``status_time`` alone.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from lambdas.common.items import (
     encode,
     record_from_item,
 )
+from lambdas.common.reasons import readable_reason
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def batch_get_items(
 def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeValueTypeDef]:
     """The status index's key attributes of a new item claimed at ``moment``."""
     keys: dict[str, AttributeValueTypeDef] = {
-        STATUS_SHARD_ATTRIBUTE: {"S": status_shard(inference_id)}
+        STATUS_SHARD_ATTRIBUTE: {"S": status_shard(inference_id, Status.PENDING)}
     }
     if moment:
         keys[STATUS_TIME_ATTRIBUTE] = {"S": moment}
@@ -116,20 +117,20 @@ def _status_keys(inference_id: str, moment: str | None) -> dict[str, AttributeVa
 
 
 def _set_times(update: UpdateBuilder, record: InferenceRecord, values: dict[str, Any]) -> None:
-    """An outcome's ``updated_at`` and TTL, and its status-index keys (``_keep_filed``)."""
+    """An outcome's ``updated_at`` and TTL, and its status-index keys (``_file_outcome``)."""
     for name in ("updated_at", TTL_ATTRIBUTE):
         if name in values:
             update.set(name, values[name])
-    _keep_filed(update, record)
+    _file_outcome(update, record)
 
 
-def _keep_filed(update: UpdateBuilder, record: InferenceRecord) -> None:
-    """A terminal write's status-index keys: the record's shard (a no-op, except for a record
-    the previous release filed under ``OPEN#nn``) and a time only where none is set yet."""
-    update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id))
-    moment = record.created_at or record.completed_at
+def _file_outcome(update: UpdateBuilder, record: InferenceRecord) -> None:
+    """A terminal write files the record under its class at the time of that write, so the
+    listings of COMPLETED and FAILED find it there, newest outcome first."""
+    update.set(STATUS_SHARD_ATTRIBUTE, status_shard(record.inference_id, str(record.status)))
+    moment = record.updated_at or record.completed_at
     if moment:
-        update.set_if_absent(STATUS_TIME_ATTRIBUTE, moment)
+        update.set(STATUS_TIME_ATTRIBUTE, moment)
 
 
 class RecordStore:
@@ -206,7 +207,7 @@ class RecordStore:
         """``PENDING -> FAILED`` at ingest for our claim. False when a result got there first."""
         values = record.attributes() | {
             "status": Status.FAILED.value,
-            "failure_reason": reason,
+            "failure_reason": readable_reason(reason),
             "failure_stage": FailureStage.INGEST.value,
             "completed_at": failed_at,
             "updated_at": failed_at,
@@ -215,7 +216,7 @@ class RecordStore:
         for name, value in values.items():
             if name != PARTITION_KEY:
                 update.set(name, value)
-        _keep_filed(update, record)
+        _file_outcome(update, record.model_copy(update=values))
         return self._settle_claim(record, update, token)
 
     def record_outcome(

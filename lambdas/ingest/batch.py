@@ -35,6 +35,7 @@ from lambdas.ingest.events import (
     S3EventNotification,
     S3TestEvent,
     event_kind,
+    names_manifest,
     parse_notification,
     select_object,
 )
@@ -84,7 +85,10 @@ class BatchSubmission:
         logger: Logger,
         trace_id: str | None,
         remaining_seconds: Callable[[], float],
+        forward_manifests: Callable[[str], None] | None = None,
     ) -> None:
+        """``forward_manifests``: sends a message naming a job's manifest to the jobs queue
+        (set when this function's notification covers the manifests: stacks/jobs.py)."""
         self._config = config
         self._submitter = submitter
         self._executor = executor
@@ -93,11 +97,21 @@ class BatchSubmission:
         self._trace_id = trace_id
         self._remaining_seconds = remaining_seconds
         self._started: dict[str, asyncio.Future[SubmitResult]] = {}
+        self._forward_manifests = forward_manifests
 
     async def submit_message(self, record: SQSRecord) -> None:
         """Powertools record handler: raising marks the message as a batch item failure."""
         try:
-            results = await self.submit_notification(parse_notification(record.body))
+            notification = parse_notification(record.body)
+            if self._forward_manifests is not None and names_manifest(
+                notification, self._config.jobs_prefix
+            ):
+                # before the submissions: a failed forward retries the message, and its
+                # submissions are idempotent
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._forward_manifests, record.body
+                )
+            results = await self.submit_notification(notification)
         except MalformedEventError as error:
             self._logger.error(
                 "malformed message: not an S3 event notification; it will reach the DLQ",

@@ -238,11 +238,38 @@ class SageMakerAsyncInvoker:
         )
 
 
+# The services the function calls: its session loads their models only.
+SERVICES = ("dynamodb", "s3", "sagemaker-runtime")
+
+
 @dataclass(frozen=True)
 class AwsClients:
     dynamodb: DynamoDBClient
     s3: S3Client
     sagemaker_runtime: SageMakerRuntimeClient
+
+
+class SqsManifestForwarder:
+    """Sends a notification naming a job's manifest on to the jobs queue: this function's S3
+    notification covers the manifests, and S3 allows no second, overlapping one for them."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def __call__(self, body: str) -> None:
+        try:
+            self._client.send_message(QueueUrl=self._queue_url, MessageBody=body)
+        except (BotoCoreError, ClientError) as error:
+            raise InvocationRetryableError(f"forwarding a manifest failed: {error}") from error
+
+
+def manifest_forwarder(queue_url: str, session: Session | None = None) -> SqsManifestForwarder:
+    """Its SQS client is created only when the stack routes manifests through this function."""
+    session = session or botocore_session(("sqs",))  # a session loads its services' models only
+    return SqsManifestForwarder(
+        session.create_client("sqs", config=Config(retries={"mode": "standard"})), queue_url
+    )
 
 
 def create_clients(session: Session | None = None, *, max_pool_connections: int) -> AwsClients:
@@ -254,7 +281,7 @@ def create_clients(session: Session | None = None, *, max_pool_connections: int)
     The connection pools are as large as the submission pool, so concurrent submissions do
     not queue for a connection. ``AWS_ENDPOINT_URL*`` (local mode) is honoured by botocore.
     """
-    session = session or botocore_session()
+    session = session or botocore_session(SERVICES)
     standard = Config(retries={"mode": "standard"}, max_pool_connections=max_pool_connections)
     submit = Config(
         # One HTTP attempt. (botocore's ``max_attempts`` counts retries: 1 would mean two.)

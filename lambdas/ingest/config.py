@@ -39,6 +39,10 @@ class IngestConfig(EnvironmentSettings):
     input_bucket: NonEmpty = Field(alias=Env.INPUT_BUCKET)
     key_prefixes: Names = Field(default=(), alias=Env.KEY_PREFIXES)
     key_suffixes: Names = Field(default=(), alias=Env.KEY_SUFFIXES)
+    # objects under it are a job's manifests, never inputs ("": the stack has no jobs)
+    jobs_prefix: str = Field(default="", alias=Env.JOBS_PREFIX)
+    # set when this function's own S3 notification covers the manifests: it forwards them there
+    jobs_queue_url: str = Field(default="", alias=Env.JOBS_QUEUE_URL)
     accept: NonEmpty = Field(default="application/json", alias=Env.ACCEPT)
     default_content_type: NonEmpty = Field(
         default="application/octet-stream", alias=Env.DEFAULT_CONTENT_TYPE

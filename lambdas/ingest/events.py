@@ -26,7 +26,6 @@ required; everything else is ignored.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -35,6 +34,7 @@ from urllib.parse import unquote_plus
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from lambdas.common.keys import key_selected, under_jobs_prefix
 from lambdas.common.records import inference_id_for
 
 if TYPE_CHECKING:
@@ -240,12 +240,23 @@ class IgnoreReason(StrEnum):
     FOREIGN_BUCKET = "foreign_bucket"
     FOLDER_MARKER = "folder_marker"
     KEY_FILTERED = "key_filtered"
+    JOB_MANIFEST = "job_manifest"
 
 
 @dataclass(frozen=True)
 class Ignored:
     reason: IgnoreReason
     detail: str
+
+
+def names_manifest(notification: S3EventNotification | S3TestEvent, jobs_prefix: str) -> bool:
+    """Whether a notification names an object under ``jobs_prefix`` (a job's manifest)."""
+    if isinstance(notification, S3TestEvent):
+        return False
+    return any(
+        under_jobs_prefix(ObjectVersion.from_record(record).key, jobs_prefix)
+        for record in notification.records
+    )
 
 
 def select_object(record: S3EventRecord, config: IngestConfig) -> ObjectVersion | Ignored:
@@ -260,15 +271,12 @@ def select_object(record: S3EventRecord, config: IngestConfig) -> ObjectVersion 
         )
     if target.key.endswith("/"):
         return Ignored(IgnoreReason.FOLDER_MARKER, f"{target.input_location} is a folder marker")
+    if under_jobs_prefix(target.key, config.jobs_prefix):
+        return Ignored(
+            IgnoreReason.JOB_MANIFEST, f"{target.input_location} is under JOBS_PREFIX (a job's)"
+        )
     if not key_selected(target.key, config.key_prefixes, config.key_suffixes):
         return Ignored(
             IgnoreReason.KEY_FILTERED, f"{target.input_location} is outside KEY_PREFIXES/SUFFIXES"
         )
     return target
-
-
-def key_selected(key: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> bool:
-    """Both filters must pass; an empty filter passes every key (S3's own filter rules)."""
-    prefix_ok = not prefixes or key.startswith(tuple(prefixes))
-    suffix_ok = not suffixes or key.endswith(tuple(suffixes))
-    return prefix_ok and suffix_ok

@@ -44,10 +44,12 @@ from lambdas.ingest.clients import (
     S3ObjectInspector,
     SageMakerAsyncInvoker,
     create_clients,
+    manifest_forwarder,
 )
 from lambdas.ingest.telemetry import InvocationTelemetry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Executor
 
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -70,6 +72,7 @@ class Runtime:
     config: IngestConfig
     submitter: Submitter
     executor: Executor
+    forward_manifests: Callable[[str], None] | None = None
 
 
 @cache
@@ -98,7 +101,8 @@ def runtime() -> Runtime:
     executor = ThreadPoolExecutor(
         max_workers=config.submit_concurrency, thread_name_prefix="submit"
     )
-    return Runtime(config=config, submitter=submitter, executor=executor)
+    forward = manifest_forwarder(config.jobs_queue_url) if config.jobs_queue_url else None
+    return Runtime(config=config, submitter=submitter, executor=executor, forward_manifests=forward)
 
 
 def ingest(
@@ -118,6 +122,7 @@ def ingest(
         logger=logger,
         trace_id=xray_trace_id(os.environ.get("_X_AMZN_TRACE_ID")),
         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        forward_manifests=runtime.forward_manifests,
     )
     return process_event(event, submission, processor, context)
 

@@ -10,7 +10,8 @@ deploy), the function ships the one model file it needs:
     lambdas/ingest/botocore_data/sagemaker-runtime/2017-05-13/service-2.json
 
 and puts that folder first in its botocore session's loader search path (``botocore_session``
-below). botocore looks a model up in its search paths in order, so this copy wins over the
+below, a ``lambdas.common.sessions`` session, which loads the models of the function's services
+only). botocore looks a model up in its search paths in order, so this copy wins over the
 runtime's own for the same API version, whatever ``AWS_DATA_PATH`` says (a configured
 ``AWS_DATA_PATH`` is still searched, after the bundled folder). Everything else (endpoint
 rules, partitions, other services) still comes from the runtime's botocore.
@@ -27,12 +28,14 @@ No import beyond the standard library and botocore (which the runtime provides).
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 from botocore.loaders import create_loader
+
+from lambdas.common.sessions import function_session
 
 SERVICE_NAME = "sagemaker-runtime"
 API_VERSION = "2017-05-13"
@@ -42,23 +45,13 @@ BUNDLED_MODEL = BUNDLED_DATA_PATH / SERVICE_NAME / API_VERSION / "service-2.json
 REQUIRED_MEMBERS = ("S3OutputPathExtension", "Filename", "Body")
 
 
-def loader_search_path() -> str:
-    """The bundled folder first, then whatever ``AWS_DATA_PATH`` configures."""
-    paths = [str(BUNDLED_DATA_PATH)]
-    configured = os.environ.get("AWS_DATA_PATH")
-    if configured:
-        paths.append(configured)
-    return os.pathsep.join(paths)
-
-
-def botocore_session() -> botocore.session.Session:
-    """A new botocore session whose models are looked up in the bundled folder first.
+def botocore_session(services: Iterable[str] = (SERVICE_NAME,)) -> botocore.session.Session:
+    """A new botocore session for ``services`` whose models are looked up in the bundled
+    folder first (then ``AWS_DATA_PATH``, then botocore's own).
 
     ``lambdas.ingest.clients.create_clients`` creates the function's clients on it.
     """
-    session = botocore.session.get_session()
-    session.register_component("data_loader", create_loader(loader_search_path()))
-    return session
+    return function_session(services, first_search_paths=[str(BUNDLED_DATA_PATH)])
 
 
 def strip_documentation(node: Any) -> Any:

@@ -108,9 +108,9 @@ class ObjectProbe(Protocol):
 class StatusIndex:
     """Queries of the status index: layout 1's ``by_status`` (partition ``status``, sort
     ``updated_at``, ALL), or layout 2's ``by_status_shard`` (``lambdas/reconciler/shards.py``),
-    chosen by the index name the stack configures; and layout 2's shards by time with the
-    items they name, for the review (eventually consistent reads: it reads records claimed
-    long before, and every write it makes is guarded)."""
+    chosen by the index name the stack configures; and the previous release's write-once
+    shards by time with the items they name, for the review (eventually consistent reads: it
+    reads records claimed long before, and every write it makes is guarded)."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, index_name: str) -> None:
         self._client = client

@@ -55,6 +55,7 @@ def reconciler() -> Reconciler:
     """The container's reconciler (config, clients); cached, so built once per container."""
     config = ReconcilerConfig.from_environ(os.environ)
     clients = create_clients()
+    s3 = clients.create_s3()  # every run probes inputs: one client for the probe and the reader
     store = RecordStore(clients.dynamodb, config.table_name)
     index = StatusIndex(clients.dynamodb, config.table_name, config.status_index)
     review = None
@@ -69,9 +70,9 @@ def reconciler() -> Reconciler:
     return Reconciler(
         config=config,
         index=index,
-        probe=S3ObjectProbe(clients.s3),
+        probe=S3ObjectProbe(s3),
         store=store,
-        outputs=S3OutputReader(clients.s3),
+        outputs=S3OutputReader(lambda: s3),
         metrics=metrics,
         logger=logger,
         review=review,

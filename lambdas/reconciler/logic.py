@@ -1,7 +1,8 @@
 """Settles records that are not terminal past their deadline (``lambdas.common.deadlines``).
 
-For each overdue record (found through layout 1's ``by_status`` index oldest first, a page at a
-time, or in layout 2 by the review of ``lambdas/reconciler/review.py``):
+For each overdue record (found oldest first, a page at a time, through layout 1's ``by_status``
+index or layout 2's ``OPEN#nn`` partitions of ``by_status_shard``, and for what the previous
+release left in its write-once shards by the review of ``lambdas/reconciler/review.py``):
 
 * ``SUBMITTED`` with an output object at the ``output_location`` ingest recorded: SageMaker
   finished, its notification was lost. The reconciler hands the outcome recorder the results
@@ -133,8 +134,8 @@ class Reconciler:
     logger: Logger
     clock: Callable[[], datetime] = utc_now
     out_of_time: Callable[[], bool] = _never
-    # layout 2: the shards are reviewed by time, and ``index`` reads only the previous
-    # release's open entries (OPEN#nn); layout 1: None, ``index`` finds overdue records itself
+    # layout 2: ``index`` drains the OPEN#nn partitions, and the review reads what the previous
+    # release filed in its write-once shards; layout 1: None, ``index`` finds them all itself
     review: ReviewWalk | None = None
 
     def run(self, out_of_time: Callable[[], bool] | None = None) -> RunReport:

@@ -1,10 +1,14 @@
-"""The review of layout 2's status index: every record once, when it could first be overdue.
+"""The review of the records the previous release filed in its write-once shards.
 
-``by_status_shard`` files every record under its shard (``00``..``15``) by ``status_time``, the
-claim's time, and no later write moves it: the index costs one write per file. It does not
-know which records are still open, so the reconciler reads each record once, ``delay`` after
-its claim (``delay`` = the ``SUBMITTED`` window, TTL + invocation timeout + margin: no record
-can be overdue earlier; a ``PENDING`` record's window is longer):
+This release files open records under ``OPEN#<shard>``, where the reconciler finds them
+directly (``Reconciler._drain``). The release before filed every record under its bare shard
+(``00``..``15``) by ``status_time``, the claim's time, and never moved it; a record it left open
+stays there until its outcome (written by this release) moves it. The index does not say which
+of them are still open, so the reconciler reads each record there once, ``delay`` after its
+claim (``delay`` = the ``SUBMITTED`` window, TTL + invocation timeout + margin: no record can
+be overdue earlier; a ``PENDING`` record's window is longer). No record enters those shards any
+more, so once the review has passed the deploy by ``delay`` and the records it deferred, each
+run's review is a few empty Queries (and the review can go in a later release):
 
 * terminal (nearly all): nothing to do;
 * open and overdue: settled (``Reconciler.settle``, the same path as layout 1's);
@@ -32,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from lambdas.common.clock import format_timestamp, parse_timestamp
-from lambdas.common.contract import SHARD_PARTITIONS
+from lambdas.common.contract import WRITE_ONCE_PARTITIONS
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
 from lambdas.common.store import OutcomeGuard
 from lambdas.reconciler.logic import RunReport, Settlement
@@ -113,7 +117,7 @@ class Review:
     def _slice(self, window: tuple[str | None, str], run: _Run) -> bool:
         """Reviews one slice in every shard; True when nothing was left undone."""
         done = True
-        for shard in SHARD_PARTITIONS:
+        for shard in WRITE_ONCE_PARTITIONS:
             start_key = None
             while True:
                 if run.out_of_time():

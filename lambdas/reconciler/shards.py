@@ -1,15 +1,16 @@
 """The reconciler's reads of layout 2's sharded, keys-only status index (``by_status_shard``).
 
-* ``window_page``: one page of a shard (``00``..``15``) by ``status_time`` within a window,
-  oldest first: what the review (``lambdas/reconciler/review.py``) walks.
-* ``shard_page``: the previous release's open records, still under ``OPEN#<shard>`` (its
-  functions moved an entry out of there with the outcome, so only open records and those
-  finished since by this release's functions remain). A page of one status reads one such
-  partition oldest first with ``status_time < cutoff`` as a key condition, reads the items by
-  key with a consistent BatchGetItem, and keeps those in the asked status last written before
-  the cutoff. The resume key names the shard (``shard``) beside the index's LastEvaluatedKey.
+* ``shard_page``: the open records, under ``OPEN#<shard>`` (an outcome moves an entry out of
+  there, so only what is in flight remains). A page of one status reads one such partition
+  oldest first with ``status_time < cutoff`` (the claim's time) as a key condition, reads the
+  items by key with a consistent BatchGetItem, and keeps those in the asked status last
+  written before the cutoff. The resume key names the shard (``shard``) beside the index's
+  LastEvaluatedKey.
+* ``window_page``: one page of a write-once shard (``00``..``15``, where the previous release
+  filed every record) by ``status_time`` within a window, oldest first: what the review of
+  the records it left open (``lambdas/reconciler/review.py``) walks.
 
-No Scan anywhere: what is read is bounded by the window or by the legacy open records.
+No Scan anywhere: what is read is bounded by what is in flight or by the window.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from lambdas.common.contract import (
     PARTITION_KEY,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
-    legacy_partitions,
+    group_partitions,
 )
 from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord, Status
@@ -52,7 +53,7 @@ def shard_page(
 ) -> tuple[list[InferenceRecord], dict[str, AttributeValueTypeDef] | None]:
     """Records of one shard page and the key of the next page (None after the last shard)."""
     status, cutoff, limit, start_key = request
-    partitions = legacy_partitions(status)
+    partitions = group_partitions(status)
     position = dict(start_key or {})
     shard = int(position.pop(SHARD_FIELD, {"N": "0"}).get("N", "0"))
     cutoff_text = format_timestamp(cutoff)

@@ -54,7 +54,7 @@ def processor() -> NotificationProcessor:
     return NotificationProcessor(
         config=config,
         store=RecordStore(clients.dynamodb, config.table_name),
-        outputs=S3OutputReader(clients.s3),
+        outputs=S3OutputReader(clients.create_s3),
         metrics=metrics,
         logger=logger,
     )

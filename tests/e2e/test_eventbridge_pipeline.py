@@ -20,7 +20,12 @@ import pytest
 from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.provision.spec import LocalPipelineSpec
 from asyncinfer.local.session import LocalOptions, LocalPipeline
-from lambdas.common.contract import DETAIL_TYPE_COMPLETED, DETAIL_TYPE_FAILED, EVENTS_SOURCE
+from lambdas.common.contract import (
+    DETAIL_TYPE_COMPLETED,
+    DETAIL_TYPE_FAILED,
+    DETAIL_TYPE_JOB_COMPLETED,
+    EVENTS_SOURCE,
+)
 from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
 
 pytestmark = pytest.mark.e2e
@@ -215,3 +220,26 @@ def test_the_installed_wheel_s_cli_works_against_local_mode(
     assert shown.returncode == 0, shown.stderr
     assert inference_id in shown.stdout
     assert "COMPLETED" in shown.stdout
+
+
+def test_a_job_completes_once_though_every_delivery_comes_twice(
+    clients: dict[str, Any], spec: LocalPipelineSpec, consumer_queue: str
+) -> None:
+    receive_events(clients, consumer_queue, 0)  # what earlier tests left
+    ids = [
+        put(clients, f"job-eb/{n}.json", json.dumps({"instances": [IRIS_ROW]}).encode())
+        for n in range(3)
+    ]
+    manifest = [{"prefix": f"s3://{TEAM_BUCKET}/job-eb/"}, "0.json", "1.json", "2.json"]
+    clients["s3"].put_object(
+        Bucket=TEAM_BUCKET, Key="jobs/twice.manifest.json", Body=json.dumps(manifest).encode()
+    )
+    wait_terminal(clients, spec, set(ids))
+    events = receive_events(clients, consumer_queue, len(ids) + 1)
+    jobs = [event for event in events if event["detail-type"] == DETAIL_TYPE_JOB_COMPLETED]
+    assert len(jobs) == 1  # the manifest's event and every outcome's came twice
+    detail = jobs[0]["detail"]
+    assert (detail["job_name"], detail["status"], detail["total"]) == ("twice", "COMPLETED", "3")
+    bucket, key = detail["results_location"].removeprefix("s3://").split("/", 1)
+    lines = clients["s3"].get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+    assert [json.loads(line)["inference_id"] for line in lines] == ids

@@ -158,3 +158,19 @@ def iter_statements(synthesized: Synthesized) -> Iterator[tuple[str, dict[str, A
     for role_id in synthesized.resources("AWS::IAM::Role"):
         for statement in synthesized.statements(role_id):
             yield role_id, statement
+
+
+def check_creation_order(synthesized: Synthesized) -> None:
+    """Local mode's creation-time checks (asyncinfer/local/provision/creation_checks.py) on the
+    synthesized template: raises, naming each resource AWS would refuse on a first deploy."""
+    from asyncinfer.local.provision.creation_checks import check_creation
+    from asyncinfer.local.provision.template import Template
+
+    check_creation(
+        Template(
+            synthesized.template,
+            stack_name="AsyncInference",
+            region="us-east-1",
+            aws_endpoint_url="http://127.0.0.1:1",
+        )
+    )

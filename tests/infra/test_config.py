@@ -90,6 +90,17 @@ def test_cli_strings_are_coerced() -> None:
     assert config.ingest_visibility_timeout_seconds == 6 * config.ingest_timeout_seconds + 2
 
 
+def test_an_empty_value_means_not_set_for_every_key() -> None:
+    """README: an empty value means "not set": `-c max_concurrency=` is the default."""
+    defaults = StackConfig.from_context({})
+    emptied = StackConfig.from_context(
+        {"max_concurrency": "", "batch_size": " ", "include_inference_response": ""}
+    )
+    assert emptied.max_concurrency == defaults.max_concurrency
+    assert emptied.batch_size == defaults.batch_size
+    assert emptied.include_inference_response == defaults.include_inference_response
+
+
 def test_cdk_own_context_keys_are_left_to_the_cdk() -> None:
     config = StackConfig.from_context(
         {

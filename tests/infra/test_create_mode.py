@@ -19,6 +19,7 @@ from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    check_creation_order,
     configuration_variables,
     iter_statements,
     literal_text,
@@ -31,6 +32,12 @@ from tests.infra.assembly import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_OUTPUTS = {
+    # jobs (stacks/jobs.py), on by default
+    "JobsTableName",
+    "JobsPrefix",
+    "JobsQueueUrl",
+    "JobsDeadLetterQueueUrl",
+    "JobsFunctionName",
     "OutputNaming",
     "InputBucketName",
     "OutputBucketName",
@@ -113,6 +120,9 @@ def ids(stack: Synthesized) -> dict[str, str]:
             "ingest_function": StackOutput.INGEST_FUNCTION_NAME,
             "results_function": StackOutput.RESULTS_FUNCTION_NAME,
             "endpoint": StackOutput.ENDPOINT_NAME,
+            "jobs_queue": StackOutput.JOBS_QUEUE_URL,
+            "jobs_dlq": StackOutput.JOBS_DEAD_LETTER_QUEUE_URL,
+            "jobs_function": StackOutput.JOBS_FUNCTION_NAME,
         }.items()
     }
     found["ingest_role"] = stack.role_of_function(found["ingest_function"])
@@ -183,6 +193,11 @@ def test_ingest_role_may_invoke_only_this_endpoint_and_write_only_the_table(
                 "sqs:GetQueueAttributes",
             },
             {"Fn::GetAtt": [ids["ingest_queue"], "Arn"]},
+        ),
+        # its notification covers the job manifests: it forwards them to the jobs queue
+        grant(
+            {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+            {"Fn::GetAtt": [ids["jobs_queue"], "Arn"]},
         ),
         grant({"logs:CreateLogStream", "logs:PutLogEvents"}, {"Fn::GetAtt": [log_group, "Arn"]}),
         grant({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*"),
@@ -274,7 +289,11 @@ def test_bucket_events_go_to_the_ingest_queue_and_only_the_input_bucket_may_send
 def test_queue_feeds_the_ingest_function_in_batches_with_partial_failures(
     stack: Synthesized, ids: dict[str, str]
 ) -> None:
-    (mapping,) = stack.resources("AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        mapping
+        for mapping in stack.resources("AWS::Lambda::EventSourceMapping").values()
+        if mapping["Properties"]["FunctionName"] == {"Ref": ids["ingest_function"]}
+    ]
     properties = mapping["Properties"]
     assert properties["EventSourceArn"] == {"Fn::GetAtt": [ids["ingest_queue"], "Arn"]}
     assert properties["FunctionName"] == {"Ref": ids["ingest_function"]}
@@ -543,7 +562,9 @@ def test_every_bucket_is_encrypted_private_tls_only_and_logged(
 
 def test_every_queue_is_encrypted_and_tls_only(stack: Synthesized) -> None:
     queues = stack.resources("AWS::SQS::Queue")
-    assert len(queues) == 6  # with the result-event pipes' dead-letter queue
+    # with the result-event pipes' dead-letter queue, and the jobs queue, its dead-letter
+    # queue and the completion pipe's
+    assert len(queues) == 9
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, queue_id
         assert {
@@ -669,6 +690,7 @@ def test_function_environments_follow_the_contract(stack: Synthesized, ids: dict
         "OUTPUT_NAMING": "input",
         "INLINE_INPUT_MAX_BYTES": "128000",
         "RETENTION_DAYS": "90",
+        "JOBS_PREFIX": "jobs/",
         "POWERTOOLS_SERVICE_NAME": "ingest",
         "POWERTOOLS_METRICS_NAMESPACE": "AsyncInference",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -732,6 +754,7 @@ def test_every_dead_letter_queue_has_an_alarm(stack: Synthesized, ids: dict[str,
         ids["success_dlq"],
         ids["error_dlq"],
         ids["failure_queue"],
+        ids["jobs_dlq"],
     }
     assert dead_letter_queues <= alarmed
 
@@ -746,7 +769,12 @@ def test_functions_queue_age_and_stuck_endpoint_are_alarmed(
         if alarm.get("MetricName") == "Errors" and alarm["Namespace"] == "AWS/Lambda"
     }
     reconciler = stack.output_target("ReconcilerFunctionName")
-    assert errors == {ids["ingest_function"], ids["results_function"], reconciler}
+    assert errors == {
+        ids["ingest_function"],
+        ids["results_function"],
+        reconciler,
+        ids["jobs_function"],
+    }
     (age,) = [
         alarm for alarm in alarms if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
     ]
@@ -784,3 +812,33 @@ def test_dashboard_shows_flow_backlog_outcomes_and_latency(stack: Synthesized) -
         '"stat":"p95"',
     ):
         assert expected in body, expected
+
+
+def test_every_creation_validated_resource_waits_for_its_permissions(stack: Synthesized) -> None:
+    check_creation_order(stack)
+
+
+def test_the_result_event_pipes_depend_on_their_roles_policy(stack: Synthesized) -> None:
+    pipes = stack.resources("AWS::Pipes::Pipe")
+    assert len(pipes) >= 2  # the result events' (and the jobs' completion pipe)
+    for pipe in pipes.values():
+        role = target(pipe["Properties"]["RoleArn"])
+        (policy,) = (
+            logical_id
+            for logical_id, policy in stack.resources("AWS::IAM::Policy").items()
+            if {"Ref": role} in policy["Properties"]["Roles"]
+        )
+        assert policy in pipe["DependsOn"]
+
+
+def test_the_topic_subscriptions_depend_on_their_dead_letter_queues_policy(
+    stack: Synthesized,
+) -> None:
+    for subscription in stack.resources("AWS::SNS::Subscription").values():
+        queue = target(subscription["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        (policy,) = (
+            logical_id
+            for logical_id, policy in stack.resources("AWS::SQS::QueuePolicy").items()
+            if {"Ref": queue} in policy["Properties"]["Queues"]
+        )
+        assert policy in subscription["DependsOn"]

@@ -19,6 +19,7 @@ from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    check_creation_order,
     literal_text,
     resources_of,
     synthesize,
@@ -73,12 +74,19 @@ def test_the_only_change_to_the_bucket_is_eventbridge_delivery_merged(
     assert properties["Managed"] is False
 
 
-def test_the_rule_s_pattern_carries_the_key_filters(imported: Synthesized) -> None:
-    (rule,) = (
-        resource["Properties"]
-        for resource in imported.resources("AWS::Events::Rule").values()
+def ingest_rules(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    """The rules that target the ingest queue (the jobs have their own: stacks/jobs.py)."""
+    queue = target(stack.output(StackOutput.INGEST_QUEUE_URL))
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in stack.resources("AWS::Events::Rule").items()
         if "EventPattern" in resource["Properties"]
-    )
+        and any(target(t["Arn"]) == queue for t in resource["Properties"]["Targets"])
+    }
+
+
+def test_the_rule_s_pattern_carries_the_key_filters(imported: Synthesized) -> None:
+    (rule,) = ingest_rules(imported).values()
     assert "EventBusName" not in rule  # S3 sends to the default bus
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.s3"]
@@ -94,11 +102,7 @@ def test_the_rule_s_pattern_carries_the_key_filters(imported: Synthesized) -> No
 
 def test_only_that_rule_may_send_to_the_ingest_queue(imported: Synthesized) -> None:
     queue_id = target(imported.output(StackOutput.INGEST_QUEUE_URL))
-    (rule_id,) = (
-        logical_id
-        for logical_id, resource in imported.resources("AWS::Events::Rule").items()
-        if "EventPattern" in resource["Properties"]
-    )
+    (rule_id,) = ingest_rules(imported)
     allowed = [
         statement
         for statement in imported.queue_policy_statements(queue_id)
@@ -111,11 +115,13 @@ def test_only_that_rule_may_send_to_the_ingest_queue(imported: Synthesized) -> N
 
 
 def pipes(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    """The result-event pipes (the jobs table has its own: stacks/jobs.py)."""
     return {
         resource["Properties"]["TargetParameters"]["EventBridgeEventBusParameters"][
             "DetailType"
         ]: resource["Properties"]
         for resource in stack.resources("AWS::Pipes::Pipe").values()
+        if target(resource["Properties"]["Source"]) in results_tables(stack)
     }
 
 
@@ -212,3 +218,23 @@ def test_an_imported_bucket_cannot_take_an_s3_notification() -> None:
 )
 def test_key_matchers(prefixes: list[str], suffixes: list[str], expected: list[Any]) -> None:
     assert key_matchers(prefixes, suffixes) == expected
+
+
+@pytest.mark.parametrize("fixture", ["imported", "created_eventbridge"])
+def test_every_creation_validated_resource_waits_for_its_permissions(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    check_creation_order(request.getfixturevalue(fixture))
+
+
+def test_the_imported_buckets_notifications_skip_destination_validation(
+    imported: Synthesized, created_eventbridge: Synthesized
+) -> None:
+    """CDK writes the team's bucket's whole configuration back; S3 would validate the other
+    consumers' destinations in it (one stale queue fails our deploy) unless skipped."""
+    (notifications,) = imported.resources("Custom::S3BucketNotifications").values()
+    assert notifications["Properties"]["Managed"] is False
+    assert notifications["Properties"]["SkipDestinationValidation"] is True
+    # a bucket of the stack holds only our destinations: S3 still validates them
+    (own,) = created_eventbridge.resources("Custom::S3BucketNotifications").values()
+    assert own["Properties"].get("SkipDestinationValidation") in (None, False)

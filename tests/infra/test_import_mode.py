@@ -12,6 +12,7 @@ from tests.infra.assembly import (
     Synthesized,
     actions,
     cfn_lint_errors,
+    check_creation_order,
     iter_statements,
     literal_text,
     resources_of,
@@ -180,6 +181,16 @@ def test_one_notification_per_prefix_and_suffix_pair(stack: Synthesized) -> None
     (notifications,) = stack.resources("Custom::S3BucketNotifications").values()
     configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     queue = stack.output_target(StackOutput.INGEST_QUEUE_URL)
+    jobs_queue = stack.output_target(StackOutput.JOBS_QUEUE_URL)
+    (manifests,) = [
+        c for c in configurations if c["QueueArn"] == {"Fn::GetAtt": [jobs_queue, "Arn"]}
+    ]
+    # the key filters do not touch jobs/: the manifests have a notification of their own
+    assert manifests["Filter"]["Key"]["FilterRules"] == [
+        {"Name": "suffix", "Value": ".manifest.json"},
+        {"Name": "prefix", "Value": "jobs/"},
+    ]
+    configurations = [c for c in configurations if c is not manifests]
     pairs = set()
     for configuration in configurations:
         assert configuration["Events"] == ["s3:ObjectCreated:*"]
@@ -203,7 +214,12 @@ def test_one_notification_per_prefix_and_suffix_pair(stack: Synthesized) -> None
 
 
 def test_batching_window_settings_and_visibility_timeout(stack: Synthesized) -> None:
-    (mapping,) = stack.resources("AWS::Lambda::EventSourceMapping").values()
+    ingest = function_id(stack, StackOutput.INGEST_FUNCTION_NAME)
+    (mapping,) = [
+        mapping
+        for mapping in stack.resources("AWS::Lambda::EventSourceMapping").values()
+        if mapping["Properties"]["FunctionName"] == {"Ref": ingest}
+    ]
     properties = mapping["Properties"]
     assert properties["BatchSize"] == 50
     assert properties["MaximumBatchingWindowInSeconds"] == 5
@@ -236,8 +252,10 @@ def test_every_alarm_notifies_the_alarm_email_through_an_encrypted_topic(
         "Endpoint": "ops@example.com",
     }
     alarms = stack.resources("AWS::CloudWatch::Alarm").values()
-    # 4 dead-letter queues, 3 functions, queue age, endpoint backlog, reconciler settled
-    assert len(alarms) == 11  # with the result-event pipes' dead-letter queue
+    # 4 dead-letter queues, 3 functions, queue age, endpoint backlog, reconciler settled; with
+    # the result-event pipes' dead-letter queue; and the jobs queue's and pipe's dead-letter
+    # queues and the jobs function
+    assert len(alarms) == 14
     for alarm in alarms:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
 
@@ -299,3 +317,7 @@ def test_the_log_levels_of_the_context_reach_every_function(stack: Synthesized) 
         assert function["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
         assert function["LoggingConfig"]["SystemLogLevel"] == "INFO"
         assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+
+
+def test_every_creation_validated_resource_waits_for_its_permissions(stack: Synthesized) -> None:
+    check_creation_order(stack)

@@ -11,6 +11,7 @@ import pytest
 
 from bench import coldstart, cost, partitions
 from bench.figures import Figure
+from bench.measure import split
 from bench.micro.replay import RecordingClient, substituted
 from lambdas.common.contract import STATUS_SHARDS, shard_of
 
@@ -28,6 +29,32 @@ def test_a_figure_prints_as_one_line_with_its_goal_or_as_context() -> None:
     assert not Figure("broken", math.nan).well_formed
     with pytest.raises(ValueError, match="operator"):
         Figure("ratio", 1.0, 1.0, op="<")
+
+
+def test_a_figure_with_a_goal_is_its_worst_round_and_one_without_its_median() -> None:
+    ratio = Figure.of_rounds("ratio", [1.1, 1.3, 1.0], 1.2)
+    assert ratio.value == 1.3
+    assert ratio.met is False  # two rounds of three meet it: not enough
+    assert ratio.line == "bench: ratio=1.30 (goal <= 1.20)"
+    assert ratio.spread == "1.00 / 1.10 / 1.30"
+    assert Figure.of_rounds("rate", [3.0, 1.0, 2.0], 2.0, op=">=").value == 1.0
+    assert Figure.of_rounds("context", [3.0, 1.0, 2.0]).value == 2.0
+    assert Figure("once", 1.0).spread == "-"
+    with pytest.raises(ValueError, match="no rounds"):
+        Figure.of_rounds("empty", [])
+
+
+def test_samples_split_into_consecutive_rounds() -> None:
+    assert split([1, 2, 3, 4, 5, 6, 7], 3) == [[1, 2, 3], [4, 5], [6, 7]]
+    assert split([1, 2], 2) == [[1], [2]]
+    with pytest.raises(ValueError, match="rounds"):
+        split([1], 2)
+
+
+def test_xray_records_the_reservoir_then_five_percent_per_function() -> None:
+    assert cost.traces_per_second(0.5) == 0.5
+    assert cost.traces_per_second(1.0) == 1.0
+    assert cost.traces_per_second(101.0) == pytest.approx(1.0 + 0.05 * 100)
 
 
 def test_item_sizes_follow_dynamodb_rules() -> None:
@@ -154,6 +181,26 @@ def test_the_cost_model_charges_batches_once_and_files_once() -> None:
     assert naive > 0
 
 
+def test_result_events_cost_both_designs_what_each_builds() -> None:
+    published = inputs(publish_events=True, traffic_files_per_second=100.0, results_call_ms=4.0)
+    mine, theirs = cost.ours(published), cost.naive(published)
+    # ours: one Pipes request and one custom event per file, and the two pipes' polls of the
+    # stream (one shard at 800 write units a second) shared by the second's 100 files
+    assert (mine.pipes_requests, mine.custom_events) == (1, 1)
+    assert mine.stream_read_units == pytest.approx(2 * 4 / 100)
+    # the naive design: PutEvents from its results function, one more call in its duration
+    assert (theirs.pipes_requests, theirs.custom_events, theirs.stream_read_units) == (0, 1, 0)
+    quiet = inputs(publish_events=False, results_call_ms=4.0)
+    assert cost.naive(published).lambda_gb_seconds > cost.naive(quiet).lambda_gb_seconds
+    assert (cost.ours(quiet).custom_events, cost.ours(quiet).stream_read_units) == (0, 0)
+    # X-Ray: ours only (active tracing), the reservoir of each function then 5%
+    assert mine.xray_traces == pytest.approx((1 + 0.05 * 9 + 1 + 0.05 * 99) / 100)
+    assert theirs.xray_traces == 0
+    # a faster stream fills more shards: 10,000 files/s at 8 units each is 80 partitions
+    busy = cost.ours(inputs(traffic_files_per_second=10_000.0))
+    assert busy.stream_read_units == pytest.approx(2 * 4 * 80 / 10_000)
+
+
 def test_lambdas_own_log_lines_count_only_where_they_are_sent() -> None:
     assert cost.platform_log_bytes("WARN") == 0
     assert cost.platform_log_bytes("INFO") == cost.PLATFORM_LOG_BYTES_PER_INVOCATION
@@ -199,7 +246,7 @@ def test_recorded_calls_replay_with_another_records_identity() -> None:
 
 
 def test_cold_imports_are_measured_from_the_packaged_assets(tmp_path: Path) -> None:
-    measured = coldstart.measure(tmp_path, runs=1, profile_runs=1)
+    measured = coldstart.measure(tmp_path, runs=2, profile_runs=1)
     for mode in coldstart.MODES:
         for module in coldstart.MODULES:
             assert measured.median(mode, module) > 0
@@ -221,3 +268,14 @@ def test_cold_imports_are_measured_from_the_packaged_assets(tmp_path: Path) -> N
         # the first invocation after the import ran (its AWS call refused by the stub)
         assert measured.first_invocation(function) > 0
         assert measured.cold_start_ratio(function) > measured.ratio(coldstart.GOAL_MODE, function)
+        # against the yardsticks, timed by the same probe: they ran up to their first call too
+        assert measured.cold_start_vs(function, "naive") > 0
+    assert measured.first_invocation("naive") > 0
+    assert measured.first_invocation("naive_results") > 0
+    # every run's samples land in exactly one round
+    rounds = measured.rounds(2)
+    assert [part.runs for part in rounds] == [1, 1]
+    assert (
+        rounds[0].first_calls["naive"] + rounds[1].first_calls["naive"]
+        == (measured.first_calls["naive"])
+    )

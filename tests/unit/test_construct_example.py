@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -35,3 +36,28 @@ def test_the_documented_example_synthesizes(
     assert "AWS::Events::Rule" in types
     assert template["Outputs"]["InputBucketName"]["Value"] == "team-uploads"
     assert namespace["pipeline"].node.path == "TeamInference/Inference"
+
+
+def test_the_construct_synthesizes_in_a_bare_app_under_cdk_nag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh App() without cdk.json's feature flags, the endpoint created (its buckets log to
+    the access-log bucket): no flag needed, log delivery by bucket policy, cdk-nag 3 clean."""
+    from aws_cdk import App, Stack, Validations
+    from cdk_nag import AwsSolutionsChecks
+
+    from asyncinfer.construct import AsyncInferencePipeline, StackConfig
+
+    monkeypatch.delenv("CDK_CONTEXT_JSON", raising=False)
+    app = App(outdir=str(tmp_path / "cdk.out"))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    stack = Stack(app, "Bare")
+    AsyncInferencePipeline(stack, "Inference", config=StackConfig())
+    template = app.synth().get_stack_by_name("Bare").template
+
+    resources = template["Resources"].values()
+    buckets = [r for r in resources if r["Type"] == "AWS::S3::Bucket"]
+    assert buckets
+    assert all("AccessControl" not in r["Properties"] for r in buckets)
+    policies = json.dumps([r for r in resources if r["Type"] == "AWS::S3::BucketPolicy"])
+    assert "logging.s3.amazonaws.com" in policies

@@ -1,6 +1,6 @@
-"""The store's writes against layout 2's indexes: the claim files the record once and no later
-write moves an index key (the issue-15 write budget), and the conditions of the exactly-once
-writes are the same as before the layout changed."""
+"""The store's writes against layout 2's indexes: the claim files the record under OPEN,
+SUBMITTED moves nothing, the outcome moves it to its class at the outcome's time (issue 23),
+and the conditions of the exactly-once writes are the same as before the layout changed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.conftest import STATUS_SHARD_INDEX, TABLE_NAME
 from tests.unit.test_store import INFERENCE_ID, outcome, pending
 
 SHARD = f"{shard_of(INFERENCE_ID):02d}"
+OPEN, COMPLETED, FAILED = (f"{group}#{SHARD}" for group in ("OPEN", "COMPLETED", "FAILED"))
 INDEX_KEYS = ("status_shard", "status_time", "input_location", "created_at")
 
 
@@ -48,14 +49,14 @@ def keys(dynamodb: Any) -> dict[str, str]:
     return {name: item["Item"][name]["S"] for name in INDEX_KEYS if name in item["Item"]}
 
 
-def test_the_claim_files_the_record_once_and_no_later_write_moves_it(
+def test_the_claim_files_the_record_open_and_only_the_outcome_moves_it(
     dynamodb: Any, recording: Recording
 ) -> None:
     store = RecordStore(recording, TABLE_NAME)  # type: ignore[arg-type]
     assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
     claimed = keys(dynamodb)
     assert claimed == {
-        "status_shard": SHARD,
+        "status_shard": OPEN,
         "status_time": "2026-01-01T00:00:00.000Z",
         "input_location": "s3://in/a.json",
         "created_at": "2026-01-01T00:00:00.000Z",
@@ -66,7 +67,10 @@ def test_the_claim_files_the_record_once_and_no_later_write_moves_it(
     assert keys(dynamodb) == claimed  # neither index is written by SUBMITTED
     done = outcome(Status.COMPLETED, "2026-01-01T00:00:09.000Z", result="ok")
     assert store.record_outcome(done) is not None
-    assert keys(dynamodb) == claimed  # nor by the outcome
+    assert keys(dynamodb) == claimed | {
+        "status_shard": COMPLETED,
+        "status_time": "2026-01-01T00:00:09.000Z",
+    }
     # the conditions that make the writes exactly-once are those of layout 1, word for word
     conditions = [request["ConditionExpression"] for _, request in recording.writes]
     assert conditions == [
@@ -76,41 +80,55 @@ def test_the_claim_files_the_record_once_and_no_later_write_moves_it(
     ]
 
 
-def test_a_failure_at_ingest_moves_no_key(dynamodb: Any) -> None:
+def test_a_failure_at_ingest_moves_the_record_to_failed_at_its_time(dynamodb: Any) -> None:
     store = RecordStore(dynamodb, TABLE_NAME)
     assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
-    claimed = keys(dynamodb)
     assert store.mark_failed(
         pending(), token="t1", reason="too large", failed_at="2026-01-01T00:00:02.000Z"
     )
-    assert keys(dynamodb) == claimed
+    assert keys(dynamodb)["status_shard"] == FAILED
+    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:02.000Z"
+
+
+def test_a_newer_outcome_moves_the_record_and_an_older_one_does_not(dynamodb: Any) -> None:
+    store = RecordStore(dynamodb, TABLE_NAME)
+    assert store.record_outcome(outcome(Status.COMPLETED, "2026-01-01T00:00:05.000Z"))
+    assert store.record_outcome(outcome(Status.FAILED, "2026-01-01T00:00:04.000Z")) is None
+    assert keys(dynamodb)["status_shard"] == COMPLETED
+    assert store.record_outcome(outcome(Status.FAILED, "2026-01-01T00:00:06.000Z"))
+    assert keys(dynamodb)["status_shard"] == FAILED
+    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:06.000Z"
 
 
 def test_an_outcome_before_the_claim_files_the_record_at_its_own_time(dynamodb: Any) -> None:
     store = RecordStore(dynamodb, TABLE_NAME)
     assert store.record_outcome(outcome(Status.FAILED, "2026-01-01T00:00:05.000Z")) is not None
     filed = keys(dynamodb)
-    assert filed["status_shard"] == SHARD
+    assert filed["status_shard"] == FAILED
     assert filed["status_time"] == "2026-01-01T00:00:05.000Z"
     claim = store.claim(pending(), token="t1", lease_until=200, now=100)
     assert not claim.owned  # a terminal record is never claimed again
     assert keys(dynamodb) == filed
 
 
-def test_an_outcome_moves_a_record_of_the_previous_release_to_its_shard(dynamodb: Any) -> None:
-    """The previous release filed open records under OPEN#nn and moved them with the outcome:
-    an outcome written now files such a record under its shard, at its claim's time."""
+@pytest.mark.parametrize("previous", [SHARD, f"OPEN#{SHARD}"])
+def test_an_outcome_moves_a_record_of_a_previous_release_to_its_class(
+    dynamodb: Any, previous: str
+) -> None:
+    """The release before filed every record under its bare shard and never moved it (the one
+    before that, open records under OPEN#nn): an outcome written now files such a record under
+    its class, at the outcome's time."""
     store = RecordStore(dynamodb, TABLE_NAME)
     assert store.claim(pending(), token="t1", lease_until=200, now=100).owned
     dynamodb.update_item(
         TableName=TABLE_NAME,
         Key={"inference_id": {"S": INFERENCE_ID}},
         UpdateExpression="SET status_shard = :legacy",
-        ExpressionAttributeValues={":legacy": {"S": f"OPEN#{SHARD}"}},
+        ExpressionAttributeValues={":legacy": {"S": previous}},
     )
     assert store.record_outcome(outcome(Status.COMPLETED, "2026-01-01T00:00:09.000Z"))
-    assert keys(dynamodb)["status_shard"] == SHARD
-    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:00.000Z"
+    assert keys(dynamodb)["status_shard"] == COMPLETED
+    assert keys(dynamodb)["status_time"] == "2026-01-01T00:00:09.000Z"
 
 
 def test_review_later_moves_only_the_time_and_only_if_the_record_is_as_read(

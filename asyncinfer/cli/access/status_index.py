@@ -1,32 +1,40 @@
-"""Listing records of one status from the sharded, keys-only status index (layout 2).
+"""Listing records from the sharded, keys-only status index (layout 2): one merged walk.
 
-``by_status_shard`` files every record, whatever its status, under one of 16 shards of its id
-(``00`` .. ``15``, see ``lambdas/common/contract.py``), sorted by ``status_time`` (the claim's
-time). A page of one status queries every shard newest first (and the values the previous
-release used for that status, ``OPEN#nn``/``COMPLETED#nn``/``FAILED#nn``), merges the heads,
-reads the whole items by key (the index holds keys only) and keeps those in the asked status.
-A rare status therefore costs more reads per page found; the index costs one write per file.
+``by_status_shard`` files a record under its status class and one of 16 shards of its id
+(``OPEN#nn`` for PENDING and SUBMITTED, ``COMPLETED#nn``, ``FAILED#nn``: see
+``lambdas/common/contract.py``), sorted by ``status_time``, the time of the write that filed it
+there. A page of several statuses is ONE walk, newest first, over the partitions they need
+(never one walk per status), plus the previous release's write-once shards (``00``..``15``,
+any status), which hold what it left until an outcome moves it. The page reads the whole
+items by key (the index holds keys only), at most 100 per BatchGetItem.
 
-The resume key is the position in every shard, encoded in one string so that callers (the
-listing's ``--next-token``, stats, reconcile) keep treating it as an opaque ``dict[str, str]``.
+What a page costs does not depend on the table's size: one Query of ``limit`` keys per
+partition; a partition is read further only while its last batch held a record of the asked
+statuses; and the items of the entries the page passes. A partition whose records may be of
+another status (OPEN for PENDING alone, a write-once shard) is read 100 keys at a time, and a
+batch of them without an asked record parks it: the page ends where it would have to read
+past it, and the next page (``--next-token``) resumes there. So a page may come back short.
+
+The resume key is the position in every partition, encoded in one string so that callers
+(``--next-token``, stats, reconcile) keep treating it as an opaque ``dict[str, str]``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lambdas.common.contract import (
     PARTITION_KEY,
-    SHARD_PARTITIONS,
     STATUS_SHARD_ATTRIBUTE,
     STATUS_TIME_ATTRIBUTE,
-    legacy_partitions,
-    status_partitions,
+    WRITE_ONCE_PARTITIONS,
+    group_partitions,
+    status_group,
 )
 from lambdas.common.records import InferenceRecord, Status
 
@@ -34,7 +42,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
 
 CURSOR_FIELD = "shards"
+BATCH_GET_MAX_KEYS = 100
 Query = Callable[["QueryInputTypeDef"], Mapping[str, Any]]
+# several Queries at once (the access layer may run them concurrently), answers in order
+QueryMany = Callable[[Sequence["QueryInputTypeDef"]], list[Mapping[str, Any]]]
 GetMany = Callable[[Sequence[str]], dict[str, InferenceRecord]]
 
 
@@ -54,6 +65,10 @@ class Entry:
             STATUS_TIME_ATTRIBUTE: self.status_time,
         }
 
+    @property
+    def order(self) -> tuple[str, str]:
+        return (self.status_time, self.inference_id)
+
 
 # partition -> the key to resume after (None: from the start); absent: exhausted
 Positions = dict[str, dict[str, str] | None]
@@ -69,6 +84,21 @@ def decode(start_key: Mapping[str, str] | None, partitions: Sequence[str]) -> Po
         return dict.fromkeys(partitions)
     document = json.loads(base64.urlsafe_b64decode(start_key[CURSOR_FIELD]))
     return {name: document[name] for name in partitions if name in document}
+
+
+def partitions_for(statuses: Sequence[Status]) -> list[str]:
+    """The partitions that can hold records of ``statuses``: their classes' shards, then the
+    previous release's write-once shards."""
+    groups = dict.fromkeys(status_group(status) for status in statuses)
+    return [*(p for group in groups for p in group_partitions(group)), *WRITE_ONCE_PARTITIONS]
+
+
+def _pure(partition: str, statuses: Sequence[Status]) -> bool:
+    """Whether every record filed under ``partition`` is of one of ``statuses``."""
+    if partition in WRITE_ONCE_PARTITIONS:
+        return False
+    group = partition.split("#", 1)[0]
+    return all(status in statuses for status in Status if status_group(status) == group)
 
 
 def key_condition(
@@ -106,85 +136,168 @@ def partition_query(
     }
 
 
+@dataclass(frozen=True)
+class WalkRequest:
+    table: str
+    index: str
+    statuses: tuple[Status, ...]
+    window: tuple[str | None, str | None]
+    limit: int
+    key_prefix: str | None = None
+
+
 @dataclass
 class ShardPage:
-    """The merged page: records kept, each with its sort value and the resume key after it."""
-
     records: list[InferenceRecord]
-    entries: list[tuple[str, dict[str, str]]]
     last_key: dict[str, str] | None
 
 
-def _fetch(
-    query: Query,
-    target: tuple[str, str, int],
-    window: tuple[str | None, str | None],
-    partition: str,
-    start: dict[str, str] | None,
-) -> tuple[list[Entry], bool]:
-    table, index, limit = target
-    request = partition_query(table, index, partition, window)
-    request["ScanIndexForward"] = False
-    request["Limit"] = limit
-    if start:
-        request["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
-    response = query(request)
-    entries = [
-        Entry(
-            item[STATUS_TIME_ATTRIBUTE]["S"],
-            item[PARTITION_KEY]["S"],
-            item[STATUS_SHARD_ATTRIBUTE]["S"],
+@dataclass
+class _Partition:
+    name: str
+    pure: bool
+    consumed: dict[str, str] | None  # the position after the last entry the page passed
+    fetched: dict[str, str] | None = None  # the position after the last entry read
+    buffer: deque[Entry] = field(default_factory=deque)
+    more: bool = True  # entries may follow what was read
+    yielded: bool = True  # the batch being passed held a record of the asked statuses
+    frontier: tuple[str, str] | None = None  # the order of the last entry read
+
+    @property
+    def exhausted(self) -> bool:
+        return not self.buffer and not self.more
+
+    @property
+    def needs_more(self) -> bool:
+        return not self.buffer and self.more
+
+
+class StatusWalk:
+    """One page of ``request.statuses``, newest ``status_time`` first across their partitions."""
+
+    def __init__(
+        self,
+        query_many: QueryMany,
+        get_many: GetMany,
+        request: WalkRequest,
+        start_key: Mapping[str, str] | None,
+    ) -> None:
+        self._query_many = query_many
+        self._get_many = get_many
+        self._request = request
+        positions = decode(start_key, partitions_for(request.statuses))
+        self._partitions = [
+            _Partition(name, _pure(name, request.statuses), start, fetched=start)
+            for name, start in positions.items()
+        ]
+        self._records: dict[str, InferenceRecord | None] = {}
+        self._listed: set[str] = set()
+
+    def page(self) -> ShardPage:
+        request = self._request
+        found: list[InferenceRecord] = []
+        while len(found) < request.limit:
+            head = self._head()
+            # a partition read to its end may hold entries newer than the head: read it on
+            # while its last batch held an asked record; else it is parked and the page ends
+            blocking = [
+                p
+                for p in self._partitions
+                if p.needs_more
+                and (head is None or p.frontier is None or p.frontier > head[1].order)
+            ]
+            if any(p.yielded for p in blocking):
+                self._refill([p for p in blocking if p.yielded])
+                continue
+            if blocking or head is None:
+                break
+            partition, entry = head
+            if entry.inference_id not in self._records:
+                self._read_ahead(request.limit - len(found), partition.pure)
+            partition.buffer.popleft()
+            partition.consumed = entry.key
+            record = self._records.get(entry.inference_id)
+            if record is not None and self._wanted(record, entry):
+                partition.yielded = True
+                found.append(record)
+                self._listed.add(record.inference_id)
+        positions: Positions = {p.name: p.consumed for p in self._partitions if not p.exhausted}
+        return ShardPage(found, encode(positions) if positions else None)
+
+    def _wanted(self, record: InferenceRecord, entry: Entry) -> bool:
+        """Of an asked status and prefix, and filed where the entry says: an entry may trail
+        its item (the index is eventually consistent), and a record that moved is listed
+        from where it is now, once."""
+        prefix = self._request.key_prefix
+        group = entry.partition.split("#", 1)[0]
+        return (
+            record.status in self._request.statuses
+            and (entry.partition in WRITE_ONCE_PARTITIONS or status_group(record.status) == group)
+            and record.inference_id not in self._listed
+            and (not prefix or (record.input_key or "").startswith(prefix))
         )
-        for item in response.get("Items", [])
-    ]
-    return entries, bool(response.get("LastEvaluatedKey"))
+
+    def _head(self) -> tuple[_Partition, Entry] | None:
+        """The newest entry read and not yet passed."""
+        heads = [(p, p.buffer[0]) for p in self._partitions if p.buffer]
+        if not heads:
+            return None
+        return max(heads, key=lambda head: head[1].order)
+
+    def _refill(self, partitions: list[_Partition]) -> None:
+        if not partitions:
+            return
+        request = self._request
+        queries = []
+        for partition in partitions:
+            query = partition_query(request.table, request.index, partition.name, request.window)
+            query["ScanIndexForward"] = False
+            # a mixed partition is read a BatchGetItem's worth of keys at a time
+            query["Limit"] = request.limit if partition.pure else BATCH_GET_MAX_KEYS
+            if partition.fetched:
+                query["ExclusiveStartKey"] = {
+                    name: {"S": value} for name, value in partition.fetched.items()
+                }
+            queries.append(query)
+        for partition, response in zip(partitions, self._query_many(queries), strict=True):
+            entries = [
+                Entry(
+                    item[STATUS_TIME_ATTRIBUTE]["S"],
+                    item[PARTITION_KEY]["S"],
+                    item[STATUS_SHARD_ATTRIBUTE]["S"],
+                )
+                for item in response.get("Items", [])
+            ]
+            partition.buffer.extend(entries)
+            partition.more = bool(response.get("LastEvaluatedKey"))
+            partition.yielded = False
+            if entries:
+                partition.fetched = entries[-1].key
+                partition.frontier = entries[-1].order
+
+    def _read_ahead(self, wanted: int, pure: bool) -> None:
+        """Reads the items of the next entries in walk order: as many as the page still
+        needs, or a whole BatchGetItem where most may be of another status."""
+        count = wanted if pure else BATCH_GET_MAX_KEYS
+        pending = sorted(
+            (e for p in self._partitions for e in p.buffer if e.inference_id not in self._records),
+            key=lambda entry: entry.order,
+            reverse=True,
+        )[: min(count, BATCH_GET_MAX_KEYS)]
+        ids = [entry.inference_id for entry in pending]
+        found = self._get_many(ids)
+        for inference_id in ids:
+            self._records[inference_id] = found.get(inference_id)
 
 
 def status_page(
-    query: Query,
+    query_many: QueryMany,
     get_many: GetMany,
-    *,
-    table: str,
-    index: str,
-    status: Status,
-    window: tuple[str | None, str | None],
-    limit: int,
-    key_prefix: str | None,
+    request: WalkRequest,
     start_key: Mapping[str, str] | None,
 ) -> ShardPage:
-    """One page of ``status``, newest ``status_time`` first across every shard of its group."""
-    positions = decode(start_key, status_partitions(status))
-    fetched: dict[str, tuple[list[Entry], bool]] = {}
-    for partition, start in positions.items():
-        fetched[partition] = _fetch(query, (table, index, limit), window, partition, start)
-    merged = sorted(
-        (entry for entries, _ in fetched.values() for entry in entries),
-        key=lambda entry: (entry.status_time, entry.inference_id),
-        reverse=True,
-    )[:limit]
-    records = get_many([entry.inference_id for entry in merged])
-    taken: dict[str, int] = dict.fromkeys(fetched, 0)
-    state: Positions = dict(positions)
-    page = ShardPage([], [], None)
-    for entry in merged:
-        taken[entry.partition] += 1
-        entries, more = fetched[entry.partition]
-        if taken[entry.partition] == len(entries) and not more:
-            state.pop(entry.partition, None)  # this shard has nothing after this entry
-        else:
-            state[entry.partition] = entry.key
-        record = records.get(entry.inference_id)
-        if record is None or record.status != status:
-            continue  # moved on since the index was read, or the other OPEN status
-        if key_prefix and not (record.input_key or "").startswith(key_prefix):
-            continue
-        page.records.append(record)
-        page.entries.append((entry.status_time, encode(state)))
-    for partition, (entries, more) in fetched.items():
-        if not entries and not more:
-            state.pop(partition, None)
-    page.last_key = encode(state) if state else None
-    return page
+    """One page of ``request.statuses``, newest first (``StatusWalk``)."""
+    return StatusWalk(query_many, get_many, request, start_key).page()
 
 
 def count_by_status(
@@ -195,16 +308,16 @@ def count_by_status(
     index: str,
     window: tuple[str | None, str | None],
 ) -> Counter[str]:
-    """How many records of each status are filed in ``window``: one pass over every shard
-    (and the previous release's values), reading the items by key."""
-    partitions = dict.fromkeys(
-        [
-            *SHARD_PARTITIONS,
-            *(p for s in ("PENDING", "COMPLETED", "FAILED") for p in legacy_partitions(s)),
-        ]
-    )
+    """How many records of each status are filed in ``window``: a COUNT per finished class's
+    shard (its records are all of that status), the items of the OPEN shards (PENDING and
+    SUBMITTED) and of the previous release's write-once shards read by key."""
     counts: Counter[str] = Counter()
-    for partition in partitions:
+    for status in (Status.COMPLETED, Status.FAILED):
+        for partition in group_partitions(status):
+            request = partition_query(table, index, partition, window)
+            request["Select"] = "COUNT"
+            counts[status.value] += _count_pages(query, request)
+    for partition in [*group_partitions(Status.PENDING), *WRITE_ONCE_PARTITIONS]:
         request = partition_query(table, index, partition, window)
         while True:
             response = query(request)
@@ -215,3 +328,14 @@ def count_by_status(
                 break
             request["ExclusiveStartKey"] = last
     return counts
+
+
+def _count_pages(query: Query, request: QueryInputTypeDef) -> int:
+    total = 0
+    while True:
+        response = query(request)
+        total += int(response.get("Count", 0))
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return total
+        request["ExclusiveStartKey"] = last

@@ -7,12 +7,13 @@ Layout 2's sharded status index is read through ``status_index``; every call run
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from asyncinfer.cli.access import status_index
+from asyncinfer.cli.access import indexes, status_index
 from asyncinfer.cli.access.clients import calling
 from lambdas.common.contract import (
     INPUT_LOCATION_INDEX,
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
 
+# a sharded page queries up to 64 partitions: this many at a time (the clients' pool size)
+QUERY_THREADS = 10
+
 
 @dataclass(frozen=True)
 class TimeWindow:
@@ -40,10 +44,7 @@ class TimeWindow:
 @dataclass(frozen=True)
 class Page:
     records: list[InferenceRecord]
-    last_key: dict[str, str] | None  # the GSI's LastEvaluatedKey, as plain strings
-    # per record: its sort value in the index and the key to resume after it (sharded index;
-    # None: the record's own ``updated_at`` and index key, as in layout 1's by_status)
-    entries: list[tuple[str, dict[str, str]]] | None = None
+    last_key: dict[str, str] | None  # where the next page starts, as plain strings
 
 
 class ResultsTable:
@@ -111,12 +112,16 @@ class ResultsTable:
             if start_key:
                 query["ExclusiveStartKey"] = start_key
             with calling(self.resource):
-                response = self._client.query(**query)
+                response = indexes.query(self._client, query)
             records.extend(self._whole(response.get("Items", [])))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return records
             start_key = dict(last)
+
+    def index_states(self) -> list[indexes.IndexState]:
+        with calling(self.resource):
+            return indexes.index_states(self._client, self._table)
 
     def _whole(self, items: Sequence[Mapping[str, Any]]) -> list[InferenceRecord]:
         """Records of index items: as they are (ALL projection), or read by key (KEYS_ONLY)."""
@@ -128,7 +133,7 @@ class ResultsTable:
 
     def status_page(
         self,
-        status: Status,
+        statuses: Status | tuple[Status, ...],
         window: TimeWindow,
         *,
         limit: int,
@@ -136,10 +141,23 @@ class ResultsTable:
         start_key: Mapping[str, str] | None = None,
         projection: Sequence[str] | None = None,
     ) -> Page:
-        """One Query page of the status index, newest first (``updated_at`` in layout 1's
-        ``by_status``, ``status_time`` across the shards of ``by_status_shard``)."""
+        """One page of the status index, newest first: layout 1's ``by_status`` (``updated_at``,
+        one status a page), or one walk over ``by_status_shard`` for every status asked
+        (``status_time``: asyncinfer/cli/access/status_index.py). A sharded page may be short; its
+        ``last_key`` says whether more may follow."""
+        asked = (statuses,) if isinstance(statuses, Status) else statuses
         if self.sharded:
-            return self._shard_page(status, window, limit, key_prefix, start_key)
+            request = status_index.WalkRequest(
+                self._table,
+                self._status_index,
+                asked,
+                (window.since, window.until),
+                limit,
+                key_prefix,
+            )
+            page = status_index.status_page(self._query_many, self.get_many, request, start_key)
+            return Page(page.records, page.last_key)
+        (status,) = asked  # layout 1 files each status under its own key
         query = self._status_query(status, window, key_prefix=key_prefix)
         query["Limit"] = limit
         if start_key:
@@ -149,7 +167,7 @@ class ResultsTable:
             query["ProjectionExpression"] = ", ".join(names)
             query["ExpressionAttributeNames"] = {**query["ExpressionAttributeNames"], **names}
         with calling(self.resource):
-            response = self._client.query(**query)
+            response = indexes.query(self._client, query)
         last = response.get("LastEvaluatedKey")
         return Page(
             records=[record_from_item(dict(item)) for item in response.get("Items", [])],
@@ -158,42 +176,24 @@ class ResultsTable:
             else None,
         )
 
-    def _shard_page(
-        self,
-        status: Status,
-        window: TimeWindow,
-        limit: int,
-        key_prefix: str | None,
-        start_key: Mapping[str, str] | None,
-    ) -> Page:
-        def query(request: QueryInputTypeDef) -> Mapping[str, Any]:
-            with calling(self.resource):
-                return self._client.query(**request)
+    def _query(self, request: QueryInputTypeDef) -> Mapping[str, Any]:
+        with calling(self.resource):
+            return indexes.query(self._client, request)
 
-        page = status_index.status_page(
-            query,
-            self.get_many,
-            table=self._table,
-            index=self._status_index,
-            status=status,
-            window=(window.since, window.until),
-            limit=limit,
-            key_prefix=key_prefix,
-            start_key=start_key,
-        )
-        return Page(page.records, page.last_key, page.entries)
+    def _query_many(self, requests: Sequence[QueryInputTypeDef]) -> list[Mapping[str, Any]]:
+        """The shards' Queries side by side (the client is thread-safe; its pool holds
+        ``QUERY_THREADS`` connections at least), answers in order."""
+        if len(requests) == 1:
+            return [self._query(requests[0])]
+        with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+            return list(pool.map(self._query, requests))
 
     def count_by_status(self, window: TimeWindow) -> dict[str, int]:
-        """Records of each status in ``window``: a COUNT query per status (layout 1), or one
-        pass over the shards reading the items (layout 2's index files every status alike)."""
+        """Records of each status in ``window``: a COUNT query per status (layout 1), or per
+        finished class's shard plus the open records read by key (layout 2)."""
         if self.sharded:
-
-            def query(request: QueryInputTypeDef) -> Mapping[str, Any]:
-                with calling(self.resource):
-                    return self._client.query(**request)
-
             counted = status_index.count_by_status(
-                query,
+                self._query,
                 self.get_many,
                 table=self._table,
                 index=self._status_index,
@@ -212,8 +212,8 @@ class ResultsTable:
         total = 0
         while True:
             with calling(self.resource):
-                response = self._client.query(**query)
-            total += response.get("Count", 0)
+                response = indexes.query(self._client, query)
+            total += int(response.get("Count", 0))
             last = response.get("LastEvaluatedKey")
             if not last:
                 return total

@@ -17,6 +17,8 @@ from rich.table import Table
 
 from asyncinfer import local as local_mode
 from asyncinfer.cli.access.table import ResultsTable
+from asyncinfer.cli.commands.common import parse_context, require_local_extra
+from asyncinfer.cli.commands.demo_job import job_table, run_demo_job
 from asyncinfer.local.processes import LocalModeError
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.provision.synth import SynthError
@@ -144,17 +146,29 @@ def demo(
     state_dir: Annotated[
         Path | None, typer.Option("--state-dir", help="Folder for local state [default: .local]")
     ] = None,
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            "-c",
+            help="CDK context key=value, as cdk -c (repeatable; an empty value: the default).",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline locally on sample files and print every result."""
+    require_local_extra()
     started = time.monotonic()
-    options = LocalOptions(state_dir=(state_dir or default_state_dir()).resolve())
+    options = LocalOptions(
+        state_dir=(state_dir or default_state_dir()).resolve(),
+        context=parse_context(context or []),
+    )
+    spinner = console.status("starting local mode")
+    spinner.start()
     try:
-        with (
-            console.status("starting local mode") as status,
-            LocalPipeline(
-                options, progress=lambda step: status.update(f"starting local mode: {step}")
-            ) as pipeline,
-        ):
+        with LocalPipeline(
+            options, progress=lambda step: spinner.update(f"starting local mode: {step}")
+        ) as pipeline:
+            spinner.stop()  # the steps after this one show their own progress
             spec = pipeline.spec
             assert spec is not None
             console.print(f"local mode up in {time.monotonic() - started:.1f}s")
@@ -168,9 +182,19 @@ def demo(
             console.print(f"uploading {len(inputs)} files to s3://{bucket}/demo/")
             uploads = upload(s3, bucket, inputs)
             records = wait_for_terminal(table, uploads)
+            console.print("the same files as one job (a manifest, plus a key with no object)")
+            job = run_demo_job(
+                s3,
+                session.client("dynamodb", endpoint_url=spec.aws_endpoint_url),
+                spec.outputs,
+                [item.key for item in uploads],
+                folder="demo/",
+            )
     except (LocalModeError, SynthError, TemplateError) as error:
         console.print(f"[red]demo: {error}[/red]")
         raise typer.Exit(code=1) from error
+    finally:
+        spinner.stop()
     naming = spec.outputs.get(StackOutput.OUTPUT_NAMING, "unknown")
     console.print(f"outputs land under {spec.endpoint.output_path}/ (output_naming = {naming})")
     console.print(results_table(uploads, records, spec.endpoint))
@@ -183,6 +207,10 @@ def demo(
         "  ".join(f"{status}={count}" for status, count in counts.items())
         + f"  in {time.monotonic() - started:.1f}s"
     )
+    if job is None:
+        console.print("[red]demo: the job did not complete[/red]")
+        raise typer.Exit(code=1)
+    console.print(job_table(*job))
     unfinished = [s for s in statuses if s not in ("COMPLETED", "FAILED")]
     if unfinished or "COMPLETED" not in counts or "FAILED" not in counts:
         console.print(f"[red]demo: {len(unfinished)} inferences did not finish[/red]")

@@ -22,11 +22,19 @@ def fetch(
     *,
     inference_id: Annotated[str, typer.Argument(metavar="ID", help="An inference id.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write, or an existing folder to write into, named after the output "
+            "object (default: stdout).",
+        ),
     ] = None,
 ) -> None:
     """Download the output of a COMPLETED inference, or the failure of a FAILED one."""
     context = context_of(ctx)
+    if output is not None and str(output) != "-" and not output.is_dir():
+        _check_writable(output)
     record = context.table.get(inference_id)
     if record is None:
         raise CliError(f"inference {inference_id} not found")
@@ -68,6 +76,7 @@ def _write_inline_result(context: CliContext, record: InferenceRecord, output: P
     if output is None or str(output) == "-":
         typer.get_binary_stream("stdout").write(content)
         return
+    output = _destination(output, f"{record.inference_id}.out")
     try:
         output.write_bytes(content)
     except OSError as error:
@@ -77,11 +86,12 @@ def _write_inline_result(context: CliContext, record: InferenceRecord, output: P
 
 def _download_to_file(context: CliContext, location: str, output: Path) -> None:
     """Write next to the destination, then rename: a failed download leaves no partial file."""
+    output = _destination(output, location.rsplit("/", 1)[-1])
     folder = output.parent if str(output.parent) else Path()
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.")
     except OSError as error:
-        raise CliError(f"cannot write {output}: {error.strerror}", ExitCode.FAILED) from error
+        raise CliError(f"cannot write {output}: {error.strerror}", ExitCode.USAGE) from error
     try:
         with os.fdopen(handle, "wb") as sink:
             written = context.objects.download(location, sink)
@@ -90,3 +100,22 @@ def _download_to_file(context: CliContext, location: str, output: Path) -> None:
         Path(temporary).unlink(missing_ok=True)
         raise
     render.emit(context.stderr, f"wrote {written} bytes to {output} from {location}")
+
+
+def _check_writable(output: Path) -> None:
+    """An ``-o`` path whose folder is missing or not writable is a bad argument (252), found
+    before anything is read."""
+    folder = output.parent if str(output.parent) else Path()
+    if not folder.is_dir():
+        raise CliError(f"cannot write {output}: no folder {folder}", ExitCode.USAGE)
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"cannot write {output}: folder {folder} is not writable", ExitCode.USAGE)
+
+
+def _destination(output: Path, name: str) -> Path:
+    """``output``, or ``output/name`` when it is a folder (as ``aws s3 cp`` does)."""
+    if not output.is_dir():
+        return output
+    if not name or name in (".", ".."):
+        raise CliError(f"cannot name a file in {output}: pass a file path", ExitCode.USAGE)
+    return output / name

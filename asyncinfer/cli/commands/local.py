@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from asyncinfer.cli.commands.common import parse_context, require_local_extra
 from asyncinfer.local.processes import LocalModeError
 from asyncinfer.local.provision.synth import SynthError
 from asyncinfer.local.provision.template import TemplateError
@@ -33,6 +34,15 @@ ModelUrl = Annotated[
     typer.Option("--model-url", help="Your own model server (container contract) instead."),
 ]
 
+Context = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        "-c",
+        help="CDK context key=value, as cdk -c (repeatable; an empty value: the default).",
+    ),
+]
+
 EnforceIam = Annotated[
     bool | None,
     typer.Option(
@@ -43,11 +53,15 @@ EnforceIam = Annotated[
 
 
 def _options(
-    state_dir: Path | None, model_url: str | None, enforce_iam: bool | None = None
+    state_dir: Path | None,
+    model_url: str | None,
+    enforce_iam: bool | None = None,
+    context: list[str] | None = None,
 ) -> LocalOptions:
     return LocalOptions(
         state_dir=(state_dir or default_state_dir()).resolve(),
         model_url=model_url,
+        context=parse_context(context or []),
         enforce_iam=default_enforce_iam() if enforce_iam is None else enforce_iam,
     )
 
@@ -58,14 +72,19 @@ def _fail(error: Exception) -> typer.Exit:
 
 
 @local_app.command("up")
-def up(state_dir: StateDir = None, model_url: ModelUrl = None, iam: EnforceIam = None) -> None:
+def up(
+    state_dir: StateDir = None,
+    model_url: ModelUrl = None,
+    iam: EnforceIam = None,
+    context: Context = None,
+) -> None:
     """Start local mode in the foreground; Ctrl-C stops everything cleanly."""
+    require_local_extra()
+    options = _options(state_dir, model_url, iam, context)
     stop_requested = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
-    pipeline = LocalPipeline(
-        _options(state_dir, model_url, iam), progress=lambda step: console.print(f"… {step}")
-    )
+    pipeline = LocalPipeline(options, progress=lambda step: console.print(f"… {step}"))
     try:
         with pipeline:
             assert pipeline.spec is not None

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from asyncinfer.cli import render
-from asyncinfer.cli.commands.common import context_of, exclusive_formats
+from asyncinfer.cli.commands.common import context_of, exclusive_formats, point_to_model_log
 from asyncinfer.cli.commands.results_listing import Cursor, ListQuery, list_records, parse_statuses
 from asyncinfer.cli.timewindow import time_window
 
@@ -26,15 +26,15 @@ def results(
     since: Annotated[
         str | None,
         typer.Option(
-            help="Filed at or after (the claim's time; updated, on a layout-1 table): "
-            "15m, 2h, 7d or ISO-8601."
+            help="Filed at or after (the outcome's time, or the claim's for open records; "
+            "updated, on a layout-1 table): 15m, 2h, 7d or ISO-8601."
         ),
     ] = None,
     until: Annotated[
         str | None,
         typer.Option(
-            help="Filed at or before (the claim's time; updated, on a layout-1 table): "
-            "15m, 2h, 7d or ISO-8601."
+            help="Filed at or before (the outcome's time, or the claim's for open records; "
+            "updated, on a layout-1 table): 15m, 2h, 7d or ISO-8601."
         ),
     ] = None,
     prefix: Annotated[str | None, typer.Option(help="Only input keys starting with this.")] = None,
@@ -47,7 +47,8 @@ def results(
 ) -> None:
     """List inferences by status, newest first, from the status index (never a scan).
 
-    When more records exist, the token for the next page is printed on stderr.
+    When more records may follow, the token for the next page is printed on stderr (a page
+    can be short: each costs a bounded number of requests whatever the table holds).
     """
     exclusive_formats(json_output, csv_output)
     context = context_of(ctx)
@@ -70,5 +71,6 @@ def results(
         context.stdout.print(render.records_table(records, width=context.stdout.width))
     else:
         render.emit(context.stderr, "no inferences match")
+    point_to_model_log(context, records)
     if next_cursor is not None:
         render.emit(context.stderr, f"next page: --next-token {next_cursor.encode()}")

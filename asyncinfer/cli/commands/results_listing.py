@@ -1,10 +1,11 @@
 """``results``: records of several statuses merged newest first, paginated without a scan.
 
-Each status is one stream of the status index, newest first: one Query of layout 1's
-``by_status``, or the merged shards of ``by_status_shard`` (``access/status_index.py``); the
+Layout 2 (``by_status_shard``): one walk over the partitions of every status asked, newest
+first (``access/status_index.py``): a page costs a bounded number of requests whatever the
+table holds. Layout 1 (``by_status``): each status is one stream, one Query of its key; the
 page takes the newest head of the streams until it is full. The ``--next-token`` records, per
-status, the index key to resume after (or that the status is exhausted), plus the resolved
-time window, so relative windows (``--since 1h``) do not slide between pages.
+stream, the index key to resume after (or that it is exhausted), plus the resolved time
+window, so relative windows (``--since 1h``) do not slide between pages.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class ListQuery:
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
 
 
+ALL_STATUSES = "*"  # the cursor's one stream on a sharded table
+
+
 @dataclass(frozen=True)
 class StreamPosition:
     resume_key: dict[str, str] | None
@@ -45,15 +49,15 @@ class StreamPosition:
 class Cursor:
     fingerprint: str
     window: TimeWindow
-    positions: dict[Status, StreamPosition]
+    positions: dict[str, StreamPosition]  # per status (layout 1), or ALL_STATUSES (layout 2)
 
     def encode(self) -> str:
         document = {
             "q": self.fingerprint,
             "w": [self.window.since, self.window.until],
             "s": {
-                status.value: {"k": position.resume_key, "d": position.exhausted}
-                for status, position in self.positions.items()
+                name: {"k": position.resume_key, "d": position.exhausted}
+                for name, position in self.positions.items()
             },
         }
         raw = json.dumps(document, separators=(",", ":")).encode()
@@ -66,7 +70,7 @@ class Cursor:
             document = json.loads(raw)
             since, until = document["w"]
             positions = {
-                Status(name): StreamPosition(resume_key=value["k"], exhausted=bool(value["d"]))
+                str(name): StreamPosition(resume_key=value["k"], exhausted=bool(value["d"]))
                 for name, value in document["s"].items()
             }
             token_fingerprint = str(document["q"])
@@ -89,7 +93,7 @@ def index_key(record: InferenceRecord) -> dict[str, str]:
 
 
 class _StatusStream:
-    """One status's records, newest first, fetched a page at a time."""
+    """One status's records in layout 1's ``by_status``, newest first, a page at a time."""
 
     def __init__(
         self,
@@ -122,12 +126,8 @@ class _StatusStream:
                 key_prefix=self._query.key_prefix,
                 start_key=self._fetch_key,
             )
-            entries = page.entries or [
-                (record.updated_at or "", index_key(record)) for record in page.records
-            ]
             self._buffer.extend(
-                (order, record, key)
-                for record, (order, key) in zip(page.records, entries, strict=True)
+                (record.updated_at or "", record, index_key(record)) for record in page.records
             )
             self._fetch_key = page.last_key
             self._more = page.last_key is not None
@@ -161,6 +161,8 @@ def list_records(
 ) -> tuple[list[InferenceRecord], Cursor | None]:
     """One page of records, newest first, and the cursor of the next page (None at the end)."""
     window = cursor.window if cursor else query.window
+    if table.sharded:
+        return _sharded_page(table, query, fingerprint, cursor, window)
     start = StreamPosition(resume_key=None, exhausted=False)
     streams = {
         status: _StatusStream(
@@ -168,7 +170,7 @@ def list_records(
             status,
             query,
             window,
-            cursor.positions.get(status, StreamPosition(None, True)) if cursor else start,
+            cursor.positions.get(status.value, StreamPosition(None, True)) if cursor else start,
         )
         for status in query.statuses
     }
@@ -183,8 +185,33 @@ def list_records(
         page.append(newest.pop())
     if all(stream.peek() is None for stream in streams.values()):
         return page, None
-    positions = {status: stream.position() for status, stream in streams.items()}
+    positions = {status.value: stream.position() for status, stream in streams.items()}
     return page, Cursor(fingerprint, window, positions)
+
+
+def _sharded_page(
+    table: ResultsTable,
+    query: ListQuery,
+    fingerprint: str,
+    cursor: Cursor | None,
+    window: TimeWindow,
+) -> tuple[list[InferenceRecord], Cursor | None]:
+    """One walk of the sharded index for every status asked: one bounded page, which may be
+    short when a partition holds many records of statuses not asked (its token goes on)."""
+    position = cursor.positions.get(ALL_STATUSES) if cursor else None
+    if position is not None and position.exhausted:
+        return [], None
+    page = table.status_page(
+        query.statuses,
+        window,
+        limit=query.limit,
+        key_prefix=query.key_prefix,
+        start_key=position.resume_key if position else None,
+    )
+    if page.last_key is None:
+        return page.records, None
+    positions = {ALL_STATUSES: StreamPosition(page.last_key, exhausted=False)}
+    return page.records, Cursor(fingerprint, window, positions)
 
 
 def parse_statuses(values: Sequence[str]) -> tuple[Status, ...]:

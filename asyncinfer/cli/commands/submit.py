@@ -37,9 +37,15 @@ from asyncinfer.cli.errors import CliError, ExitCode
 from lambdas.common.contract import StackOutput
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+# S3: "the user-defined metadata is limited to 2 KB in size", the sum of the bytes of every key
+# and value (User Guide, "Working with object metadata", user-defined metadata)
+METADATA_MAX_BYTES = 2048
 
 
 def _parse_metadata(values: list[str]) -> dict[str, str]:
+    """``key=value`` pairs, checked here as S3 would refuse them: the values travel as HTTP
+    headers, so printable US-ASCII only (the SDK sends other characters as they are, and S3
+    answers with an error), and 2 KB in all."""
     metadata: dict[str, str] = {}
     for value in values:
         key, separator, text = value.partition("=")
@@ -50,7 +56,18 @@ def _parse_metadata(values: list[str]) -> dict[str, str]:
                 "'-', '_' or '.'",
                 ExitCode.USAGE,
             )
+        if not (text.isascii() and text.isprintable()):
+            raise CliError(
+                f"invalid --metadata {value!r}: S3 metadata values are printable US-ASCII",
+                ExitCode.USAGE,
+            )
         metadata[key.lower()] = text
+    size = sum(len(key) + len(text) for key, text in metadata.items())
+    if size > METADATA_MAX_BYTES:
+        raise CliError(
+            f"invalid --metadata: {size} bytes of keys and values, S3 allows {METADATA_MAX_BYTES}",
+            ExitCode.USAGE,
+        )
     return metadata
 
 

@@ -72,4 +72,4 @@ def watch(
                 live.update(watch_view.snapshot_view(snapshot()), refresh=True)
                 time.sleep(interval)
     except KeyboardInterrupt:
-        return
+        raise typer.Exit(130) from None  # interrupted, as the exit-status table says

@@ -37,6 +37,16 @@ ADMIN_POLICY = {
 # DynamoDB operations that name several tables: authorized on each, as AWS does.
 _BATCH_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem"})
 _TRANSACT_OPERATIONS = frozenset({"TransactGetItems", "TransactWriteItems"})
+# A transaction is authorized as its parts: "Permissions for Put, Update, Delete, and Get actions
+# are governed by the permissions used for the underlying PutItem, UpdateItem, DeleteItem, and
+# GetItem operations" (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
+_TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "Get": "GetItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 # Lambda API operations whose IAM action has another name (Service Authorization Reference).
 _LAMBDA_IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
 # moto's authorization errors (XML) as the JSON protocols of DynamoDB and Lambda name them
@@ -69,13 +79,8 @@ def _dynamodb_resources(handler: Any) -> list[str]:  # noqa: PLR0911 - one answe
     prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
     if operation in _BATCH_OPERATIONS:
         return [prefix + name for name in body.get("RequestItems", {})] or ["*"]
-    if operation in _TRANSACT_OPERATIONS:
-        tables = {
-            next(iter(item.values())).get("TableName", "")
-            for item in body.get("TransactItems", [])
-            if isinstance(item, dict) and item
-        }
-        return [prefix + name for name in sorted(tables) if name] or ["*"]
+    if operation in _TRANSACT_OPERATIONS:  # authorized per part: _transaction_parts
+        return []
     if "ResourceArn" in body:
         return [str(body["ResourceArn"])]
     table = body.get("TableName")
@@ -87,6 +92,34 @@ def _dynamodb_resources(handler: Any) -> list[str]:  # noqa: PLR0911 - one answe
     if index and operation in ("Query", "Scan"):
         return [f"{prefix}{table}/index/{index}"]
     return [prefix + str(table)]
+
+
+def _transaction_parts(handler: Any) -> list[tuple[str, str]]:
+    """(IAM action, table ARN) of each part of a transaction; empty for other calls."""
+    if handler._get_action() not in _TRANSACT_OPERATIONS:
+        return []
+    body = getattr(handler, "body", None) or {}
+    prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    parts: set[tuple[str, str]] = set()
+    for item in body.get("TransactItems", []):
+        if not isinstance(item, dict) or not item:
+            continue
+        kind, part = next(iter(item.items()))
+        action = _TRANSACT_ITEM_ACTIONS.get(str(kind), str(kind))
+        parts.add((action, prefix + str(part.get("TableName", ""))))
+    return sorted(parts)
+
+
+def _request_class_for(action: str) -> type:
+    """moto's IAM request, authorizing ``action`` (a DynamoDB one) instead of the call's own."""
+    from moto.iam.access_control import IAMRequest
+
+    class PartIAMRequest(IAMRequest):
+        def __init__(self, **kwargs: Any) -> None:  # moto passes every argument by name
+            kwargs["action"] = action
+            super().__init__(**kwargs)
+
+    return PartIAMRequest
 
 
 def _sns_resource(handler: Any) -> str:
@@ -155,9 +188,21 @@ def complete_authorization() -> None:
     original = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
     def dynamodb(self: Any, resource: str = "*") -> None:
-        for arn in _dynamodb_resources(self):
+        checks: list[tuple[Any, str]] = [
+            (lambda arn: original(self, arn), arn) for arn in _dynamodb_resources(self)
+        ]
+        checks += [
+            (
+                lambda arn, action=action: self._authenticate_and_authorize_action(
+                    _request_class_for(action), arn
+                ),
+                arn,
+            )
+            for action, arn in _transaction_parts(self)
+        ]
+        for check, arn in checks:
             try:
-                original(self, arn)
+                check(arn)
             except _RESTError as error:
                 # DynamoDB answers every authorization error with HTTP 400
                 raise _json_error(error, arn, status=400) from None
@@ -293,3 +338,59 @@ def complete_missing_key_answers() -> None:
         return response
 
     S3Response._key_response = key_response  # type: ignore[method-assign]
+
+
+def complete_refusals() -> None:
+    """Refusals AWS answers with a 403 where moto, enforcing, fails with a 500.
+
+    * A request with no ``Authorization`` header: S3 answers ``AccessDenied`` (403) to an
+      anonymous request on a resource that is not public (S3 API reference, "Error responses");
+      the other services ``MissingAuthenticationToken`` (403). moto reads the header
+      unconditionally (``KeyError``). A presigned URL (credentials in the query) is refused
+      too: local mode does not authenticate presigned requests under IAM.
+    * ``sts:AssumeRole`` is allowed only by the role's trust policy: moto's trust check
+      understands ``AWS`` principals only and fails on a ``Service`` one (``TypeError``); here
+      the trust policy is evaluated by ``policies.resource_policy_decision``, so a role that
+      trusts only a service refuses the administrator with ``AccessDenied`` (403), as STS does
+      (IAM user guide, "Granting a user permissions to switch roles": both the caller's policy
+      and the role's trust policy must allow it).
+    """
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import _RESTError
+    from moto.iam.access_control import IAMRequest
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.responses import S3Response
+
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authenticate(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if _enforcing() and "Authorization" not in self.headers:
+            if isinstance(self, S3Response):
+                raise S3AccessDeniedError()
+            missing = _RESTError(
+                "MissingAuthenticationToken", "Request is missing Authentication Token"
+            )
+            missing.code = 403
+            raise missing
+        original(self, iam_request_cls, resource)
+
+    def trusted(self: Any, role_arn: str) -> bool:
+        import json
+
+        from asyncinfer.local.aws.policies import IamError, resource_policy_decision
+
+        role = self.backend.get_role_by_arn(role_arn)
+        try:
+            decision = resource_policy_decision(
+                json.loads(role.assume_role_policy_document),
+                "sts:AssumeRole",
+                role_arn,
+                {"arn": self._access_key.arn, "account": self.account_id},
+                {"aws:PrincipalArn": self._access_key.arn},
+            )
+        except IamError:  # a condition local mode cannot judge: not trusted
+            return False
+        return decision == "allow"
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate  # type: ignore[method-assign]
+    IAMRequest._check_role_trust_relationship = trusted  # type: ignore[method-assign]

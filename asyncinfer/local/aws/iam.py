@@ -18,11 +18,11 @@ What happens, in order (``LocalPipeline`` drives it):
 moto does not expire assumed-role credentials and botocore does not refresh static ones, so
 the credentials hold for the whole run (``DurationSeconds`` 12 hours is asked for all the same).
 
-Resource policies local mode acts on behalf of (``check_delivery_policies``): when it wires an
-S3 notification to a queue or a topic subscription's dead-letter queue, the queue's
-``AWS::SQS::QueuePolicy`` must allow the service to send (S3 validates this when the
-notification is configured; SNS needs it to dead-letter). The topics' ``AWS::SNS::TopicPolicy``
-is set on the topics and evaluated for ``Publish`` by the AWS server (``aws.server``).
+Resource policies: the permissions AWS checks when CloudFormation creates a resource (a queue's
+policy for an S3 notification or a subscription's dead-letter queue, a pipe's role...) are
+checked before anything is created, as of each resource's creation
+(``provision.creation_checks``). The topics' ``AWS::SNS::TopicPolicy`` is set on the topics and
+evaluated for ``Publish`` by the AWS server (``aws.server``).
 
 The local SageMaker runtime is ours, not moto's: ``Authorizer`` checks its
 ``InvokeEndpointAsync`` callers against their role's policies (the same evaluator moto uses), and
@@ -42,7 +42,7 @@ from typing import Any
 
 import boto3
 
-from asyncinfer.local.aws.policies import IamError, as_list, resource_policy_decision
+from asyncinfer.local.aws.policies import IamError, as_list
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.provision.template import Template
 from asyncinfer.local.sagemaker.state import LocalRuntime
@@ -216,58 +216,6 @@ class IamProvisioner:
             session_token=credentials["SessionToken"],
         )
 
-    def check_delivery_policies(self) -> None:
-        """The queues S3 and SNS deliver to must allow them, as on AWS.
-
-        S3 rejects ``PutBucketNotificationConfiguration`` when a destination queue's policy
-        does not let ``s3.amazonaws.com`` send from the bucket ("Unable to validate the
-        following destination configurations"); SNS can dead-letter a subscription only into a
-        queue whose policy lets ``sns.amazonaws.com`` send from the topic (SNS developer guide,
-        "Configuring an Amazon SNS dead-letter queue for a subscription")."""
-        for _, properties in self.template.of_type("Custom::S3BucketNotifications"):
-            bucket = self.template.resolve(properties["BucketName"])
-            bucket_arn = f"arn:aws:s3:::{bucket}"
-            configuration = self.template.resolve(properties["NotificationConfiguration"])
-            for queue in configuration.get("QueueConfigurations", []):
-                self._require_send(queue["QueueArn"], "s3.amazonaws.com", bucket_arn)
-        for _, subscription in self.template.of_type("AWS::SNS::Subscription"):
-            redrive = self.template.resolve(subscription.get("RedrivePolicy", {}))
-            if redrive.get("deadLetterTargetArn"):
-                self._require_send(
-                    redrive["deadLetterTargetArn"],
-                    "sns.amazonaws.com",
-                    self.template.resolve(subscription["TopicArn"]),
-                )
-
-    def _queue_policy(self, queue_arn: str) -> Mapping[str, Any]:
-        for _, properties in self.template.of_type("AWS::SQS::QueuePolicy"):
-            for queue in properties.get("Queues", []):
-                logical_id = self.template.logical_id_of(queue)
-                if self.template.physical(logical_id).attributes["Arn"] == queue_arn:
-                    document: Mapping[str, Any] = self.template.resolve(
-                        properties["PolicyDocument"]
-                    )
-                    return document
-        return {}
-
-    def _require_send(self, queue_arn: str, service: str, source_arn: str) -> None:
-        decision = resource_policy_decision(
-            self._queue_policy(queue_arn),
-            "sqs:SendMessage",
-            queue_arn,
-            {"service": service},
-            {
-                "aws:SourceArn": source_arn,
-                "aws:SourceAccount": queue_arn.split(":")[4],
-                "aws:SecureTransport": "true",
-            },
-        )
-        if decision != "allow":
-            raise IamError(
-                f"{service} may not send to {queue_arn} from {source_arn}: "
-                "the queue's policy does not allow it"
-            )
-
 
 # --- the runtime's authorization -------------------------------------------------------------
 
@@ -314,6 +262,7 @@ class Authorizer:
             )
 
     def _permits(self, role_arn: str, action: str, resource: str) -> bool:
+        # moto is local mode's optional dependency; LocalPipeline imports it before threads
         from moto.iam.access_control import IAMPolicy, PermissionResult
 
         permitted = False

@@ -14,8 +14,16 @@ does what a pipe of stacks/events_out.py does on AWS, from the template's own de
   ``Source`` and ``DetailType``; moto then delivers to the bus's rules (an SQS target gets the
   event, ``events/models.py`` ``Rule.send_to_targets``).
 
-Not emulated: batching windows, the source's retry attempts and dead-letter queue (a failed
-``PutEvents`` is retried every poll until it succeeds), and Pipes' at-least-once duplicates.
+* sends each batch of up to ``BatchSize`` stream records in one ``PutEvents`` call, which the
+  local AWS server refuses beyond 10 entries or 256 KB (``aws.eventbridge``), as EventBridge
+  does; a refused batch is retried ``MaximumRetryAttempts`` times (on the next polls), then its
+  description goes to the pipe's dead-letter queue and the pipe moves on (EventBridge user
+  guide, "Amazon EventBridge Pipes error handling": "after the retry attempts are exhausted
+  ... sent to the dead-letter queue").
+
+Not emulated: batching windows, the exact layout of Pipes' dead-letter message (the stream
+batch's shard and sequence numbers are sent, in the form Lambda's stream event sources use),
+and Pipes' at-least-once duplicates.
 A path missing from the record renders as ``null`` (AWS documents no behaviour for it; the
 events' consumers must accept absent or null attributes either way).
 """
@@ -30,8 +38,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
-from asyncinfer.local.provision.template import Template
+from asyncinfer.local.provision.template import Template, TemplateError
 
 POLL_SECONDS = 0.2
 _PLACEHOLDER = re.compile(r'"<(\$[^>]*)>"|<(\$[^>]*)>')
@@ -47,6 +56,9 @@ class PipeSpec:
     source: str
     detail_type: str
     input_template: str | None
+    batch_size: int = 10
+    max_retries: int = -1  # -1: until the record expires from the stream (Pipes' default)
+    dead_letter_queue_url: str | None = None
 
 
 def _value_at(document: Any, path: str) -> Any:
@@ -76,6 +88,7 @@ def render(template: str | None, record: dict[str, Any]) -> str:
 
 
 def matches(filters: tuple[str, ...], record: dict[str, Any]) -> bool:
+    # moto is local mode's optional dependency; LocalPipeline imports it before threads start
     from moto.events.models import EventPattern
 
     event: Any = record  # moto types it as its own TypedDict
@@ -94,6 +107,10 @@ def pipe_specs(template: Template) -> list[PipeSpec]:
         parameters = properties.get("TargetParameters", {})
         bus = parameters.get("EventBridgeEventBusParameters", {})
         criteria = properties.get("SourceParameters", {}).get("FilterCriteria", {})
+        stream = template.resolve(
+            properties.get("SourceParameters", {}).get("DynamoDBStreamParameters", {})
+        )
+        dead_letter = stream.get("DeadLetterConfig", {}).get("Arn")
         specs.append(
             PipeSpec(
                 name=logical_id,
@@ -103,9 +120,20 @@ def pipe_specs(template: Template) -> list[PipeSpec]:
                 source=str(bus.get("Source", "")),
                 detail_type=str(bus.get("DetailType", "")),
                 input_template=parameters.get("InputTemplate"),
+                batch_size=int(stream.get("BatchSize", 10)),
+                max_retries=int(stream.get("MaximumRetryAttempts", -1)),
+                dead_letter_queue_url=_queue_url(template, dead_letter) if dead_letter else None,
             )
         )
     return specs
+
+
+def _queue_url(template: Template, arn: str) -> str:
+    for logical_id, _ in template.of_type("AWS::SQS::Queue"):
+        physical = template.physical(logical_id)
+        if physical.attributes["Arn"] == arn:
+            return physical.ref
+    raise TemplateError(f"no queue of the template has the ARN {arn}")
 
 
 class PipeRunner:
@@ -118,14 +146,24 @@ class PipeRunner:
         self._dynamodb = session.client("dynamodb", endpoint_url=aws_endpoint_url)
         self._streams = session.client("dynamodbstreams", endpoint_url=aws_endpoint_url)
         self._events = session.client("events", endpoint_url=aws_endpoint_url)
+        self._sqs = session.client("sqs", endpoint_url=aws_endpoint_url)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipes", daemon=True)
         # (pipe name, shard id) -> the next shard iterator
         self._iterators: dict[tuple[str, str], str] = {}
+        self._attempts: dict[tuple[str, str], int] = {}  # refused tries of the current batch
         self.published = 0
+        self.dead_lettered = 0
 
     def start(self) -> None:
+        """Polls once in the caller's thread, then goes on in the pipes thread: an error of the
+        environment (an import, a client) fails the start; a refused batch is retried later."""
         if self.pipes:
+            for pipe in self.pipes:
+                try:
+                    self._poll(pipe)
+                except (ClientError, RuntimeError):
+                    logger.exception("pipe %s: polling failed", pipe.name)
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -153,9 +191,25 @@ class PipeRunner:
                     StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
                 )["ShardIterator"]
             )
-            response = self._streams.get_records(ShardIterator=iterator)
-            self._publish(pipe, response["Records"])  # raises: the iterator stays put
+            response = self._streams.get_records(ShardIterator=iterator, Limit=pipe.batch_size)
+            self._deliver(pipe, key, stream_arn, response["Records"])  # raises: stays put
             self._iterators[key] = response["NextShardIterator"]
+
+    def _deliver(
+        self, pipe: PipeSpec, key: tuple[str, str], stream_arn: str, records: list[Any]
+    ) -> None:
+        """One batch to the bus; a refused batch is retried, then dead-lettered."""
+        try:
+            self._publish(pipe, records)
+        except (ClientError, RuntimeError) as error:
+            attempts = self._attempts.get(key, 0) + 1
+            exhausted = 0 <= pipe.max_retries < attempts
+            if not exhausted or pipe.dead_letter_queue_url is None:
+                self._attempts[key] = attempts
+                raise
+            batch = (key[1], stream_arn, records)
+            self._dead_letter(pipe, pipe.dead_letter_queue_url, batch, str(error))
+        self._attempts.pop(key, None)
 
     def _publish(self, pipe: PipeSpec, records: list[dict[str, Any]]) -> None:
         entries = [
@@ -168,11 +222,41 @@ class PipeRunner:
             for record in records
             if matches(pipe.filters, _plain(record))
         ]
-        for start in range(0, len(entries), 10):  # PutEvents takes 10 entries at most
-            response = self._events.put_events(Entries=entries[start : start + 10])
-            if response.get("FailedEntryCount"):
-                raise RuntimeError(f"PutEvents failed: {response['Entries']}")
-            self.published += len(entries[start : start + 10])
+        if not entries:
+            return
+        response = self._events.put_events(Entries=entries)  # the whole batch, as Pipes does
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+        self.published += len(entries)
+
+    def _dead_letter(
+        self,
+        pipe: PipeSpec,
+        queue_url: str,
+        batch: tuple[str, str, list[Any]],
+        reason: str,
+    ) -> None:
+        shard_id, stream_arn, records = batch
+        sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+        message = {
+            "context": {
+                "condition": "RetryAttemptsExhausted",
+                "pipe": pipe.name,
+                "errorMessage": reason[:1000],
+            },
+            "ddbStreamBatchInfo": {
+                "shardId": shard_id,
+                "streamArn": stream_arn,
+                "startSequenceNumber": sequence_numbers[0],
+                "endSequenceNumber": sequence_numbers[-1],
+                "batchSize": len(records),
+            },
+        }
+        self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+        self.dead_lettered += len(records)
+        logger.warning(
+            "pipe %s: a batch of %d records dead-lettered: %s", pipe.name, len(records), reason
+        )
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:

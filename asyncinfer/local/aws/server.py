@@ -30,14 +30,17 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from asyncinfer.local.aws.authorization import (
     complete_authorization,
     complete_missing_key_answers,
+    complete_refusals,
     function_arn,
     seed_admin,
 )
+from asyncinfer.local.aws.transactions import keep_streams_on_rollback
 
 LOCAL_PRINCIPAL = "AWS:AIDALOCALMODEUSER"
 # Tags of a delivery queue standing in for a function's SNS subscription (``provision.resources``)
@@ -158,6 +161,59 @@ def _complete_lambda_invoke() -> None:
     LambdaResponse.invoke = invoke  # type: ignore[method-assign]
 
 
+# S3 User Guide, "Working with object metadata": "the user-defined metadata is limited to 2 KB
+# in size. The size of user-defined metadata is measured by taking the sum of the number of
+# bytes in the UTF-8 encoding of each key and value"; "Naming Amazon S3 objects": "The object
+# key name is a sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes long".
+USER_METADATA_MAX_BYTES = 2048
+KEY_MAX_BYTES = 1024
+USER_METADATA_HEADER = "x-amz-meta-"
+
+
+def s3_refusal(key: str, headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """The error S3 answers a PutObject or CreateMultipartUpload with (code, message; both
+    400 Bad Request, S3 API Reference "Error responses"), or None when S3 accepts it."""
+    if len(key.encode("utf-8")) > KEY_MAX_BYTES:
+        return "KeyTooLongError", "Your key is too long"
+    size = sum(
+        len(name[len(USER_METADATA_HEADER) :].encode()) + len(str(value).encode())
+        for name, value in headers.items()
+        if name.lower().startswith(USER_METADATA_HEADER)
+    )
+    if size > USER_METADATA_MAX_BYTES:
+        return (
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size",
+        )
+    return None
+
+
+def _enforce_s3_limits() -> None:
+    """moto stores any key length and any amount of user metadata; S3 refuses both."""
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    put_object = S3Response.put_object
+    key_post = S3Response._key_response_post
+
+    def checked_put(self: Any) -> Any:
+        refusal = s3_refusal(self.parse_key_name(), dict(self.headers))
+        if refusal is not None:
+            raise S3ClientError(*refusal)
+        return put_object(self)
+
+    def checked_post(self: Any, *arguments: Any) -> Any:
+        request, _, _, query, key = arguments  # moto's (request, body, bucket, query, key)
+        if "uploads" in query:  # CreateMultipartUpload: the object's key and metadata
+            refusal = s3_refusal(key, dict(request.headers))
+            if refusal is not None:
+                raise S3ClientError(*refusal)
+        return key_post(self, *arguments)
+
+    setattr(S3Response, "put_object", checked_put)  # noqa: B010 - a method replaced
+    setattr(S3Response, "_key_response_post", checked_post)  # noqa: B010
+
+
 def _serialize_dynamodb_writes() -> None:
     """One DynamoDB write at a time, as AWS applies a conditional write atomically.
 
@@ -181,6 +237,53 @@ def _serialize_dynamodb_writes() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+def _limit_put_events() -> None:
+    """``PutEvents`` refuses more than 10 entries or 256 KB per call (``aws.eventbridge``);
+    moto checks the count only."""
+    from moto.events.exceptions import ValidationException
+    from moto.events.models import EventsBackend
+
+    from asyncinfer.local.aws.eventbridge import put_events_refusal
+
+    original = EventsBackend.put_events
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        refusal = put_events_refusal(events)
+        if refusal is not None:
+            raise ValidationException(refusal)
+        return original(self, events)
+
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]
+
+
+# The services local mode calls. moto's server builds a service's application (importing its
+# models, responses and their dependencies) on the first request for it, in the request's
+# thread: two first requests at once import the same modules in two threads, and one can meet
+# a partially initialized module (``ImportError: cannot import name 'HTTPAdapter' from
+# partially initialized module 'requests.adapters'``). Building them before serving avoids it.
+LOCAL_SERVICES = (
+    "s3",
+    "sqs",
+    "sns",
+    "dynamodb",
+    "dynamodbstreams",
+    "events",
+    "iam",
+    "sts",
+    "lambda",
+    "kms",
+    "logs",
+    "cloudwatch",
+)
+
+
+def _import_services() -> None:
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    for service in LOCAL_SERVICES:
+        create_backend_app(service)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -197,11 +300,16 @@ def main(argv: list[str] | None = None) -> None:
 
     _complete_s3_events()
     _complete_lambda_invoke()
+    _limit_put_events()
+    _enforce_s3_limits()
     if args.iam:
         seed_admin()
         complete_authorization()
         complete_missing_key_answers()
+        complete_refusals()
+    keep_streams_on_rollback()  # before the lock wraps the method: it runs inside the lock
     _serialize_dynamodb_writes()
+    _import_services()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     stopped = threading.Event()

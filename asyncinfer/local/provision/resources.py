@@ -1,5 +1,8 @@
 """Creates the template's resources in the local AWS APIs and describes what local mode runs.
 
+Resources are created in CloudFormation's order (``provision.order``), after the creation-time
+checks (``provision.creation_checks``) passed (under IAM).
+
 Buckets (with versioning), queues (with redrive policies), topics, the results table (keys,
 indexes, TTL) and the bucket notification are created as the template defines them; Lambda
 subscriptions to topics become SQS delivery queues subscribed to those topics, which the event
@@ -14,18 +17,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
 
 from asyncinfer.local.aws.eventbridge import (
     apply_bucket_notifications,
-    create_imported_buckets,
-    create_rules,
+    create_imported_bucket,
+    create_rule,
 )
 from asyncinfer.local.aws.server import FUNCTION_TAG, TOPIC_TAG
 from asyncinfer.local.constants import ACCOUNT_ID
+from asyncinfer.local.provision.order import CreationOrder
 from asyncinfer.local.provision.spec import (
     EndpointSpec,
     FunctionSpec,
@@ -40,10 +44,12 @@ from lambdas.common.contract import LocalOutput
 INGEST_HANDLER = "lambdas.ingest.handler.handler"
 RESULTS_HANDLER = "lambdas.results.handler.handler"
 RECONCILER_HANDLER = "lambdas.reconciler.handler.handler"
+JOBS_HANDLER = "lambdas.jobs.handler.handler"
 FUNCTION_NAMES = {
     INGEST_HANDLER: "ingest",
     RESULTS_HANDLER: "results",
     RECONCILER_HANDLER: "reconciler",
+    JOBS_HANDLER: "jobs",
 }
 # EventBridge rate expressions: "rate(value unit)", unit minute(s), hour(s) or day(s)
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
@@ -64,96 +70,102 @@ class Provisioner:
         return self._session.client(service, endpoint_url=self.aws_endpoint_url)  # type: ignore[call-overload]
 
     def create_resources(self) -> None:
-        self._create_buckets()
-        self._create_queues()
-        self._create_topics()
-        self._create_tables()
-        self._configure_bucket_notifications()
-        create_rules(self.template, self._client("events"))
+        """Each resource local mode creates, in CloudFormation's order (``provision.order``)."""
+        creators: dict[str, Callable[[str, Mapping[str, Any]], None]] = {
+            "AWS::S3::Bucket": self._create_bucket,
+            "AWS::SQS::Queue": self._create_queue,
+            "AWS::SNS::Topic": self._create_topic,
+            "AWS::DynamoDB::Table": self._create_table,
+            "Custom::S3BucketNotifications": self._configure_bucket_notifications,
+            "AWS::Events::Rule": self._create_rule,
+        }
+        for logical_id in CreationOrder(self.template.resources).order:
+            resource = self.template.resources[logical_id]
+            creator = creators.get(resource["Type"])
+            if creator is not None:
+                creator(logical_id, resource.get("Properties", {}))
 
-    def _create_buckets(self) -> None:
+    def _create_bucket(self, logical_id: str, properties: Mapping[str, Any]) -> None:
         s3 = self._client("s3")
-        for logical_id, properties in self.template.of_type("AWS::S3::Bucket"):
-            name = self.template.physical(logical_id).ref
-            s3.create_bucket(Bucket=name)
-            versioning = properties.get("VersioningConfiguration", {}).get("Status")
-            if versioning:
-                s3.put_bucket_versioning(
-                    Bucket=name, VersioningConfiguration={"Status": versioning}
-                )
+        name = self.template.physical(logical_id).ref
+        s3.create_bucket(Bucket=name)
+        versioning = properties.get("VersioningConfiguration", {}).get("Status")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning})
 
-    def _create_queues(self) -> None:
-        sqs = self._client("sqs")
-        queues = list(self.template.of_type("AWS::SQS::Queue"))
-        # dead-letter queues first: a redrive policy names an existing queue's ARN
-        queues.sort(key=lambda entry: "RedrivePolicy" in entry[1])
-        for logical_id, properties in queues:
-            attributes: dict[str, str] = {}
-            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
-                if name in properties:
-                    attributes[name] = str(self.template.resolve(properties[name]))
-            if "RedrivePolicy" in properties:
-                attributes["RedrivePolicy"] = json.dumps(
-                    self.template.resolve(properties["RedrivePolicy"])
-                )
-            sqs.create_queue(
-                QueueName=self.template.physical(logical_id).attributes["QueueName"],
-                Attributes=attributes,
+    def _create_queue(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        """A redrive policy's dead-letter queue is a dependency (GetAtt), so it exists."""
+        attributes: dict[str, str] = {}
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
+            if name in properties:
+                attributes[name] = str(self.template.resolve(properties[name]))
+        if "RedrivePolicy" in properties:
+            attributes["RedrivePolicy"] = json.dumps(
+                self.template.resolve(properties["RedrivePolicy"])
+            )
+        self._client("sqs").create_queue(
+            QueueName=self.template.physical(logical_id).attributes["QueueName"],
+            Attributes=attributes,
+        )
+
+    def _create_topic(self, logical_id: str, _: Mapping[str, Any]) -> None:
+        name = self.template.physical(logical_id).attributes["TopicName"]
+        self._client("sns").create_topic(Name=name)
+
+    def _create_table(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        dynamodb = self._client("dynamodb")
+        table = self.template.physical(logical_id).ref
+        indexes = [
+            {
+                "IndexName": index["IndexName"],
+                "KeySchema": index["KeySchema"],
+                "Projection": index["Projection"],
+            }
+            for index in self.template.resolve(properties.get("GlobalSecondaryIndexes", []))
+        ]
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "KeySchema": self.template.resolve(properties["KeySchema"]),
+            "AttributeDefinitions": self.template.resolve(properties["AttributeDefinitions"]),
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if indexes:
+            arguments["GlobalSecondaryIndexes"] = indexes
+        stream = properties.get("StreamSpecification")
+        if stream:  # the source of the result-event pipes (asyncinfer/local/aws/pipes.py)
+            arguments["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
+        dynamodb.create_table(**arguments)
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
 
-    def _create_topics(self) -> None:
-        sns = self._client("sns")
-        for logical_id, _ in self.template.of_type("AWS::SNS::Topic"):
-            sns.create_topic(Name=self.template.physical(logical_id).attributes["TopicName"])
-
-    def _create_tables(self) -> None:
-        dynamodb = self._client("dynamodb")
-        for logical_id, properties in self.template.of_type("AWS::DynamoDB::Table"):
-            table = self.template.physical(logical_id).ref
-            indexes = [
-                {
-                    "IndexName": index["IndexName"],
-                    "KeySchema": index["KeySchema"],
-                    "Projection": index["Projection"],
-                }
-                for index in self.template.resolve(properties.get("GlobalSecondaryIndexes", []))
-            ]
-            arguments: dict[str, Any] = {
-                "TableName": table,
-                "KeySchema": self.template.resolve(properties["KeySchema"]),
-                "AttributeDefinitions": self.template.resolve(properties["AttributeDefinitions"]),
-                "BillingMode": "PAY_PER_REQUEST",
-            }
-            if indexes:
-                arguments["GlobalSecondaryIndexes"] = indexes
-            stream = properties.get("StreamSpecification")
-            if stream:  # the source of the result-event pipes (asyncinfer/local/aws/pipes.py)
-                arguments["StreamSpecification"] = {
-                    "StreamEnabled": True,
-                    "StreamViewType": stream["StreamViewType"],
-                }
-            dynamodb.create_table(**arguments)
-            ttl = properties.get("TimeToLiveSpecification")
-            if ttl and ttl.get("Enabled"):
-                dynamodb.update_time_to_live(
-                    TableName=table,
-                    TimeToLiveSpecification={
-                        "Enabled": True,
-                        "AttributeName": ttl["AttributeName"],
-                    },
-                )
-
-    def _configure_bucket_notifications(self) -> None:
+    def _configure_bucket_notifications(
+        self, logical_id: str, properties: Mapping[str, Any]
+    ) -> None:
         """As CDK's custom resource does, merged into an imported bucket's configuration
         (asyncinfer/local/aws/eventbridge.py)."""
         s3 = self._client("s3")
-        create_imported_buckets(self.template, s3)
-        apply_bucket_notifications(self.template, s3)
+        create_imported_bucket(self.template, properties, s3)
+        apply_bucket_notifications(self.template, properties, s3, self._client("sqs"))
+
+    def _create_rule(self, logical_id: str, properties: Mapping[str, Any]) -> None:
+        create_rule(self.template, logical_id, properties, self._client("events"))
 
     def build_spec(self, *, endpoint: EndpointSpec, runtime_endpoint_url: str) -> LocalPipelineSpec:
         """Reads the functions' wiring; creates and subscribes the topic delivery queues."""
         functions = self._functions()
-        ingest = self._queue_source(functions)
+        queue_sources = self._queue_sources(functions)
+        ingest = next((q for q in queue_sources if q.function.name == "ingest"), None)
+        if ingest is None:
+            raise TemplateError(
+                "the template has no SQS event source mapping for the ingest function"
+            )
         results = self._topic_sources(functions)
         failure_destinations = tuple(
             sorted(
@@ -178,6 +190,7 @@ class Provisioner:
             runtime_endpoint_url=runtime_endpoint_url,
             outputs=outputs,
             ingest=ingest,
+            queues=tuple(q for q in queue_sources if q is not ingest),
             results=tuple(results),
             endpoint=endpoint,
             failure_destinations=failure_destinations,
@@ -223,35 +236,39 @@ class Provisioner:
                 return physical.ref
         raise TemplateError(f"no queue in the template has the ARN {arn}")
 
-    def _queue_source(
+    def _queue_sources(
         self, functions: Mapping[str, tuple[FunctionSpec, Mapping[str, Any]]]
-    ) -> QueueSourceSpec:
+    ) -> list[QueueSourceSpec]:
+        """Every SQS event source mapping of a project function (ingest, jobs)."""
+        sources = []
         for _, mapping in self.template.of_type("AWS::Lambda::EventSourceMapping"):
             function_id = self.template.logical_id_of(mapping["FunctionName"])
-            if function_id not in functions or functions[function_id][0].name != "ingest":
+            if function_id not in functions:
                 continue
             queue_id = self.template.logical_id_of(mapping["EventSourceArn"])
             queue = self._queue_attributes(queue_id)
             redrive = self.template.resolve(queue.get("RedrivePolicy", {}))
-            return QueueSourceSpec(
-                queue_url=self.template.physical(queue_id).ref,
-                dead_letter_queue_url=(
-                    self._queue_url_for_arn(redrive["deadLetterTargetArn"]) if redrive else None
-                ),
-                max_receive_count=int(redrive.get("maxReceiveCount", 0)) if redrive else 0,
-                visibility_timeout_seconds=int(
-                    queue.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
-                ),
-                batch_size=int(mapping.get("BatchSize", 10)),
-                batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
-                maximum_concurrency=int(
-                    mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
-                ),
-                report_batch_item_failures="ReportBatchItemFailures"
-                in mapping.get("FunctionResponseTypes", []),
-                function=functions[function_id][0],
+            sources.append(
+                QueueSourceSpec(
+                    queue_url=self.template.physical(queue_id).ref,
+                    dead_letter_queue_url=(
+                        self._queue_url_for_arn(redrive["deadLetterTargetArn"]) if redrive else None
+                    ),
+                    max_receive_count=int(redrive.get("maxReceiveCount", 0)) if redrive else 0,
+                    visibility_timeout_seconds=int(
+                        queue.get("VisibilityTimeout", SQS_DEFAULT_VISIBILITY_TIMEOUT)
+                    ),
+                    batch_size=int(mapping.get("BatchSize", 10)),
+                    batching_window_seconds=int(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                    maximum_concurrency=int(
+                        mapping.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
+                    ),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in mapping.get("FunctionResponseTypes", []),
+                    function=functions[function_id][0],
+                )
             )
-        raise TemplateError("the template has no SQS event source mapping for the ingest function")
+        return sources
 
     def _on_failure_queue(self, function_id: str) -> tuple[str | None, int]:
         """The function's async on-failure destination and its retry count."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class FunctionSpec:
     """One Lambda function: the handler path and its environment as the template sets them."""
 
-    name: str  # "ingest", "results" or "reconciler"
+    name: str  # "ingest", "results", "reconciler" or "jobs"
     handler: str  # dotted path, e.g. "lambdas.ingest.handler.handler"
     environment: dict[str, str]
     timeout_seconds: int
@@ -103,6 +103,8 @@ class LocalPipelineSpec:
     ingest: QueueSourceSpec
     results: tuple[TopicSourceSpec, ...]
     endpoint: EndpointSpec
+    # the other functions an SQS event source mapping invokes (the jobs function)
+    queues: tuple[QueueSourceSpec, ...] = ()
     # dead-letter queues that are a function's async on-failure destination: they receive
     # Lambda's invocation records rather than the SNS envelope
     failure_destinations: tuple[str, ...] = ()

@@ -99,6 +99,10 @@ def physical_resource(
         key_id = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:32]
         return PhysicalResource(key_id, {"Arn": arn("kms", f"key/{key_id}"), "KeyId": key_id})
 
+    def rule() -> PhysicalResource:
+        name = _short_name(stack, logical_id, 64)
+        return PhysicalResource(name, {"Arn": arn("events", f"rule/{name}")})
+
     def log_group() -> PhysicalResource:
         name = _short_name(stack, logical_id, 512)
         return PhysicalResource(name, {"Arn": arn("logs", f"log-group:{name}:*")})
@@ -117,6 +121,7 @@ def physical_resource(
         "AWS::IAM::Role": role,
         "AWS::KMS::Key": key,
         "AWS::Logs::LogGroup": log_group,
+        "AWS::Events::Rule": rule,
     }
     builder = builders.get(resource_type)
     if builder is not None:

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MODEL_ERROR_EXCERPT_CHARS = 512
 Outcome = Literal["completed", "failed", "expired", "abandoned"]
 
 
@@ -112,7 +111,9 @@ class InferenceProcessor:
         if 200 <= response.status < 300:
             return self._complete(invocation, response)
         kind = "client" if response.status < 500 else "server"
-        excerpt = response.body[:MODEL_ERROR_EXCERPT_CHARS].decode("utf-8", "replace")
+        # SageMaker copies the model's whole answer into failureReason (a 100 KB answer gave a
+        # 106 KB reason on AWS); the record bounds it (lambdas/common/reasons.py)
+        excerpt = response.body.decode("utf-8", "replace")
         self.fail(
             invocation,
             f"ClientError: Received {kind} error ({response.status}) from model with message "

@@ -103,7 +103,9 @@ def test_no_target_at_all(aws_credentials: None, isolated: Path) -> None:
     assert result.exit_code == 253
     message = one_line_error(result)
     assert message.startswith("no target: pass --stack NAME")
-    assert "python -m asyncinfer local up" in message
+    assert (
+        "start local mode with 'asyncinfer local up' (in a clone: .venv/bin/asyncinfer)" in message
+    )
 
 
 def test_local_mode_is_found_and_used(local_mode: tuple[Pipeline, Path], tmp_path: Path) -> None:

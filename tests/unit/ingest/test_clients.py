@@ -19,6 +19,7 @@ from lambdas.ingest.clients import (
     S3ObjectInspector,
     SageMakerAsyncInvoker,
     create_clients,
+    manifest_forwarder,
 )
 from lambdas.ingest.logic import Outcome
 from lambdas.ingest.values import AnnouncedVersion, InvocationRequest
@@ -262,3 +263,12 @@ def test_local_mode_endpoints_come_from_the_environment(
     assert clients.dynamodb.meta.endpoint_url == "http://127.0.0.1:4566"
     assert clients.s3.meta.endpoint_url == "http://127.0.0.1:4566"
     assert clients.sagemaker_runtime.meta.endpoint_url == "http://127.0.0.1:4567"
+
+
+def test_the_manifest_forwarder_sends_to_the_jobs_queue(moto_aws: None) -> None:
+    """Its own session loads the SQS model (a function session knows only its services)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
+    manifest_forwarder(queue_url)('{"Records": []}')
+    (message,) = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert message["Body"] == '{"Records": []}'

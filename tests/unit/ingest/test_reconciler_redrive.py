@@ -28,7 +28,7 @@ def reconciler(world: World) -> Reconciler:
         index=StatusIndex(world.dynamodb, TABLE_NAME, STATUS_INDEX),
         probe=S3ObjectProbe(world.s3),
         store=world.store,
-        outputs=S3OutputReader(world.s3),
+        outputs=S3OutputReader(lambda: world.s3),
         metrics=Metrics(namespace="AsyncInference", service="reconciler"),
         logger=Logger(service="reconciler"),
         clock=world.clock.now,

@@ -19,7 +19,6 @@ from lambdas.ingest.service_models import (
     REQUIRED_MEMBERS,
     botocore_session,
     installed_model,
-    loader_search_path,
     render,
 )
 from tests import lambda_runtime_sdk
@@ -51,11 +50,12 @@ def test_the_bundled_folder_is_searched_first_then_aws_data_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AWS_DATA_PATH", raising=False)
-    assert loader_search_path() == str(BUNDLED_DATA_PATH)
-    monkeypatch.setenv("AWS_DATA_PATH", "/opt/models")
-    assert loader_search_path().split(os.pathsep) == [str(BUNDLED_DATA_PATH), "/opt/models"]
     loader = botocore_session().get_component("data_loader")
-    assert loader.search_paths[:2] == [str(BUNDLED_DATA_PATH), "/opt/models"]
+    assert loader.search_paths[0] == str(BUNDLED_DATA_PATH)
+    assert "/opt/models" not in loader.search_paths
+    monkeypatch.setenv("AWS_DATA_PATH", os.pathsep.join(["/opt/models", "/opt/more"]))
+    loader = botocore_session().get_component("data_loader")
+    assert loader.search_paths[:3] == [str(BUNDLED_DATA_PATH), "/opt/models", "/opt/more"]
 
 
 def test_a_client_on_the_session_loads_the_bundled_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,7 +72,7 @@ class Rig:
             index=StatusIndex(self.dynamodb, TABLE_NAME, self.status_index),
             probe=S3ObjectProbe(self.s3),
             store=self.store,
-            outputs=S3OutputReader(self.s3),
+            outputs=S3OutputReader(lambda: self.s3),
             metrics=self.metrics,
             logger=Logger(service="reconciler"),
             clock=lambda: now,

@@ -31,10 +31,25 @@ def downloaded(s3: S3Client) -> list[int]:
     return sizes
 
 
+def test_the_client_is_created_by_the_first_read_and_kept(s3: S3Client) -> None:
+    s3.put_object(Bucket=OUTPUT_BUCKET, Key="a.out", Body=b"x")
+    created: list[S3Client] = []
+
+    def create() -> S3Client:
+        created.append(s3)
+        return s3
+
+    reader = S3OutputReader(create)
+    assert created == []  # a container that never reads an output never creates the client
+    reader.read_small(location("a.out"), LIMIT)
+    reader.read_small(location("a.out"), LIMIT)
+    assert created == [s3]
+
+
 def test_small_object_is_read_whole(s3: S3Client, downloaded: list[int]) -> None:
     s3.put_object(Bucket=OUTPUT_BUCKET, Key="a.out", Body=b"x" * LIMIT, ContentType="text/plain")
 
-    output = S3OutputReader(s3).read_small(location("a.out"), LIMIT)
+    output = S3OutputReader(lambda: s3).read_small(location("a.out"), LIMIT)
 
     assert output.body == b"x" * LIMIT
     assert output.size == LIMIT
@@ -45,7 +60,7 @@ def test_small_object_is_read_whole(s3: S3Client, downloaded: list[int]) -> None
 def test_large_object_is_sized_but_not_downloaded(s3: S3Client, downloaded: list[int]) -> None:
     s3.put_object(Bucket=OUTPUT_BUCKET, Key="big.out", Body=b"x" * 1_000_000)
 
-    output = S3OutputReader(s3).read_small(location("big.out"), LIMIT)
+    output = S3OutputReader(lambda: s3).read_small(location("big.out"), LIMIT)
 
     assert output.body is None
     assert output.size == 1_000_000
@@ -55,7 +70,7 @@ def test_large_object_is_sized_but_not_downloaded(s3: S3Client, downloaded: list
 def test_empty_object_is_empty(s3: S3Client) -> None:
     s3.put_object(Bucket=OUTPUT_BUCKET, Key="empty.out", Body=b"")
 
-    output = S3OutputReader(s3).read_small(location("empty.out"), LIMIT)
+    output = S3OutputReader(lambda: s3).read_small(location("empty.out"), LIMIT)
 
     assert output.body == b""
     assert output.size == 0
@@ -63,14 +78,14 @@ def test_empty_object_is_empty(s3: S3Client) -> None:
 
 def test_missing_object_is_unavailable(s3: S3Client) -> None:
     with pytest.raises(OutputUnavailableError, match="NoSuchKey"):
-        S3OutputReader(s3).read_small(location("missing.out"), LIMIT)
+        S3OutputReader(lambda: s3).read_small(location("missing.out"), LIMIT)
 
 
 def test_missing_bucket_is_unavailable(s3: S3Client) -> None:
     with pytest.raises(OutputUnavailableError, match="NoSuchBucket"):
-        S3OutputReader(s3).read_small("s3://no-such-bucket/a.out", LIMIT)
+        S3OutputReader(lambda: s3).read_small("s3://no-such-bucket/a.out", LIMIT)
 
 
 def test_non_s3_location_is_unavailable(s3: S3Client) -> None:
     with pytest.raises(OutputUnavailableError, match="not an s3://bucket/key"):
-        S3OutputReader(s3).read_small("https://example.com/a.out", LIMIT)
+        S3OutputReader(lambda: s3).read_small("https://example.com/a.out", LIMIT)

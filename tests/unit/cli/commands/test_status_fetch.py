@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 
-from lambdas.common.records import FailureStage, Status
+from rich.console import Console
+
+from asyncinfer.cli import render
+from lambdas.common.records import FailureStage, InferenceRecord, Status
 from tests.unit.cli.conftest import Invoke, Pipeline, one_line_error, stored
 
 FIRST = "a" * 64
@@ -216,3 +220,116 @@ def test_fetch_falls_back_to_the_inline_result(cli: Invoke, pipeline: Pipeline) 
 
     assert result.exit_code == 0, result.output
     assert result.stdout_bytes == b'{"label": 0}'
+
+
+def test_status_accepts_any_inference_id_a_client_sent(cli: Invoke, pipeline: Pipeline) -> None:
+    """An invocation made with boto3 may use any InferenceId (1-64 printable characters):
+    `status` finds it as `fetch` and `results` do."""
+    stored(pipeline.store, "my request #1", Status.COMPLETED, completed=1, result="ok")
+
+    result = cli("status", "my request #1", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["inference_id"] == "my request #1"
+
+
+def test_status_of_nothing_is_a_usage_error(cli: Invoke, pipeline: Pipeline) -> None:
+    result = cli("status", "")
+
+    assert result.exit_code == 252
+    assert "status needs an inference id" in one_line_error(result)
+
+
+def test_fetch_into_an_existing_folder_names_the_file_after_the_output(
+    cli: Invoke, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    pipeline.s3.put_object(Bucket="output-bucket", Key="outputs/1.out", Body=b'{"label": 2}')
+    stored(
+        pipeline.store,
+        FIRST,
+        Status.COMPLETED,
+        completed=1,
+        output_location="s3://output-bucket/outputs/1.out",
+    )
+
+    result = cli("fetch", FIRST, "-o", str(tmp_path))
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "1.out").read_bytes() == b'{"label": 2}'
+
+
+def test_fetch_to_a_missing_folder_is_a_usage_error(
+    cli: Invoke, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    stored(pipeline.store, FIRST, Status.COMPLETED, completed=1, result="ok")
+
+    result = cli("fetch", FIRST, "-o", str(tmp_path / "nonexistent" / "x"))
+
+    assert result.exit_code == 252
+    assert one_line_error(result).startswith(f"cannot write {tmp_path / 'nonexistent' / 'x'}")
+
+
+def test_an_inference_failure_points_to_the_model_log(cli: Invoke, pipeline: Pipeline) -> None:
+    """The reason SageMaker copies is the container's answer (the demo image: a generic HTML
+    500 page); the model's own message is in the endpoint's log."""
+    stored(
+        pipeline.store,
+        FIRST,
+        Status.FAILED,
+        completed=1,
+        failure_reason="<html>500 Internal Server Error</html>",
+        failure_stage=FailureStage.INFERENCE,
+    )
+
+    detail = cli("status", FIRST)
+    listing = cli("results", "--status", "FAILED")
+
+    hint = (
+        "inference failures: the model's own reasons are in CloudWatch log group "
+        "/aws/sagemaker/Endpoints/demo-endpoint"
+    )
+    assert hint in detail.stderr
+    assert hint in listing.stderr
+
+
+def test_the_timeline_reads_in_order_and_each_latency_says_what_it_measures() -> None:
+    record = InferenceRecord(
+        inference_id=FIRST,
+        status=Status.COMPLETED,
+        created_at="2026-11-21T05:10:20.450Z",
+        submitted_at="2026-11-21T05:10:20.474Z",  # recorded once InvokeEndpointAsync returned
+        received_at="2026-11-21T05:10:20.471Z",  # SageMaker's receivedTime
+        completed_at="2026-11-21T05:10:20.588Z",
+        latency_ms=117,
+        updated_at="2026-11-21T05:10:20.604Z",
+    )
+
+    lines = render.record_detail(record).plain.splitlines()
+    names = [line.split()[0] for line in lines]
+
+    timeline = ["created_at", "received_at", "submitted_at", "completed_at", "updated_at"]
+    assert [name for name in names if name in timeline] == timeline
+    assert names.index("end_to_end") == names.index("latency_ms") + 1
+    assert "117 ms  (SageMaker's: from receiving the request to its outcome" in "\n".join(lines)
+    assert "114 ms  (this pipeline's: from submitted_at to completed_at)" in "\n".join(lines)
+
+
+def test_a_listing_row_fits_80_columns_in_a_few_lines() -> None:
+    page = "<!DOCTYPE HTML PUBLIC>\n<title>500 Internal Server Error</title>\n" + "x " * 300
+    records = [
+        InferenceRecord(
+            inference_id=f"{n}" * 64,
+            status=Status.FAILED,
+            input_key="photos/2026 spring/" + "long-name-" * 8 + ".json",
+            failure_stage=FailureStage.INFERENCE,
+            failure_reason=page,
+        )
+        for n in range(1, 4)
+    ]
+    console = Console(width=80, record=True, file=io.StringIO())
+
+    console.print(render.records_table(records, width=80))
+
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert len(lines) <= 4 + 3 * 3  # borders and header, then at most 3 lines a row

@@ -405,3 +405,13 @@ def test_wait_times_out_with_exit_code_2(cli: Invoke, many_files: Path) -> None:
 
     assert result.exit_code == 2
     assert "1 still in flight" in result.stderr
+
+
+def test_metadata_s3_would_refuse_is_a_usage_error(offline_cli: Invoke, many_files: Path) -> None:
+    accented = offline_cli("submit", str(many_files / "a.json"), "--metadata", "note=ü")
+    large = offline_cli("submit", str(many_files / "a.json"), "--metadata", "note=" + "x" * 2045)
+
+    assert accented.exit_code == 252
+    assert "printable US-ASCII" in one_line_error(accented)
+    assert large.exit_code == 252
+    assert "2049 bytes of keys and values, S3 allows 2048" in one_line_error(large)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,7 +26,7 @@ def write(pipeline: Pipeline, record: InferenceRecord) -> None:
     else:
         # the status index's keys, as the store's claim writes them (layout 2)
         attributes = record.attributes() | {
-            "status_shard": status_shard(record.inference_id),
+            "status_shard": status_shard(record.inference_id, str(record.status)),
             "status_time": record.created_at or record.updated_at or "",
         }
         pipeline.dynamodb.put_item(
@@ -170,3 +171,18 @@ def test_rates_count_only_the_rate_window() -> None:
     assert snapshot.completed_per_second == pytest.approx(3 / 60)
     assert snapshot.end_to_end_ms is not None
     assert snapshot.end_to_end_ms.samples == 5
+
+
+def test_ctrl_c_exits_130_as_the_exit_status_table_says(
+    cli: Invoke, busy: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(
+        "asyncinfer.cli.commands.watch.time", types.SimpleNamespace(sleep=interrupted)
+    )
+
+    result = cli("watch", "--interval", "1")
+
+    assert result.exit_code == 130

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from asyncinfer.local.aws.eventbridge import apply_bucket_notifications, merged_configuration
 from asyncinfer.local.aws.pipes import matches, render
-from asyncinfer.local.provision.template import Template
+from asyncinfer.local.provision.template import Template, TemplateError
 from lambdas.common.records import Status
 from stacks.events_out import detail_template, terminal_transition_filters
 
@@ -27,7 +27,7 @@ OTHER_QUEUE = {
 
 
 @pytest.fixture
-def s3() -> Iterator[Any]:
+def aws() -> Iterator[dict[str, Any]]:
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
@@ -36,31 +36,55 @@ def s3() -> Iterator[Any]:
         client.put_bucket_notification_configuration(
             Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [OTHER_QUEUE]}
         )
-        yield client
+        yield {"s3": client, "sqs": sqs}
 
 
-def template(managed: bool) -> Template:
+def notifications(*, managed: bool, skip_validation: bool | None = None) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "BucketName": BUCKET,
+        "NotificationConfiguration": {"EventBridgeConfiguration": {}},
+        "Managed": managed,
+    }
+    if skip_validation is not None:
+        properties["SkipDestinationValidation"] = skip_validation
+    return properties
+
+
+def template(properties: dict[str, Any]) -> Template:
     body = {
         "Resources": {
-            "Notifications": {
-                "Type": "Custom::S3BucketNotifications",
-                "Properties": {
-                    "BucketName": BUCKET,
-                    "NotificationConfiguration": {"EventBridgeConfiguration": {}},
-                    "Managed": managed,
-                },
-            }
+            "Notifications": {"Type": "Custom::S3BucketNotifications", "Properties": properties}
         }
     }
     return Template(body, stack_name="S", region=REGION, aws_endpoint_url="http://unused")
 
 
-def test_an_imported_bucket_keeps_its_other_notifications(s3: Any) -> None:
-    apply_bucket_notifications(template(managed=False), s3)
+def apply(aws: dict[str, Any], properties: dict[str, Any]) -> None:
+    apply_bucket_notifications(template(properties), properties, aws["s3"], aws["sqs"])
+
+
+def test_an_imported_bucket_keeps_its_other_notifications(aws: dict[str, Any]) -> None:
+    s3 = aws["s3"]
+    apply(aws, notifications(managed=False))
     configuration = s3.get_bucket_notification_configuration(Bucket=BUCKET)
     (kept,) = configuration["QueueConfigurations"]
     assert kept["QueueArn"] == OTHER_QUEUE["QueueArn"]
     assert kept["Id"] == OTHER_QUEUE["Id"]
+
+
+def test_a_stale_foreign_destination_fails_the_write_unless_validation_is_skipped(
+    aws: dict[str, Any],
+) -> None:
+    """S3 validates every destination of the configuration CDK writes back, the other
+    consumers' too: their deleted queue fails our deploy (issue: an imported bucket's other
+    consumers can break it), unless the resource skips the validation."""
+    their_queue = aws["sqs"].get_queue_url(QueueName="their-queue")["QueueUrl"]
+    aws["sqs"].delete_queue(QueueUrl=their_queue)
+    with pytest.raises(TemplateError, match="Unable to validate the following destination"):
+        apply(aws, notifications(managed=False, skip_validation=False))
+    apply(aws, notifications(managed=False, skip_validation=True))
+    configuration = aws["s3"].get_bucket_notification_configuration(Bucket=BUCKET)
+    assert configuration["QueueConfigurations"][0]["Id"] == OTHER_QUEUE["Id"]
 
 
 def test_the_merge_adds_eventbridge_and_keeps_everything_else() -> None:
