@@ -205,11 +205,6 @@ def dynamodb_call(operation: str, body: dict[str, Any]) -> Any:
             {"RequestItems": {TABLE: [], OTHER_TABLE: []}},
             [TABLE_ARN, TABLE_ARN.replace(TABLE, OTHER_TABLE)],
         ),
-        (
-            "TransactWriteItems",
-            {"TransactItems": [{"Put": {"TableName": TABLE}}, {"Update": {"TableName": TABLE}}]},
-            [TABLE_ARN],
-        ),
         ("ListTables", {}, ["*"]),
     ],
 )
