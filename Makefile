@@ -24,11 +24,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 CONTEXT ?=
 CDK_FLAGS := --no-notices --app "$(abspath $(BIN))/python app.py" $(CONTEXT)
 
-.PHONY: help setup test lint typecheck unit infra e2e reliability demo bench bootstrap synth diff deploy destroy clean
+.PHONY: help setup test soak lint typecheck unit infra e2e reliability demo bench bootstrap synth diff deploy destroy clean
 
 help:
 	@echo "make demo     run the whole pipeline locally on sample files and print the results"
 	@echo "make test     ruff, mypy and every test (unit, infra incl. checkov, e2e, reliability)"
+	@echo "make soak     SOAK_FILES (default 5000) files through local mode under every fault"
 	@echo "make bootstrap | synth | diff | deploy | destroy   the CDK app against your AWS account"
 	@echo "             (CONTEXT=\"-c key=value ...\" passes context, e.g. alarm_email)"
 	@echo "make bench    benchmarks (ratios measured side by side)"
@@ -65,6 +66,13 @@ typecheck: $(STAMP)
 
 test: $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
 	$(BIN)/python -m pytest -q $(PARALLEL)
+
+# The tests marked "soak", which make test deselects: the soak itself (tests/soak: one local
+# pipeline, every fault at once, SOAK_FILES object versions; it ends with the "reliability: ..."
+# line) and the installed wheel's CLI (pip installs every dependency into a fresh venv).
+SOAK_FILES ?= 5000
+soak: $(STAMP)
+	SOAK_FILES=$(SOAK_FILES) $(BIN)/python -m pytest -q -s -m soak tests/soak tests/e2e/test_eventbridge_pipeline.py
 
 unit: $(STAMP) $(LAMBDA_SDK_STAMP)
 	$(BIN)/python -m pytest -q $(PARALLEL) tests/unit

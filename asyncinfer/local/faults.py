@@ -21,6 +21,7 @@ import http.client
 import json
 import logging
 import random
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -137,6 +138,17 @@ THROTTLING_ERRORS = (
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
 
 
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller that hung up (its read timeout, or a worker killed as a fault) is the
+        caller's business: no traceback on stderr for it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class DynamoDBFaultProxy:
     """An HTTP proxy on loopback in front of one DynamoDB endpoint (the moto server)."""
 
@@ -152,8 +164,7 @@ class DynamoDBFaultProxy:
         self._rejecting = False
         self._rejected = 0
         self._forwarded = 0
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _ProxyServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.common.records import InferenceRecord, Status
-from lambdas.common.store import ClaimOutcome, RecordStore
+from lambdas.common.records import FailureStage, InferenceRecord, Status
+from lambdas.common.store import ClaimOutcome, OutcomeGuard, RecordStore
 from tests.conftest import TABLE_NAME
 
 INFERENCE_ID = "a" * 64
@@ -59,6 +59,36 @@ def test_an_expired_claim_is_taken_over(store: RecordStore) -> None:
     assert stored is not None
     assert stored.status == Status.SUBMITTED
     assert stored.submitted_at == "x"
+
+
+def test_a_guarded_outcome_is_refused_when_only_updated_at_moved(store: RecordStore) -> None:
+    """The reconciler reads a PENDING claim past its lease; before it writes, a redriven ingest
+    message takes the claim over. The record is PENDING still: only ``updated_at`` tells the
+    two apart, and the outcome written under the guard of what was read must be refused."""
+    store.claim(pending(), token="t1", lease_until=200, now=100)
+    read = store.get(INFERENCE_ID)
+    assert read is not None
+    assert read.updated_at
+    guard = OutcomeGuard(Status(read.status), read.updated_at)
+    retaken = pending().model_copy(update={"updated_at": "2026-01-01T00:10:00.000Z"})
+    takeover = store.claim(retaken, token="t2", lease_until=900, now=300)
+    assert takeover.outcome == ClaimOutcome.TAKEN_OVER
+    current = store.get(INFERENCE_ID)
+    assert current is not None
+    assert current.status == read.status  # the status alone cannot tell
+    expired = outcome(
+        Status.FAILED,
+        "2026-01-01T00:11:00.000Z",
+        failure_stage=FailureStage.EXPIRED,
+        failure_reason="no result before the deadline",
+    )
+
+    assert store.record_outcome(expired, guard=guard) is None
+
+    assert store.get(INFERENCE_ID) == current  # the new attempt's claim stands, untouched
+    assert current.updated_at
+    now_guard = OutcomeGuard(Status(current.status), current.updated_at)
+    assert store.record_outcome(expired, guard=now_guard) is not None  # as read: written
 
 
 def test_submitted_record_makes_a_redelivery_a_duplicate(store: RecordStore) -> None:

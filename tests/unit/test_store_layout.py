@@ -4,14 +4,15 @@ and the conditions of the exactly-once writes are the same as before the layout 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
 
-from lambdas.common.contract import shard_of
+from lambdas.common.contract import STATUS_SHARDS, group_partitions, shard_of
 from lambdas.common.records import Status
 from lambdas.common.store import OutcomeGuard, RecordStore
-from tests.conftest import TABLE_NAME
+from tests.conftest import STATUS_SHARD_INDEX, TABLE_NAME
 from tests.unit.test_store import INFERENCE_ID, outcome, pending
 
 SHARD = f"{shard_of(INFERENCE_ID):02d}"
@@ -145,3 +146,34 @@ def test_review_later_moves_only_the_time_and_only_if_the_record_is_as_read(
     assert store.review_later(INFERENCE_ID, guard, "2026-01-20T00:00:00.000Z")
     assert keys(dynamodb)["status_time"] == "2026-01-20T00:00:00.000Z"
     assert store.get(INFERENCE_ID) == record  # nothing else changed
+
+
+def test_the_claims_spread_the_status_index_over_every_shard(dynamodb: Any) -> None:
+    """Each claim files its record under its own id's shard: 320 versions fill all sixteen
+    open partitions of ``by_status_shard`` evenly, so no partition takes the write rate of all."""
+    partitions = group_partitions(Status.PENDING)
+    store = RecordStore(dynamodb, TABLE_NAME)
+    files = 320
+    for number in range(files):
+        location = f"s3://in/{number}.json"
+        inference_id = hashlib.sha256(location.encode()).hexdigest()
+        claim = pending().model_copy(
+            update={"inference_id": inference_id, "input_location": location}
+        )
+        assert store.claim(claim, token="t", lease_until=200, now=100).owned
+    per_partition = {
+        partition: len(
+            dynamodb.query(
+                TableName=TABLE_NAME,
+                IndexName=STATUS_SHARD_INDEX,
+                KeyConditionExpression="status_shard = :shard",
+                ExpressionAttributeValues={":shard": {"S": partition}},
+            )["Items"]
+        )
+        for partition in partitions
+    }
+    assert len(partitions) == STATUS_SHARDS == 16
+    assert sum(per_partition.values()) == files  # every claim is in one of the shards
+    mean = files / STATUS_SHARDS
+    assert min(per_partition.values()) >= mean / 2, per_partition
+    assert max(per_partition.values()) <= mean * 2, per_partition

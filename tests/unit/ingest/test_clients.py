@@ -15,13 +15,14 @@ from lambdas.ingest.clients import (
     InvocationRejectedError,
     InvocationRetryableError,
     ObjectMissingError,
+    S3InputReader,
     S3ObjectInspector,
     SageMakerAsyncInvoker,
     create_clients,
     manifest_forwarder,
 )
 from lambdas.ingest.logic import Outcome
-from lambdas.ingest.values import InvocationRequest
+from lambdas.ingest.values import AnnouncedVersion, InvocationRequest
 from tests.conftest import REGION
 from tests.unit.ingest.conftest import INPUT_BUCKET, World
 
@@ -77,6 +78,38 @@ def test_head_tells_a_deleted_object_from_a_denied_one(
         expected: type[Exception] = ObjectMissingError if missing else ClientError
         with pytest.raises(expected) as raised:
             S3ObjectInspector(client).head(INPUT_BUCKET, "a.json")
+    assert isinstance(raised.value, ObjectMissingError) is missing
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "missing"),
+    [
+        ("NoSuchVersion", 404, True),
+        ("NoSuchKey", 404, True),
+        # GetObject has an error body: S3 names a hidden missing key AccessDenied (403)
+        ("AccessDenied", 403, False),
+        ("403", 403, False),
+    ],
+)
+def test_the_inline_read_tells_a_deleted_version_from_a_denied_one(
+    code: str, status: int, missing: bool
+) -> None:
+    """The 403-is-not-missing rule holds for GetObject (the inline read) as for HeadObject: a
+    denied read is retried, never recorded as deleted before submission."""
+    client = boto3.client(
+        "s3", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    version = AnnouncedVersion(bucket=INPUT_BUCKET, key="a.json", size=5, etag="e", version_id="v1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "get_object",
+            service_error_code=code,
+            http_status_code=status,
+            expected_params={"Bucket": INPUT_BUCKET, "Key": "a.json", "VersionId": "v1"},
+        )
+        expected: type[Exception] = ObjectMissingError if missing else ClientError
+        with pytest.raises(expected) as raised:
+            S3InputReader(client).fetch(version)
     assert isinstance(raised.value, ObjectMissingError) is missing
 
 

@@ -380,6 +380,37 @@ def test_an_unexpected_error_fails_only_its_message(world: World, logs: Logs) ->
     assert logged["input_location"] == f"s3://{INPUT_BUCKET}/denied.json"
 
 
+class DeniedReads:
+    """An S3 client whose GetObject answers 403, as S3 does for a caller without
+    ``s3:GetObjectVersion`` (or, for a missing key, without ``s3:ListBucket``)."""
+
+    def __init__(self, client: Any, code: str) -> None:
+        self._client = client
+        self._code = code
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_object(self, **_: Any) -> Any:
+        raise client_error(self._code, 403, "Access Denied", "GetObject")
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "403"])
+def test_a_denied_inline_read_is_retried_not_failed(world: World, code: str) -> None:
+    world.enable_versioning()
+    record = world.put("small.json")  # small: its bytes are read and sent inline
+    message = sqs_record(notification(record))
+    world.s3 = DeniedReads(world.s3, code)
+
+    response, _ = world.invoke(sqs_event(message))
+
+    assert failed_ids(response) == {message["messageId"]}  # back on the queue: a retry
+    assert world.invoker.calls == []
+    [stored] = world.ids_with_status(Status.PENDING)
+    assert world.stored(stored).failure_reason is None
+    assert world.ids_with_status(Status.FAILED) == set()
+
+
 def test_a_record_naming_no_version_makes_its_message_malformed(world: World, logs: Logs) -> None:
     nameless = s3_record(INPUT_BUCKET, "a.json", etag=None)
     message = sqs_record(notification(world.put("b.json"), nameless))
