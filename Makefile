@@ -72,7 +72,7 @@ test: $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
 # line) and the installed wheel's CLI (pip installs every dependency into a fresh venv).
 SOAK_FILES ?= 5000
 soak: $(STAMP)
-	SOAK_FILES=$(SOAK_FILES) $(BIN)/python -m pytest -q -s -m soak tests/soak tests/e2e/test_eventbridge_pipeline.py
+	SOAK_FILES=$(SOAK_FILES) $(BIN)/python -m pytest -q -s -m soak tests/soak
 
 unit: $(STAMP) $(LAMBDA_SDK_STAMP)
 	$(BIN)/python -m pytest -q $(PARALLEL) tests/unit

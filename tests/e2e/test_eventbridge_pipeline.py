@@ -166,9 +166,6 @@ def test_files_become_records_exactly_once_and_each_yields_one_event(
         assert "result" not in record  # the inline result stays in the table
 
 
-# pip resolving and downloading every declared dependency into a fresh venv is the slowest test
-# of all (minutes): a packaging check, run by make soak (CI runs both), not on every change.
-@pytest.mark.soak
 @pytest.mark.skipif(shutil.which("node") is None, reason="local mode needs Node.js")
 def test_the_installed_wheel_s_cli_works_against_local_mode(
     clients: dict[str, Any], pipeline: LocalPipeline, tmp_path: Path
