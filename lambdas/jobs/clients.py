@@ -110,18 +110,7 @@ class DynamoJobLedger:
             JOBS_LIST_KEY: {"S": JOBS_LIST_VALUE},
             **{name: _value(value) for name, value in _header_values(header).items()},
         }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": PK},
-            )
-        except ClientError as error:
-            if _code(error) != "ConditionalCheckFailedException":
-                raise JobsAwsError(f"creating job {header.job_name}: {error}") from error
-        except BotoCoreError as error:
-            raise JobsAwsError(f"creating job {header.job_name}: {error}") from error
+        self._put_if_absent(item, f"creating job {header.job_name}")
         stored = self.header(header.job_name)
         if stored is None:
             raise JobsAwsError(f"job {header.job_name} not found after its creation")
@@ -185,13 +174,17 @@ class DynamoJobLedger:
     def add_members(self, name: str, expected: dict[int, int], ids: list[str]) -> None:
         for shard, count in expected.items():
             self._put_if_absent(
-                {**shard_key(name, shard), "expected": {"N": str(count)}, "done": {"N": "0"}}
+                {**shard_key(name, shard), "expected": {"N": str(count)}, "done": {"N": "0"}},
+                f"writing shard {shard} of job {name}",
             )
         items = [{**member_key(name, i), "job_name": {"S": name}} for i in ids]
         with ThreadPoolExecutor(self._concurrency) as pool:
-            list(pool.map(self._put_if_absent, items))
+            list(
+                pool.map(lambda item: self._put_if_absent(item, f"writing {item[PK]['S']}"), items)
+            )
 
-    def _put_if_absent(self, item: dict[str, Any]) -> None:
+    def _put_if_absent(self, item: dict[str, Any], doing: str) -> None:
+        """Put ``item`` unless its key exists (a duplicate delivery's write is no error)."""
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -201,9 +194,9 @@ class DynamoJobLedger:
             )
         except ClientError as error:
             if _code(error) != "ConditionalCheckFailedException":
-                raise JobsAwsError(f"writing {item[PK]['S']}: {error}") from error
+                raise JobsAwsError(f"{doing}: {error}") from error
         except BotoCoreError as error:
-            raise JobsAwsError(f"writing {item[PK]['S']}: {error}") from error
+            raise JobsAwsError(f"{doing}: {error}") from error
 
     def members_of(self, inference_id: str) -> list[Member]:
         page = self._call(
