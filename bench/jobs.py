@@ -31,7 +31,7 @@ from typing import Any
 
 from bench.cost import KB, PRICES, Prices, Row, gb_seconds, item_size
 from lambdas.common.contract import shard_of
-from lambdas.jobs.clients import member_key, shard_key
+from lambdas.jobs.items import member_key, shard_key
 
 FILES_PER_SECOND = 1000
 JOB_ENTRIES = 100_000

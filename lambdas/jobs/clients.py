@@ -18,7 +18,6 @@ import contextlib
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
@@ -30,13 +29,22 @@ from lambdas.common.contract import (
     JOBS_LIST_INDEX,
     JOBS_LIST_KEY,
     JOBS_LIST_VALUE,
-    JOBS_PARTITION_KEY,
-    JOBS_SORT_KEY,
     STATUS_SHARDS,
 )
-from lambdas.common.items import decode_item, record_from_item
+from lambdas.common.items import record_from_item
 from lambdas.common.records import InferenceRecord
 from lambdas.common.store import BATCH_GET_MAX_KEYS, batch_get_items
+from lambdas.jobs.items import (
+    PK,
+    count_items,
+    header_from_item,
+    header_key,
+    header_values,
+    item_value,
+    member_key,
+    shard_key,
+    shard_settled_item,
+)
 from lambdas.jobs.model import OPEN_STATUSES, JobHeader, JobStatus, Member
 from lambdas.jobs.ports import CurrentVersion, JobsAwsError
 
@@ -45,15 +53,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-PK, SK = JOBS_PARTITION_KEY, JOBS_SORT_KEY
-HEADER_SK = "JOB"
-SHARD_SK = "SHARD"
 COUNT_ATTEMPTS = 8
 # transactions that conflicted on a shard item try again after a jittered pause (0.04 s ...)
 CONFLICT_RETRY = Backoff(base_seconds=0.02, cap_seconds=1.0)
 PART_BYTES = 8 * 1024 * 1024  # multipart parts (S3's minimum is 5 MiB but for the last)
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
-_HEADER_FIELDS = {f.name for f in fields(JobHeader)}
 
 
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=64)
@@ -69,33 +73,8 @@ def create_clients() -> tuple[DynamoDBClient, S3Client]:
     )
 
 
-def header_key(name: str) -> dict[str, Any]:
-    return {PK: {"S": f"JOB#{name}"}, SK: {"S": HEADER_SK}}
-
-
-def shard_key(name: str, shard: int) -> dict[str, Any]:
-    return {PK: {"S": f"JOB#{name}#SHARD#{shard:02d}"}, SK: {"S": SHARD_SK}}
-
-
-def member_key(name: str, inference_id: str) -> dict[str, Any]:
-    return {PK: {"S": f"ID#{inference_id}"}, SK: {"S": f"JOB#{name}"}}
-
-
-def _value(value: str | int) -> dict[str, Any]:
-    return {"N": str(value)} if isinstance(value, int) else {"S": value}
-
-
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def header_from_item(item: dict[str, Any]) -> JobHeader:
-    values: dict[str, Any] = {}
-    for name, value in decode_item(item).items():
-        if name in _HEADER_FIELDS:
-            values[name] = value if isinstance(value, str) else int(value)  # numbers: Decimal
-    values["status"] = JobStatus(values["status"])
-    return JobHeader(**values)
 
 
 class DynamoJobLedger:
@@ -108,7 +87,7 @@ class DynamoJobLedger:
         item = {
             **header_key(header.job_name),
             JOBS_LIST_KEY: {"S": JOBS_LIST_VALUE},
-            **{name: _value(value) for name, value in _header_values(header).items()},
+            **{name: item_value(value) for name, value in header_values(header).items()},
         }
         self._put_if_absent(item, f"creating job {header.job_name}")
         stored = self.header(header.job_name)
@@ -132,7 +111,7 @@ class DynamoJobLedger:
         attribute_values = {
             ":expected": {"S": expected.value},
             ":new": {"S": new.value},
-            **{f":v{i}": _value(v) for i, v in enumerate(values.values())},
+            **{f":v{i}": item_value(v) for i, v in enumerate(values.values())},
         }
         assignments = ["#status = :new", *(f"#a{i} = :v{i}" for i in range(len(values)))]
         try:
@@ -225,7 +204,7 @@ class DynamoJobLedger:
         message back to its queue."""
         for attempt in range(1, COUNT_ATTEMPTS + 1):
             try:
-                self._client.transact_write_items(TransactItems=_count_items(self._table, member))
+                self._client.transact_write_items(TransactItems=count_items(self._table, member))
             except ClientError as error:
                 reasons = {
                     str(reason.get("Code"))
@@ -249,11 +228,11 @@ class DynamoJobLedger:
                 TableName=self._table, Key=shard_key(name, shard), ConsistentRead=True
             ),
         ).get("Item")
-        return item is None or _settled(dict(item))
+        return item is None or shard_settled_item(dict(item))
 
     def all_settled(self, name: str) -> bool:
         keys = [shard_key(name, shard) for shard in range(STATUS_SHARDS)]
-        return all(_settled(item) for item in self._get_many(keys))
+        return all(shard_settled_item(item) for item in self._get_many(keys))
 
     def uncounted(self, name: str, ids: list[str]) -> list[str]:
         counted = set()
@@ -272,42 +251,6 @@ class DynamoJobLedger:
             return call()
         except (ClientError, BotoCoreError) as error:
             raise JobsAwsError(f"{what}: {error}") from error
-
-
-def _count_items(table: str, member: Member) -> list[Any]:
-    """Mark the member counted (only once) and add one to its shard, atomically."""
-    return [
-        {
-            "Update": {
-                "TableName": table,
-                "Key": member_key(member.job_name, member.inference_id),
-                "UpdateExpression": "SET counted = :true",
-                "ConditionExpression": "attribute_exists(#pk) AND attribute_not_exists(counted)",
-                "ExpressionAttributeNames": {"#pk": PK},
-                "ExpressionAttributeValues": {":true": {"BOOL": True}},
-            }
-        },
-        {
-            "Update": {
-                "TableName": table,
-                "Key": shard_key(member.job_name, member.shard),
-                "UpdateExpression": "ADD done :one",
-                "ExpressionAttributeValues": {":one": {"N": "1"}},
-            }
-        },
-    ]
-
-
-def _settled(item: dict[str, Any]) -> bool:
-    return int(item.get("done", {}).get("N", "0")) >= int(item["expected"]["N"])
-
-
-def _header_values(header: JobHeader) -> dict[str, str | int]:
-    values: dict[str, str | int] = {}
-    for field in fields(JobHeader):
-        value = getattr(header, field.name)
-        values[field.name] = value.value if isinstance(value, JobStatus) else value
-    return values
 
 
 def batch_get(
