@@ -13,8 +13,8 @@ import importlib
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,6 +31,7 @@ from asyncinfer.local.aws.iam import (
 from asyncinfer.local.aws.pipes import PipeRunner, pipe_specs
 from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.lambda_runner.runner import EventRunner
+from asyncinfer.local.overrides import with_function_environment, with_schedule_period
 from asyncinfer.local.processes import (
     RUNTIME_MODULE,
     STARTUP_TIMEOUT_SECONDS,
@@ -43,7 +44,7 @@ from asyncinfer.local.processes import (
 )
 from asyncinfer.local.provision.creation_checks import check_creation
 from asyncinfer.local.provision.resources import FUNCTION_NAMES, Provisioner
-from asyncinfer.local.provision.spec import EndpointSpec, FunctionSpec, LocalPipelineSpec
+from asyncinfer.local.provision.spec import EndpointSpec, LocalPipelineSpec
 from asyncinfer.local.provision.synth import synthesize
 from asyncinfer.local.provision.template import Template
 from asyncinfer.local.sagemaker.state import LocalRuntime
@@ -101,57 +102,6 @@ class LocalOptions:
     # ``runtime_options`` and runs without IAM.
     run_functions: bool = True
     runtime_process: bool = False
-
-
-def with_function_environment(
-    spec: LocalPipelineSpec, overrides: Mapping[str, Mapping[str, str]]
-) -> LocalPipelineSpec:
-    """The spec with each named function's environment updated by ``overrides[name]``."""
-    known = {
-        spec.ingest.function.name,
-        *(source.function.name for source in spec.queues),
-        *(source.function.name for source in spec.results),
-        *(source.function.name for source in spec.schedules),
-    }
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise LocalModeError(f"no function named {', '.join(unknown)} (known: {sorted(known)})")
-
-    def updated(function: FunctionSpec) -> FunctionSpec:
-        extra = overrides.get(function.name)
-        if not extra:
-            return function
-        return replace(function, environment={**function.environment, **extra})
-
-    return replace(
-        spec,
-        ingest=replace(spec.ingest, function=updated(spec.ingest.function)),
-        queues=tuple(replace(source, function=updated(source.function)) for source in spec.queues),
-        results=tuple(
-            replace(source, function=updated(source.function)) for source in spec.results
-        ),
-        schedules=tuple(
-            replace(source, function=updated(source.function)) for source in spec.schedules
-        ),
-    )
-
-
-def with_schedule_period(
-    spec: LocalPipelineSpec, period_seconds: float | None
-) -> LocalPipelineSpec:
-    """The spec with every schedule firing each ``period_seconds`` (None: as the template says).
-
-    A local-only speed-up for tests: on AWS the rule's own rate applies."""
-    if period_seconds is None:
-        return spec
-    if period_seconds <= 0:
-        raise LocalModeError(f"schedule_period_seconds must be positive, got {period_seconds}")
-    return replace(
-        spec,
-        schedules=tuple(
-            replace(source, period_seconds=float(period_seconds)) for source in spec.schedules
-        ),
-    )
 
 
 class LocalPipeline:

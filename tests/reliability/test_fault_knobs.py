@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.faults import DuplicateDelivery, DynamoDBFaultProxy
+from asyncinfer.local.overrides import with_function_environment
 from asyncinfer.local.processes import LocalModeError
 from asyncinfer.local.provision.spec import (
     EndpointSpec,
@@ -21,7 +22,6 @@ from asyncinfer.local.provision.spec import (
     QueueSourceSpec,
     TopicSourceSpec,
 )
-from asyncinfer.local.session import with_function_environment
 
 pytestmark = pytest.mark.reliability
 REGION = "us-east-1"
