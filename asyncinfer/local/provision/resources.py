@@ -16,7 +16,6 @@ fires on that schedule.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,7 +37,7 @@ from asyncinfer.local.provision.spec import (
     ScheduleSourceSpec,
     TopicSourceSpec,
 )
-from asyncinfer.local.provision.template import PARTITION, Template, TemplateError
+from asyncinfer.local.provision.template import PARTITION, Template, TemplateError, rate_seconds
 from lambdas.common.contract import LocalOutput
 
 INGEST_HANDLER = "lambdas.ingest.handler.handler"
@@ -53,8 +52,6 @@ FUNCTION_NAMES = {
 }
 # EventBridge rate expressions: "rate(value unit)", unit minute(s), hour(s) or day(s)
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
-RATE_EXPRESSION = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
-RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 LAMBDA_DEFAULT_RETRIES = 2  # Lambda's asynchronous invocation retries, when not configured
 SQS_DEFAULT_VISIBILITY_TIMEOUT = 30
 
@@ -392,15 +389,3 @@ class Provisioner:
             instance_count=max(1, int(variant.get("InitialInstanceCount", 1))),
             model_url=model_url,
         )
-
-
-def rate_seconds(expression: str) -> float:
-    """The period of an EventBridge ``rate(...)`` expression; other schedules (``cron(...)``)
-    are not run locally (README "Local mode")."""
-    match = RATE_EXPRESSION.fullmatch(expression.strip())
-    if match is None:
-        raise TemplateError(f"local mode runs rate(...) schedules only, not {expression!r}")
-    value, unit = int(match[1]), match[2].removesuffix("s")
-    if value < 1:
-        raise TemplateError(f"{expression!r}: the rate must be at least 1")
-    return float(value * RATE_UNIT_SECONDS[unit])

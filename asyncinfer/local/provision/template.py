@@ -304,3 +304,19 @@ class Template:
             raise TemplateError(
                 f"Fn::FindInMap {map_name}/{top_key}/{second_key}: no such entry"
             ) from missing
+
+
+RATE_EXPRESSION = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)")
+RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def rate_seconds(expression: str) -> float:
+    """The period of an EventBridge ``rate(...)`` expression; other schedules (``cron(...)``)
+    are not run locally (README "Local mode")."""
+    match = RATE_EXPRESSION.fullmatch(expression.strip())
+    if match is None:
+        raise TemplateError(f"local mode runs rate(...) schedules only, not {expression!r}")
+    value, unit = int(match[1]), match[2].removesuffix("s")
+    if value < 1:
+        raise TemplateError(f"{expression!r}: the rate must be at least 1")
+    return float(value * RATE_UNIT_SECONDS[unit])

@@ -11,9 +11,9 @@ import pytest
 
 from asyncinfer.local.lambda_runner.pool import Invocation, Outcome, WorkerPool
 from asyncinfer.local.lambda_runner.schedule import ScheduleSource, scheduled_event
-from asyncinfer.local.provision.resources import RECONCILER_HANDLER, Provisioner, rate_seconds
+from asyncinfer.local.provision.resources import RECONCILER_HANDLER, Provisioner
 from asyncinfer.local.provision.spec import FunctionSpec, ScheduleSourceSpec
-from asyncinfer.local.provision.template import Template, TemplateError
+from asyncinfer.local.provision.template import Template, TemplateError, rate_seconds
 from lambdas.common.clock import parse_timestamp
 
 AWS = "http://127.0.0.1:5000"
