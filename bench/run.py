@@ -242,7 +242,7 @@ class Report:
                 500,
             ),
             Figure("job_hot_partition_wcu_at_1000_fps_naive", jobs.naive_hot_partition_wcu()),
-            Figure("job_cost_per_million", jobs.job_cost_per_million(), unit=" $"),
+            Figure("job_cost_per_million", jobs.job_cost_per_million(), unit=" USD"),
             Figure("batch_latency_ratio", median(ingest.batch_seconds) / invoke),
             Figure("naive_batch_latency_ratio", median(ingest.naive_batch_seconds) / invoke),
             Figure("bare_batch_latency_ratio", median(ingest.bare_batch_seconds) / invoke),
