@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -467,3 +468,16 @@ def s3_event(
             }
         ]
     }
+
+
+def set_faults(harness: Harness, **changes: Any) -> None:
+    """Through the runtime's admin API, as a user of local mode would."""
+    assert harness.pipeline.runtime is not None
+    request = urllib.request.Request(
+        f"{harness.pipeline.runtime.admin_url}/faults",
+        data=json.dumps(changes).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200

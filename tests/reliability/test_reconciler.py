@@ -12,12 +12,10 @@ after its submission.
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,6 +29,7 @@ from tests.reliability.support import (
     iris_csv,
     running_pipeline,
     s3_event,
+    set_faults,
     summarized,
     wait_quiet,
     wait_terminal,
@@ -50,19 +49,6 @@ KNOBS = {"drop_notification_rate": 0.1, "expire_rate": 0.1}
 LEGACY_KNOBS = {"drop_notification_rate": 0.1, "expire_rate": 0.0}
 FILES = 30  # of which every sixth is rejected by the model
 LEGACY = 4  # uploaded while the bucket had no notification configuration
-
-
-def set_faults(harness: Harness, **changes: Any) -> None:
-    """Through the runtime's admin API, as a user of local mode would."""
-    assert harness.pipeline.runtime is not None
-    request = urllib.request.Request(
-        f"{harness.pipeline.runtime.admin_url}/faults",
-        data=json.dumps(changes).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 200
 
 
 def body(number: int) -> bytes:

@@ -14,7 +14,6 @@ import random
 import subprocess
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 from asyncinfer.local.faults import DynamoDBFaultProxy
 from lambdas.common.clock import format_timestamp, parse_timestamp, utc_now
 from lambdas.common.records import TERMINAL_STATUSES, InferenceRecord, Status
-from tests.reliability.support import Harness
+from tests.reliability.support import Harness, set_faults
 
 STALE_PER_ROUND = 3
 # what each driver must have done at least once before the run may stop them
@@ -46,19 +45,6 @@ class Pace:
 SOAK_PACE = Pace(outage_seconds=8, outage_every=60, kill_every=15, redrive_every=20, stale_every=3)
 # make test's run of a few dozen files: each driver acts within its first seconds
 QUICK_PACE = Pace(outage_seconds=4, outage_every=30, kill_every=20, redrive_every=5, stale_every=2)
-
-
-def set_faults(harness: Harness, **changes: Any) -> None:
-    """Through the runtime's admin API, as a user of local mode would."""
-    assert harness.pipeline.runtime is not None
-    request = urllib.request.Request(
-        f"{harness.pipeline.runtime.admin_url}/faults",
-        data=json.dumps(changes).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
 
 
 class Chaos:
