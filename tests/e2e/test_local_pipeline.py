@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,9 @@ def _children(pid: int) -> list[int]:
 
 def test_clean_shutdown_leaves_no_process_or_port_behind(tmp_path: Path) -> None:
     pipeline = LocalPipeline(LocalOptions(state_dir=tmp_path))
+    # The first "spawn" worker of this test process starts multiprocessing's resource tracker,
+    # which lives as long as the test process does: start it first so it counts as "before".
+    resource_tracker.ensure_running()
     before = set(_children(os.getpid()))
     spec = pipeline.start()
     assert set(_children(os.getpid())) - before
