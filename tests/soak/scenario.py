@@ -59,7 +59,8 @@ FAULTS = FaultSettings(
     seed=20261204,
 )
 DUPLICATE_DELIVERY_RATE = 0.1
-# Uploads wait while the ingest queue holds this many messages, so the races meet ingest.
+# Uploads wait while the ingest queue and the results function's delivery queues hold this many
+# messages together, so that the races meet ingest and results keep up with ingest.
 BACKLOG = 150
 TAIL = 3  # files that meet expiry and a lost notification both
 SETTLE_SECONDS = 600.0
@@ -81,11 +82,34 @@ def injected(harness: Harness, proxy: DynamoDBFaultProxy, chaos: Chaos, races: i
     )
 
 
+class Backlog:
+    """The pipeline's backlog (the ingest queue and the results function's delivery queues),
+    read by one uploader at a time at most once a second: eight uploaders asking before every
+    upload would keep the single AWS server busy answering them."""
+
+    def __init__(self, harness: Harness) -> None:
+        self._harness = harness
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._read_at = -1.0
+
+    def depth(self) -> int:
+        with self._lock:
+            if time.monotonic() - self._read_at >= 1.0:
+                self._depth = sum(
+                    self._harness.queue_depth(url) for url in self._harness.work_queues()
+                )
+                self._read_at = time.monotonic()
+            return self._depth
+
+
 def load(harness: Harness, count: int, files: list[SoakFile], lock: threading.Lock) -> None:
-    """Uploads ``count`` files in parallel, pausing while the ingest queue is long."""
+    """Uploads ``count`` files in parallel, pausing while the pipeline's backlog is long: ingest
+    and results then progress with the uploads, and the races meet ingest."""
+    backlog = Backlog(harness)
 
     def one(number: int) -> None:
-        while harness.queue_depth(harness.spec.ingest.queue_url) > BACKLOG:
+        while backlog.depth() > BACKLOG:
             time.sleep(0.5)
         versions = upload(harness, number)
         with lock:
@@ -99,9 +123,12 @@ def submitted(harness: Harness, ids: list[str], timeout: float) -> None:
     """Until ingest is done with every id (no record still PENDING) and the endpoint holds no
     request: the tail's faults then meet the tail alone."""
 
+    waiting = set(ids)  # a record past PENDING never returns to it: only these are read again
+
     def done() -> bool:
-        records = harness.records(ids).values()
-        if any(r is None or r.status == Status.PENDING for r in records):
+        records = harness.records(waiting)
+        waiting.difference_update(i for i, r in records.items() if r and r.status != Status.PENDING)
+        if waiting:
             return False
         stats = harness.runtime_stats
         return not stats["queue_depth"] and not stats["in_flight"]
@@ -139,6 +166,7 @@ def settle(harness: Harness, ids: list[str]) -> None:
     """As a user would: redrive what lands in a dead-letter queue until every record has an
     outcome and nothing is left anywhere."""
     last_report = time.monotonic()
+    open_ids = set(ids)  # a terminal record stays terminal: only the others are read again
 
     def done() -> bool:
         nonlocal last_report
@@ -146,8 +174,11 @@ def settle(harness: Harness, ids: list[str]) -> None:
             if all(harness.queue_depth(url) == 0 for url in harness.work_queues()):
                 harness.redrive()
             return False
-        records = harness.records(ids).values()
-        open_ = sum(1 for r in records if r is None or r.status not in TERMINAL_STATUSES)
+        records = harness.records(open_ids)
+        open_ids.difference_update(
+            i for i, r in records.items() if r is not None and r.status in TERMINAL_STATUSES
+        )
+        open_ = len(open_ids)
         if time.monotonic() - last_report > PROGRESS_EVERY_SECONDS:
             last_report = time.monotonic()
             print(f"soak: settling, {open_} of {len(ids)} without an outcome", file=sys.stderr)

@@ -52,6 +52,14 @@ logger = logging.getLogger(__name__)
 
 SourceSpec = QueueSourceSpec | TopicSourceSpec | ScheduleSourceSpec
 
+# Lambda runs asynchronous invocations (SNS -> Lambda) as fast as the function's concurrency
+# allows: its reserved concurrency, or else the account's unreserved pool, 1,000 by default
+# ("Lambda function scaling" and "Configuring reserved concurrency", Lambda developer guide,
+# https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html). Locally each concurrent
+# invocation is a worker process of about 70 MB, so a topic source runs at most this many.
+ACCOUNT_CONCURRENCY = 1000
+LOCAL_ASYNC_CONCURRENCY_CAP = 8
+
 
 class EventRunner:
     """Delivers queue and topic events to the handlers, as Lambda does for the deployed stack."""
@@ -64,7 +72,7 @@ class EventRunner:
         base_environment: Mapping[str, str],
         log_dir: Path | str,
         *,
-        async_concurrency: int = 4,
+        async_concurrency: int | None = None,
         async_retry_backoff_seconds: float = 1.0,
         failure_destinations: Collection[str] = (),
         poll_wait_seconds: int = 1,
@@ -74,13 +82,14 @@ class EventRunner:
     ) -> None:
         """``base_environment`` (endpoints, fake credentials) is what every function gets under
         its own variables; handler output goes to ``log_dir/<function name>.log``;
-        ``async_concurrency`` bounds the concurrent invocations of each topic source;
+        ``async_concurrency`` bounds the concurrent invocations of each topic source (None:
+        the function's concurrency, ``async_concurrency_of``);
         ``failure_destinations`` lists the dead-letter queues of topic sources that are a
         function's async on-failure destination (they get Lambda's invocation records);
         ``duplicate_delivery_rate`` (a fault knob, 0-1, draws seeded by ``seed``) is the share
         of first receives, from the ingest queue and the topic delivery queues alike, that are
         sent back to their queue once more, as at-least-once delivery may do."""
-        if async_concurrency < 1:
+        if async_concurrency is not None and async_concurrency < 1:
             raise ValueError(f"async_concurrency must be at least 1, got {async_concurrency}")
         if not 1 <= poll_wait_seconds <= 20:
             raise ValueError(f"poll_wait_seconds must be 1-20, got {poll_wait_seconds}")
@@ -208,7 +217,7 @@ class EventRunner:
             pool=pool,
             stopping=self._stopping,
             region=self._region,
-            concurrency=self._async_concurrency,
+            concurrency=self._topic_concurrency(spec.function),
             retry_backoff_seconds=self._async_retry_backoff_seconds,
             failure_destination=spec.dead_letter_queue_url in self._failure_destinations,
             poll_wait_seconds=self._poll_wait_seconds,
@@ -223,10 +232,24 @@ class EventRunner:
             if isinstance(spec, QueueSourceSpec)
             else 1  # a schedule runs one invocation at a time
             if isinstance(spec, ScheduleSourceSpec)
-            else self._async_concurrency
+            else self._topic_concurrency(spec.function)
             for spec in self._sources_specs
             if spec.function.name == function_name
         )
+
+    def _topic_concurrency(self, function: FunctionSpec) -> int:
+        if self._async_concurrency is not None:
+            return self._async_concurrency
+        return async_concurrency_of(function)
+
+
+def async_concurrency_of(function: FunctionSpec) -> int:
+    """How many asynchronous invocations of ``function`` run at once: its reserved
+    concurrency, or the account's, within what a laptop holds (a reserved concurrency of 0,
+    which throttles every invocation on AWS, is not emulated: it runs one at a time)."""
+    reserved = function.reserved_concurrency
+    available = ACCOUNT_CONCURRENCY if reserved is None else reserved
+    return max(1, min(available, LOCAL_ASYNC_CONCURRENCY_CAP))
 
 
 def _validate(spec: SourceSpec) -> None:

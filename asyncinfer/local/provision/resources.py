@@ -215,6 +215,7 @@ class Provisioner:
                     log_format=logging_config.get("LogFormat", "Text"),
                     application_log_level=logging_config.get("ApplicationLogLevel", "INFO"),
                     system_log_level=logging_config.get("SystemLogLevel", "INFO"),
+                    reserved_concurrency=_optional_int(properties, "ReservedConcurrentExecutions"),
                 ),
                 properties,
             )
@@ -389,3 +390,8 @@ class Provisioner:
             instance_count=max(1, int(variant.get("InitialInstanceCount", 1))),
             model_url=model_url,
         )
+
+
+def _optional_int(properties: Mapping[str, Any], name: str) -> int | None:
+    value = properties.get(name)
+    return None if value is None else int(value)

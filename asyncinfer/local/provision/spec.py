@@ -23,6 +23,8 @@ class FunctionSpec:
     log_format: str = "Text"
     application_log_level: str = "INFO"
     system_log_level: str = "INFO"
+    # ReservedConcurrentExecutions; None: the function draws on the account's unreserved pool
+    reserved_concurrency: int | None = None
 
     @property
     def filtered_at(self) -> str | None:
