@@ -64,7 +64,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
+# What make test runs before pytest, two at a time (a fresh clone saves about two minutes): the
+# two virtual environments are independent, and ruff, mypy and the Lambda runtime's SDK need
+# only .venv, so the checks overlap checkov's install.
+TEST_PREREQUISITES := $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typecheck
+test:
+	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) --no-print-directory -j2 --output-sync=target \
+		$(TEST_PREREQUISITES)
 	$(BIN)/python -m pytest -q $(PARALLEL)
 
 # The tests marked "soak", which make test deselects: the soak itself (tests/soak: one local

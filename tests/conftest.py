@@ -6,7 +6,10 @@ process reports the run."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,7 +85,13 @@ def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
 def shared_synth_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Local mode starts in a fresh state folder per test or module; each would synthesize the
     same app again (a Node.js start-up and cdk-nag: 10-20 s on two cores). One cloud assembly
-    per sources digest and context serves the whole session, copied into each state folder."""
+    per sources digest and context serves the whole session, copied into each state folder.
+    Under ``make test`` the controller made the folder (``pytest_configure``) and the workers
+    inherit it."""
+    inherited = os.environ.get(SHARED_CACHE_VARIABLE)
+    if inherited:
+        yield Path(inherited)
+        return
     folder = tmp_path_factory.mktemp("synth-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SHARED_CACHE_VARIABLE, str(folder))
@@ -123,6 +132,10 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 # (an infra module synthesizes once). pytest-xdist's own --dist loadgroup cannot do this here:
 # it renames node ids through an attribute pytest 9 no longer reads.
 SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
+# ... except the bench's smoke run, which times nothing (its docstring) and is the longest set-up
+# of tests/e2e: a scope of its own, so the worker that runs the unit and infra tests takes it
+# (scopes go out largest first: it comes after the big unit modules) instead of the critical path.
+OWN_SCOPES = ("tests/e2e/test_bench_smoke.py",)
 SERIAL_SCOPE = "local-pipelines"
 RELIABILITY_SUPPORT = "tests.reliability.support"
 SUMMARY_KEY = "reliability_summary"
@@ -136,11 +149,54 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class PipelinesOneAtATime(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith(SERIAL_PREFIXES):
+            if nodeid.startswith(SERIAL_PREFIXES) and not nodeid.startswith(OWN_SCOPES):
                 return SERIAL_SCOPE
             return str(super()._split_scope(nodeid))
 
     return PipelinesOneAtATime(config, log)
+
+
+PRESYNTH = pytest.StashKey[tuple[Path, "subprocess.Popen[bytes]"]]()
+
+
+def _runs_local_pipelines(config: pytest.Config) -> bool:
+    """Whether the run's paths include the local-pipeline tests (``make test``: all of them)."""
+    for argument in config.args:
+        path = Path(argument.split("::")[0]).resolve()
+        relative = (
+            path.relative_to(config.rootpath).as_posix()
+            if path.is_relative_to(config.rootpath)
+            else ""
+        )
+        if relative in (".", "tests") or f"{relative}/".startswith(SERIAL_PREFIXES):
+            return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The xdist controller (``make test``) synthesizes the local pipelines' contexts ahead
+    of the worker that runs them (tests/presynth.py), into a cache the workers inherit."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    if os.environ.get(SHARED_CACHE_VARIABLE) or not _runs_local_pipelines(config):
+        return
+    from tests import presynth
+
+    cache = Path(tempfile.mkdtemp(prefix="synth-cache-"))
+    os.environ[SHARED_CACHE_VARIABLE] = str(cache)
+    config.stash[PRESYNTH] = (cache, presynth.start(cache))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    started = config.stash.get(PRESYNTH, None)
+    if started is None:
+        return
+    from tests import presynth
+
+    cache, process = started
+    presynth.stop(process)
+    os.environ.pop(SHARED_CACHE_VARIABLE, None)
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

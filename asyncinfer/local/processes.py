@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -145,6 +146,25 @@ class StateDirLock:
             self._handle = None
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A server process started by ``ServerProcesses.launch``, not yet known to answer."""
+
+    name: str
+    process: subprocess.Popen[str]
+    log_name: str
+
+    def ready(self, health_path: str, deadline: float) -> str:
+        """Its URL, once it printed ``READY <port>`` and ``health_path`` answers."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise LocalModeError(f"the {self.name} server did not start (see {self.log_name})")
+        url = f"http://127.0.0.1:{line.split()[1]}"
+        wait_until_answers(f"{url}{health_path}", deadline, self.process)
+        return url
+
+
 class ServerProcesses:
     """Our servers as child processes: started on free ports, stopped together."""
 
@@ -159,6 +179,11 @@ class ServerProcesses:
         self, name: str, module: str, arguments: list[str], health_path: str, deadline: float
     ) -> str:
         """Starts ``python -m module --port 0``; it prints ``READY <port>`` once bound."""
+        return self.launch(name, module, arguments).ready(health_path, deadline)
+
+    def launch(self, name: str, module: str, arguments: list[str]) -> Launched:
+        """Starts ``python -m module --port 0`` without waiting for it: servers that do not
+        depend on each other import and bind at the same time (local mode's start-up)."""
         log = (self.log_dir / f"{name}.log").open(self._log_mode)
         self._logs.append(log)
         self._log_starts[self.log_dir / f"{name}.log"] = log.seek(0, 2)
@@ -171,13 +196,7 @@ class ServerProcesses:
             preexec_fn=_death_signal(),  # noqa: PLW1509 - one async-signal-safe libc call
         )
         self._processes.append(process)
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("READY "):
-            raise LocalModeError(f"the {name} server did not start (see {log.name})")
-        url = f"http://127.0.0.1:{line.split()[1]}"
-        wait_until_answers(f"{url}{health_path}", deadline, process)
-        return url
+        return Launched(name, process, log.name)
 
     def tracebacks(self) -> list[str]:
         """The logs of this run's servers that hold a Python traceback (a server that logged

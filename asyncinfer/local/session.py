@@ -50,6 +50,8 @@ from asyncinfer.local.provision.template import Template
 from asyncinfer.local.sagemaker.state import LocalRuntime
 from lambdas.common.clock import utc_now
 
+MODEL_SERVER_MODULE = "asyncinfer.local.sagemaker.model_server"
+
 # The local administrator (``aws.authorization.LOCAL_ADMIN_KEY``): provisioning, the CLI, tests.
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -157,10 +159,19 @@ class LocalPipeline:
         self._lock.acquire()  # before anything touches the folder another local mode uses
         self.log_dir.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + options.startup_timeout_seconds
+        # The servers depend on nothing that follows: they import and bind while the app is
+        # synthesized and the stack provisioned (seconds each on two cores, in sequence).
+        self._progress("starting the AWS APIs (moto server)")
+        aws_server = self._servers.launch(
+            "aws", "asyncinfer.local.aws.server", ["--iam"] if options.enforce_iam else []
+        )
+        model_server = None
+        if options.model_url is None:
+            self._progress("starting the demo model server")
+            model_server = self._servers.launch("model", MODEL_SERVER_MODULE, [])
         self._progress("synthesizing the CDK app")
         synthesized = synthesize(project_root(), options.state_dir / "cdk.out", options.context)
-        self._progress("starting the AWS APIs (moto server)")
-        aws_endpoint_url = self._start_aws_server(deadline)
+        aws_endpoint_url = aws_server.ready("/moto-api/", deadline)
         template = Template(
             self._load_template(synthesized.template_path, synthesized.stack_name),
             stack_name=synthesized.stack_name,
@@ -180,7 +191,9 @@ class LocalPipeline:
         provisioner.create_resources()
         if options.enforce_iam:
             self._assume_roles(template, aws_endpoint_url)
-        self.model_url = options.model_url or self._start_model_server(deadline)
+        self.model_url = options.model_url or ""
+        if model_server is not None:
+            self.model_url = model_server.ready("/ping", deadline)
         endpoint = provisioner.endpoint_spec(self.model_url)
         self._progress(f"starting the SageMaker async runtime for endpoint {endpoint.name}")
         runtime_url = self._start_runtime(endpoint, aws_endpoint_url, provisioner, deadline)
@@ -322,18 +335,6 @@ class LocalPipeline:
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.spec.runtime_endpoint_url,
             STATE_DIR_VARIABLE: str(self.options.state_dir),
         }
-
-    def _start_aws_server(self, deadline: float) -> str:
-        arguments = ["--iam"] if self.options.enforce_iam else []
-        return self._servers.start(
-            "aws", "asyncinfer.local.aws.server", arguments, "/moto-api/", deadline
-        )
-
-    def _start_model_server(self, deadline: float) -> str:
-        self._progress("starting the demo model server")
-        return self._servers.start(
-            "model", "asyncinfer.local.sagemaker.model_server", [], "/ping", deadline
-        )
 
     def _write_state(self, spec: LocalPipelineSpec) -> None:
         state = {

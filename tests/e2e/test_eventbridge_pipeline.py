@@ -1,18 +1,13 @@
 """Local mode fitted into an existing account: an imported input bucket whose objects arrive
 through EventBridge (duplicated deliveries included), and one outgoing event per terminal
-record, which a consumer queue of the test receives. Also: the wheel, installed into a fresh
-virtual environment, gives an ``asyncinfer`` CLI that works against this local mode."""
+record, which a consumer queue of the test receives. (The installed wheel's CLI against local
+mode: tests/soak/test_installed_wheel.py, in ``make soak``.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +26,6 @@ from lambdas.common.records import TERMINAL_STATUSES, inference_id_for
 pytestmark = pytest.mark.e2e
 WAIT_SECONDS = 60.0
 TEAM_BUCKET = "team-existing-bucket"
-ROOT = Path(__file__).resolve().parents[2]
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 
 
@@ -164,59 +158,6 @@ def test_files_become_records_exactly_once_and_each_yields_one_event(
         record = event["detail"]["record"]
         assert record["input_location"]["S"].startswith(f"s3://{TEAM_BUCKET}/eb/")
         assert "result" not in record  # the inline result stays in the table
-
-
-@pytest.mark.skipif(shutil.which("node") is None, reason="local mode needs Node.js")
-def test_the_installed_wheel_s_cli_works_against_local_mode(
-    clients: dict[str, Any], pipeline: LocalPipeline, tmp_path: Path
-) -> None:
-    source, wheelhouse, venv = tmp_path / "source", tmp_path / "wheels", tmp_path / "venv"
-    # what the wheel is built from, copied: the build leaves no egg-info in the repository
-    for name in ("pyproject.toml", "README.md"):
-        source.mkdir(exist_ok=True)
-        shutil.copy(ROOT / name, source / name)
-    for package in ("asyncinfer", "lambdas", "stacks"):
-        shutil.copytree(
-            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheelhouse), "."],
-        check=True,
-        timeout=180,
-        cwd=source,
-        env=clean,
-    )
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=clean)
-    (wheel,) = wheelhouse.glob("asyncinfer-*.whl")
-    # the declared dependencies, resolved by pip as a user's install would
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
-        check=True,
-        timeout=300,
-        cwd=tmp_path,
-        env=clean,
-    )
-    cli = str(venv / "bin" / "asyncinfer")
-    help_text = subprocess.run(
-        [cli, "--help"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
-    assert "submit" in help_text
-    inference_id = put(clients, "eb/cli.json", json.dumps({"instances": [IRIS_ROW]}).encode())
-    assert pipeline.spec is not None
-    wait_terminal(clients, pipeline.spec, {inference_id})
-    shown = subprocess.run(
-        [cli, "status", "--json", inference_id],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,  # not the repository: only the installed package is importable
-        env={**clean, **pipeline.client_environment()},
-        check=False,
-    )
-    assert shown.returncode == 0, shown.stderr
-    assert inference_id in shown.stdout
-    assert "COMPLETED" in shown.stdout
 
 
 def test_a_job_completes_once_though_every_delivery_comes_twice(

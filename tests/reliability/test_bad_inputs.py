@@ -31,6 +31,7 @@ from tests.reliability.support import (
 )
 
 pytestmark = pytest.mark.reliability
+METADATA_CONTEXT = {"metadata_attributes": '["note","owner"]'}
 
 ROW = iris_csv(IRIS_ROWS[0])
 INPUT_LOCATION_LIMIT = 1024
@@ -72,7 +73,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory, corpus_ids: list[str]) -> 
     with (
         running_pipeline(
             tmp_path_factory.mktemp("corpus"),
-            context={"metadata_attributes": '["note","owner"]'},
+            context=METADATA_CONTEXT,
         ) as running,
         summarized(
             running, corpus_ids, faults_injected=lambda: observed_bad_inputs(running, corpus_ids)

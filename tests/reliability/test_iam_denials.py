@@ -34,6 +34,7 @@ pytestmark = pytest.mark.reliability
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 # One delivery, then the ingest dead-letter queue: a denied message gets there in seconds.
 ONE_DELIVERY = {"max_receive_count": "1"}
+WITHOUT_INLINE = {"inline_input_max_bytes": "0"}
 INGEST_ROLE = "IngestFunctionRole"
 RESULTS_ROLE = "ResultsFunctionRole"
 EXECUTION_ROLE = "EndpointExecutionRole"
@@ -151,7 +152,7 @@ class TestResultsWithoutUpdateItemIngestWithoutListBucket:
     def harness(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         with running_pipeline(
             tmp_path_factory.mktemp("without-update-item-and-list-bucket"),
-            context={**ONE_DELIVERY, "inline_input_max_bytes": "0"},
+            context={**ONE_DELIVERY, **WITHOUT_INLINE},
             template_transform=both(
                 without_grant(RESULTS_ROLE, "dynamodb:UpdateItem"),
                 without_grant(INGEST_ROLE, "s3:ListBucket"),

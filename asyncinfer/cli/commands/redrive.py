@@ -19,8 +19,8 @@ def redrive(
     queue: Annotated[
         list[str] | None,
         typer.Option(
-            help="ingest, success, error or results (the results function's failures); "
-            "repeatable (default: every dead-letter queue the target has)."
+            help="ingest, success, error, results (the results function's failures) or "
+            "jobs; repeatable (default: every dead-letter queue the target has)."
         ),
     ] = None,
     dry_run: Annotated[

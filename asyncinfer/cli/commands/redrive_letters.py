@@ -2,27 +2,24 @@
 
 Sources and where their messages go:
 
-* the ingest DLQ holds S3 event messages: back to the ingest queue, body and attributes as-is;
+* the ingest DLQ (S3 event messages) and the jobs DLQ (manifests' S3 events, records' outcome
+  events): back to the ingest or jobs queue, body and attributes as-is;
 * the success/error subscription DLQs hold the SNS envelopes SNS could not deliver to the
   results function: each becomes the SNS event SNS sends a subscribed function and goes to
   the results function (stack output ``ResultsFunctionName``) as an asynchronous ``Invoke``
   (``InvocationType=Event``), the way SNS invokes it (Lambda developer guide, "Invoking Lambda
-  functions with Amazon SNS notifications", formerly "Using Lambda with Amazon SNS": "Lambda
-  processes SNS messages asynchronously by queuing the messages and handling retries", and its
-  example event; "Invoking a Lambda function asynchronously": Amazon SNS invokes functions
-  asynchronously);
+  functions with Amazon SNS notifications": "Lambda processes SNS messages asynchronously by
+  queuing the messages and handling retries", and its example event);
 * the results function's async-failure destination holds Lambda invocation records whose
   ``requestPayload`` is the SNS event the function failed on: each of its records is invoked
   again the same way.
 
-Not through the topic: the stack's topic policy lets only the endpoint's role publish
-(``OnlyTheEndpointPublishes``, so an operator's ``Publish`` is denied), and a publish would
-reach every subscriber of the topic, while only the results function missed the message.
+Not through the topic: its policy (``OnlyTheEndpointPublishes``) lets only the endpoint's role
+publish, and a publish would reach every subscriber while only the results function missed it.
 An asynchronous invocation gets the function's own retries and on-failure destination again.
-The operator needs ``lambda:InvokeFunction`` on the results function. Local mode's AWS server
-hands such an invocation to its event runner (``asyncinfer.local.aws.server``): one code path.
-
-Duplicates this may cause are harmless: ingest and results writes are idempotent.
+Local mode's AWS server hands such an invocation to its event runner
+(``asyncinfer.local.aws.server``): one code path. Duplicates this may cause are harmless:
+ingest, results and jobs writes are idempotent.
 """
 
 from __future__ import annotations
@@ -42,11 +39,12 @@ from lambdas.common.records import inference_id_for
 
 HOLD_SECONDS = 300  # how long a message we looked at stays invisible while the run goes on
 IDLE_ROUNDS = 3  # receives in a row that bring nothing new before the queue counts as drained
-QUEUE_NAMES = ("ingest", "success", "error", "results")  # what `--queue` accepts
+QUEUE_NAMES = ("ingest", "success", "error", "results", "jobs")  # what `--queue` accepts
 
 
 class SourceKind(StrEnum):
     INGEST = "ingest"
+    JOBS = "jobs"
     TOPIC_DLQ = "topic-dlq"
     LAMBDA_FAILURES = "lambda-failures"
 
@@ -57,7 +55,7 @@ class RedriveSource:
     queue_url: str
     kind: SourceKind
     destination: str  # shown to the user
-    destination_queue: str | None = None  # the ingest queue
+    destination_queue: str | None = None  # the ingest or jobs queue
     function_name: str | None = None  # the results function (topic DLQs, its failures)
 
 
@@ -177,20 +175,26 @@ def sns_event_for(envelope: Mapping[str, Any]) -> dict[str, Any]:
 
 def copies_for(source: RedriveSource, message: QueueMessage) -> list[Copy]:
     if source.kind is SourceKind.INGEST:
-        if source.destination_queue is None:
-            raise UnroutableMessage("no ingest queue")
         ids = list(_s3_event_inference_ids(message.body))
-        return [
-            Copy(
-                body=message.body,
-                queue_url=source.destination_queue,
-                queue_attributes=message.attributes,
-                inference_id=ids[0] if len(ids) == 1 else None,
-            )
-        ]
+        return [_queue_copy(source, message, ids[0] if len(ids) == 1 else None)]
+    if source.kind is SourceKind.JOBS:
+        # manifests' S3 events and records' outcome events: no inference of their own
+        return [_queue_copy(source, message, None)]
     if source.kind is SourceKind.TOPIC_DLQ:
         return [_topic_dlq_copy(source, message)]
     return _lambda_failure_copies(source, message)
+
+
+def _queue_copy(source: RedriveSource, message: QueueMessage, inference_id: str | None) -> Copy:
+    """The message back on the queue it failed from, body and attributes as they were."""
+    if source.destination_queue is None:
+        raise UnroutableMessage(f"no queue to send the {source.name}'s messages back to")
+    return Copy(
+        body=message.body,
+        queue_url=source.destination_queue,
+        queue_attributes=message.attributes,
+        inference_id=inference_id,
+    )
 
 
 def _results_function(source: RedriveSource) -> str:
@@ -384,6 +388,16 @@ def sources_from_outputs(outputs: Mapping[str, str]) -> dict[str, RedriveSource]
                 destination="results function",
                 function_name=function_name,
             )
+    jobs_dlq = outputs.get(StackOutput.JOBS_DEAD_LETTER_QUEUE_URL)
+    jobs_queue = outputs.get(StackOutput.JOBS_QUEUE_URL)
+    if jobs_dlq and jobs_queue:
+        sources["jobs"] = RedriveSource(
+            name="jobs DLQ",
+            queue_url=jobs_dlq,
+            kind=SourceKind.JOBS,
+            destination="jobs queue",
+            destination_queue=jobs_queue,
+        )
     failures = outputs.get(StackOutput.RESULTS_FAILURE_QUEUE_URL)
     if failures:
         sources["results"] = RedriveSource(

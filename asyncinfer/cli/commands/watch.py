@@ -43,6 +43,7 @@ def watch(
             ("success DLQ", StackOutput.SUCCESS_DEAD_LETTER_QUEUE_URL, True),
             ("error DLQ", StackOutput.ERROR_DEAD_LETTER_QUEUE_URL, True),
             ("results failures", StackOutput.RESULTS_FAILURE_QUEUE_URL, True),
+            ("jobs DLQ", StackOutput.JOBS_DEAD_LETTER_QUEUE_URL, True),
         )
         if (url := outputs.optional_output(key))
     ]

@@ -11,8 +11,10 @@ from urllib.parse import quote_plus
 
 import pytest
 from botocore.exceptions import ClientError
+from typer.testing import CliRunner
 
 from asyncinfer.cli.access.messaging import Functions
+from asyncinfer.cli.app import app
 from asyncinfer.cli.commands.redrive_letters import sns_event_for
 from asyncinfer.cli.errors import AwsCallError
 from lambdas.common.records import inference_id_for
@@ -357,6 +359,44 @@ def test_one_queue_only(cli: Invoke, pipeline: Pipeline, dead_letters: dict[str,
     assert result.exit_code == 0, result.output
     assert [entry["source"] for entry in json.loads(result.stdout)] == ["ingest DLQ"]
     assert visible(pipeline, pipeline.outputs["SuccessDeadLetterQueueUrl"]) == 1
+
+
+def test_the_jobs_dead_letters_go_back_to_the_jobs_queue_as_they_were(pipeline: Pipeline) -> None:
+    """A stack with jobs lists its jobs queue and DLQ; their messages (a manifest's S3 event,
+    a record's outcome event) go back body and attributes as-is, and name no inference."""
+    queues = {
+        output: pipeline.sqs.create_queue(QueueName=output)["QueueUrl"]
+        for output in ("JobsQueueUrl", "JobsDeadLetterQueueUrl")
+    }
+    create_stack({**pipeline.outputs, **queues}, name="WithJobs")
+    manifest = s3_event("jobs/nightly.manifest.json", "v1")
+    outcome = json.dumps({"source": "asyncinfer", "detail-type": "Inference Completed"})
+    attributes = {"origin": {"DataType": "String", "StringValue": "rule"}}
+    for body in (manifest, outcome):
+        pipeline.sqs.send_message(
+            QueueUrl=queues["JobsDeadLetterQueueUrl"],
+            MessageBody=body,
+            MessageAttributes=attributes,
+        )
+
+    result = CliRunner().invoke(
+        app, ["--stack", "WithJobs", "redrive", "--queue", "jobs", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert (report["source"], report["destination"], report["moved"]) == (
+        "jobs DLQ",
+        "jobs queue",
+        2,
+    )
+    assert all(message["inference_ids"] == [] for message in report["messages"])
+    received = pipeline.sqs.receive_message(
+        QueueUrl=queues["JobsQueueUrl"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert sorted(message["Body"] for message in received) == sorted([manifest, outcome])
+    assert all(message["MessageAttributes"] == attributes for message in received)
+    assert visible(pipeline, queues["JobsDeadLetterQueueUrl"]) == 0
 
 
 def test_a_message_whose_copy_cannot_be_sent_stays(
