@@ -39,6 +39,7 @@ from lambdas.common.contract import (
     STATUS_TIME_ATTRIBUTE,
     WRITE_ONCE_PARTITIONS,
     shard_of,
+    status_shard,
 )
 
 Item = Mapping[str, Mapping[str, Any]]
@@ -218,12 +219,16 @@ IDENTITY = ("inference_id", "input_location", "input_bucket", "input_key", "inpu
 def same_record(completed: Item, submitted: Item) -> dict[str, Any]:
     """The COMPLETED image of the SUBMITTED record: the results benchmark completes a record of
     its own, so its identity (id, input, creation time, shard) is set to the SUBMITTED one's;
-    sizes are unchanged, and the key comparisons then see one file's writes."""
+    sizes are unchanged, and the key comparisons then see one file's writes. The status index's
+    keys stay the outcome's (its class, its time: the outcome moves the entry), with the
+    SUBMITTED record's shard."""
     image = {name: dict(value) for name, value in completed.items()}
-    # the status index's keys too: set by the claim, kept by the outcome
-    for name in (*IDENTITY, "created_at", STATUS_SHARD_ATTRIBUTE, STATUS_TIME_ATTRIBUTE):
+    for name in (*IDENTITY, "created_at"):
         if name in submitted:
             image[name] = dict(submitted[name])
+    if STATUS_SHARD_ATTRIBUTE in image:
+        shard = status_shard(submitted["inference_id"]["S"], completed["status"]["S"])
+        image[STATUS_SHARD_ATTRIBUTE] = {"S": shard}
     return image
 
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 
+from asyncinfer.local.lambda_runner.execution import trace_header
 from bench.measure import interleaved, profile_by_package, timed
 from bench.micro.plan import (
     OBJECT_BODY,
@@ -197,7 +198,7 @@ class IngestBench:
         )
         template = _object_version(self.batches["template"][0][0])
         result = capture.submit(
-            template, trace_id=template.inference_id, remaining_seconds=lambda: 60.0
+            template, trace_id=_lambda_trace_id(), remaining_seconds=lambda: 60.0
         )
         if result.outcome is not Outcome.SUBMITTED:
             raise RuntimeError(f"the template object was not submitted: {result}")
@@ -331,7 +332,7 @@ class IngestBench:
             for _ in range(self.plan.batch_size):
                 target = next(targets)
                 submitter.submit(
-                    target, trace_id=target.inference_id, remaining_seconds=lambda: 60.0
+                    target, trace_id=_lambda_trace_id(), remaining_seconds=lambda: 60.0
                 )
                 self.submitted_ids.append(target.inference_id)
 
@@ -348,7 +349,19 @@ class IngestBench:
         return {"PENDING": self.recorded[0][1]["Item"], "SUBMITTED": dict(submitted)}
 
 
+def _lambda_trace_id() -> str:
+    """The X-Ray trace id the handler finds in Lambda (``_X_AMZN_TRACE_ID``'s ``Root``), which
+    ingest sends and records in ``custom_attributes``: 35 characters, not the 64 of the
+    inference id the submitter falls back to without one (the stored items' sizes)."""
+    from lambdas.ingest.attributes import xray_trace_id
+
+    return xray_trace_id(os.environ["_X_AMZN_TRACE_ID"]) or ""
+
+
 def measure_ingest(plan: Plan) -> IngestMeasurements:
+    # Lambda sets it for every invocation (local mode's workers too); one for the child is the
+    # same size
+    os.environ["_X_AMZN_TRACE_ID"] = trace_header()
     bench = IngestBench(plan)
     latency = bench.batch_latency()
     overhead, log_bytes_per_record = bench.overhead()

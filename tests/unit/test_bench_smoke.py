@@ -87,7 +87,7 @@ def file_images(result_bytes: int = 400) -> list[tuple[str, dict[str, dict[str, 
     }
     claim = common | {
         "status": _s("PENDING"),
-        "status_shard": _s(shard),
+        "status_shard": _s(f"OPEN#{shard}"),
         "updated_at": _s("2026-11-30T10:00:00.000Z"),
         "claim_token": _s("t" * 36),
     }
@@ -98,6 +98,8 @@ def file_images(result_bytes: int = 400) -> list[tuple[str, dict[str, dict[str, 
     }
     completed = submitted | {
         "status": _s("COMPLETED"),
+        "status_shard": _s(f"COMPLETED#{shard}"),
+        "status_time": _s("2026-11-30T10:00:05.000Z"),
         "updated_at": _s("2026-11-30T10:00:05.000Z"),
         "result": _s("r" * result_bytes),
     }
@@ -113,12 +115,30 @@ def test_layout_2_writes_each_index_only_when_its_keys_move() -> None:
         "by_status_shard": 1,
     }
     assert submitted.total == 1  # the table only: no key changes, keys-only projections
-    assert outcome.total == 1  # neither index: the outcome moves no key
-    assert partitions.units_per_file(writes) == 3 + 1 + 1
+    # the outcome moves the status entry (a delete and a put), and leaves by_input_keys alone
+    assert outcome.indexes["by_input_keys"].total == 0
+    assert outcome.indexes["by_status_shard"].units == {
+        f"OPEN#{shard_of('a' * 64):02d}": 1,
+        f"COMPLETED#{shard_of('a' * 64):02d}": 1,
+    }
+    assert partitions.units_per_file(writes) == 3 + 1 + 3
     # a result that takes the item past 1 KB costs the table, never the keys-only indexes
     big = partitions.sequence(file_images(result_bytes=900), partitions.LAYOUT_2)
     assert big[2].table == 2
     assert big[2].total == outcome.total + 1
+
+
+def test_the_outcome_image_of_the_benchmark_keeps_its_status_class() -> None:
+    """The results benchmark completes a record of its own: its image takes the SUBMITTED
+    record's identity and shard but keeps the outcome's class and time, so the status
+    entry's move is counted (8 units per file, not the 6 of a record that never moved)."""
+    _, (_, submitted), (_, completed) = file_images()
+    other = completed | {"inference_id": _s("b" * 64)}
+    other["status_shard"] = _s(f"COMPLETED#{shard_of('b' * 64):02d}")
+    image = partitions.same_record(other, submitted)
+    assert image["inference_id"] == submitted["inference_id"]
+    assert image["status_shard"] == _s(f"COMPLETED#{shard_of('a' * 64):02d}")
+    assert image["status_time"] == completed["status_time"]
 
 
 def test_layout_1_copies_every_write_and_moves_by_status_each_time() -> None:
@@ -132,7 +152,8 @@ def test_layout_1_copies_every_write_and_moves_by_status_each_time() -> None:
 
 def test_the_partition_model_spreads_shards_and_concentrates_statuses() -> None:
     ours = partitions.hot_partitions(partitions.sequence(file_images(), partitions.LAYOUT_2), 1.0)
-    assert ours["by_status_shard"] == pytest.approx(1000 / STATUS_SHARDS)  # the claim's put
+    # an OPEN shard takes the claim's put and the outcome's delete of its files
+    assert ours["by_status_shard"] == pytest.approx(2 * 1000 / STATUS_SHARDS)
     assert ours["by_input_keys"] == 1
     assert ours["table"] == 3
     layout1 = partitions.hot_partitions(partitions.sequence(file_images(), partitions.LAYOUT_1), 1)
@@ -221,7 +242,7 @@ def test_lambdas_own_log_lines_count_only_where_they_are_sent() -> None:
 def test_the_review_reads_each_record_once_eventually_consistent() -> None:
     (_, _), (_, submitted), (_, completed) = file_images()
     entry = partitions.status_entry_bytes(submitted)
-    assert entry == len("inference_id") + 64 + len("status_shard") + 2 + 11 + 24 + 100
+    assert entry == len("inference_id") + 64 + len("status_shard") + len("OPEN#nn") + 11 + 24 + 100
     # an item up to 4 KB is half a read unit; the entry a share of a 4 KB page
     assert cost.review_read_units(completed, entry) == pytest.approx(0.5 + 0.5 * entry / 4096)
 
