@@ -9,7 +9,8 @@ import typer
 from asyncinfer.cli import render
 from asyncinfer.cli.commands import redrive_view
 from asyncinfer.cli.commands.common import context_of
-from asyncinfer.cli.commands.redrive_letters import QUEUE_NAMES, Redriver, sources_from_outputs
+from asyncinfer.cli.commands.redrive_letters import Redriver
+from asyncinfer.cli.commands.redrive_sources import QUEUE_NAMES, sources_from_outputs
 from asyncinfer.cli.errors import CliError, ExitCode
 
 

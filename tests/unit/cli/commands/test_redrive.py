@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from asyncinfer.cli.access.messaging import Functions
 from asyncinfer.cli.app import app
-from asyncinfer.cli.commands.redrive_letters import sns_event_for
+from asyncinfer.cli.commands.redrive_sources import sns_event_for
 from asyncinfer.cli.errors import AwsCallError
 from lambdas.common.records import inference_id_for
 from tests.unit.cli.conftest import Invoke, Pipeline, create_stack
