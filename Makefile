@@ -11,11 +11,13 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # The boto3/botocore the python3.13 Lambda runtime includes (tests/lambda_runtime_sdk.py)
 LAMBDA_SDK_STAMP := $(VENV)/lambda-runtime-sdk/.installed
 CDK := node_modules/.bin/cdk
-# Two pytest-xdist workers (each has its own tmp folder; every server a test starts binds port
-# 0). The tests that start whole local pipelines (e2e, reliability) form one scope: one worker
-# runs them one at a time, in order, while the other runs the unit and infra tests, which are
-# CPU-bound and share nothing, a module at a time (tests/conftest.py).
+# pytest-xdist workers (each has its own tmp folder; every server a test starts binds port 0).
+# The unit and infra tests are CPU-bound and share nothing: two workers, a module at a time.
+# make test adds a third: the tests that start whole local pipelines (e2e, reliability) form one
+# scope that one worker runs one at a time, in order, and the fault run, which mostly waits for
+# the endpoint's minimum TTL, has a worker of its own (tests/conftest.py).
 PARALLEL := -n 2 --dist loadscope
+TEST_PARALLEL := -n 3 --dist loadscope
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -71,7 +73,7 @@ TEST_PREREQUISITES := $(STAMP) $(CHECKOV_STAMP) $(LAMBDA_SDK_STAMP) lint typeche
 test:
 	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) --no-print-directory -j2 --output-sync=target \
 		$(TEST_PREREQUISITES)
-	$(BIN)/python -m pytest -q $(PARALLEL)
+	$(BIN)/python -m pytest -q $(TEST_PARALLEL)
 
 # The tests marked "soak", which make test deselects: the soak itself (tests/soak: one local
 # pipeline, every fault at once, SOAK_FILES object versions; it ends with the "reliability: ..."

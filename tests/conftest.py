@@ -1,5 +1,5 @@
 """Fixtures shared by every test folder: in-process moto, the results table's schema, and
-one synthesis per CDK context for the whole session. Also how the tests share two pytest-xdist
+one synthesis per CDK context for the whole session. Also how the tests share three pytest-xdist
 workers (``make test``), and the reliability suite's summary line, which is printed by whichever
 process reports the run."""
 
@@ -126,17 +126,22 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "AsyncInference")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
-# With ``-n 2 --dist loadscope`` (make test): the tests that start whole local pipelines
+# With ``-n 3 --dist loadscope`` (make test): the tests that start whole local pipelines
 # (processes, timing-sensitive waits) form one scope, so one worker runs them one at a time in
-# collection order, while the other worker takes the unit and infra tests, a module at a time
-# (an infra module synthesizes once). pytest-xdist's own --dist loadgroup cannot do this here:
-# it renames node ids through an attribute pytest 9 no longer reads.
+# collection order; the fault run (the soak's scenario on a few dozen files, most of its minutes
+# spent waiting for the endpoint's minimum TTL to pass) is a scope of its own on a second worker,
+# and the third takes the unit and infra tests, a module at a time (an infra module synthesizes
+# once). The two pipeline scopes go out first, whatever their size. pytest-xdist's own
+# --dist loadgroup cannot do this here: it renames node ids through an attribute pytest 9 no
+# longer reads.
 SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
 # ... except the bench's smoke run, which times nothing (its docstring) and is the longest set-up
 # of tests/e2e: a scope of its own, so the worker that runs the unit and infra tests takes it
 # (scopes go out largest first: it comes after the big unit modules) instead of the critical path.
 OWN_SCOPES = ("tests/e2e/test_bench_smoke.py",)
+FAULT_RUN = "tests/reliability/test_faults.py"
 SERIAL_SCOPE = "local-pipelines"
+FIRST_SCOPES = (FAULT_RUN, SERIAL_SCOPE)
 RELIABILITY_SUPPORT = "tests.reliability.support"
 SUMMARY_KEY = "reliability_summary"
 
@@ -147,13 +152,21 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class PipelinesOneAtATime(LoadScopeScheduling):  # type: ignore[misc]
+    class PipelinesFirst(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(FAULT_RUN):
+                return FAULT_RUN
             if nodeid.startswith(SERIAL_PREFIXES) and not nodeid.startswith(OWN_SCOPES):
                 return SERIAL_SCOPE
             return str(super()._split_scope(nodeid))
 
-    return PipelinesOneAtATime(config, log)
+        def _assign_work_unit(self, node: Any) -> None:
+            for scope in reversed(FIRST_SCOPES):  # the work queue is an OrderedDict
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return PipelinesFirst(config, log)
 
 
 PRESYNTH = pytest.StashKey[tuple[Path, "subprocess.Popen[bytes]"]]()

@@ -26,17 +26,16 @@ from asyncinfer.local.provision.synth import SHARED_CACHE_VARIABLE, SynthError, 
 def contexts() -> list[dict[str, str]]:
     """In the order the local-pipeline worker needs them (collection order), each once. The
     first module's context (tests/e2e/test_eventbridge_pipeline.py, seconds into the run) is
-    left to the worker: it would get there first anyway."""
+    left to the worker: it would get there first anyway; so is the fault run's (the soak's
+    scenario), which starts on a worker of its own at the beginning of the run."""
     from tests.reliability.support import FAST_CONTEXT
     from tests.reliability.test_bad_inputs import METADATA_CONTEXT
     from tests.reliability.test_iam_denials import ONE_DELIVERY, WITHOUT_INLINE
     from tests.reliability.test_reconciler import CONTEXT as RECONCILER_CONTEXT
-    from tests.soak.scenario import CONTEXT as SCENARIO_CONTEXT
 
     ordered = [
         {},  # tests/e2e: jobs, the pipeline, outputs and versions
         {**FAST_CONTEXT, **METADATA_CONTEXT},
-        {**FAST_CONTEXT, **SCENARIO_CONTEXT},
         {**FAST_CONTEXT, **ONE_DELIVERY},
         {**FAST_CONTEXT, **ONE_DELIVERY, **WITHOUT_INLINE},
         FAST_CONTEXT,

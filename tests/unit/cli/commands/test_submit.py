@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from asyncinfer.cli.access.objects import Objects
+from asyncinfer.cli.access.objects import Objects, UploadedObject
 from asyncinfer.cli.commands.submit_upload import (
     FileToSubmit,
     Submitted,
@@ -199,15 +201,43 @@ def test_large_files_go_up_in_parts_with_the_id_of_the_completed_upload(
     assert head["ContentLength"] == big.stat().st_size
 
 
+class _HeldAfterTheFirst(Objects):
+    """Every upload after the first waits until Ctrl-C has been pressed, then a little more:
+    time for the interrupted loop to cancel what has not started (with in-process moto and one
+    upload thread, the uploads could otherwise all finish before the first one is reported)."""
+
+    def __init__(self, client: Any, pressed: threading.Event) -> None:
+        super().__init__(client)
+        self._pressed = pressed
+        self._started = 0
+
+    def upload(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+    ) -> UploadedObject:
+        self._started += 1
+        if self._started > 1:
+            self._pressed.wait(timeout=30)
+            time.sleep(0.5)
+        return super().upload(bucket, key, path, content_type=content_type, metadata=metadata)
+
+
 def test_ctrl_c_keeps_the_finished_uploads(pipeline: Pipeline, many_files: Path) -> None:
     files = collect_files([many_files])
+    pressed = threading.Event()
 
     def interrupt(_: Submitted) -> None:
+        pressed.set()
         raise KeyboardInterrupt
 
     with pytest.raises(UploadInterrupted) as interrupted:
         upload_all(
-            Objects(pipeline.s3),
+            _HeldAfterTheFirst(pipeline.s3, pressed),
             pipeline.bucket,
             files,
             content_type=None,
