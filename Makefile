@@ -14,8 +14,9 @@ CDK := node_modules/.bin/cdk
 # pytest-xdist workers (each has its own tmp folder; every server a test starts binds port 0).
 # The unit and infra tests are CPU-bound and share nothing: two workers, a module at a time.
 # make test adds a third: the tests that start whole local pipelines (e2e, reliability) form one
-# scope that one worker runs one at a time, in order, and the fault run, which mostly waits for
-# the endpoint's minimum TTL, has a worker of its own (tests/conftest.py).
+# scope that one worker runs one at a time, in order, and the two of them that mostly wait for
+# the endpoint's minimum TTL (the fault run, the reconciler's) have a worker of their own
+# (tests/conftest.py).
 PARALLEL := -n 2 --dist loadscope
 TEST_PARALLEL := -n 3 --dist loadscope
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20

@@ -128,10 +128,11 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 # With ``-n 3 --dist loadscope`` (make test): the tests that start whole local pipelines
 # (processes, timing-sensitive waits) form one scope, so one worker runs them one at a time in
-# collection order; the fault run (the soak's scenario on a few dozen files, most of its minutes
-# spent waiting for the endpoint's minimum TTL to pass) is a scope of its own on a second worker,
-# and the third takes the unit and infra tests, a module at a time (an infra module synthesizes
-# once). The two pipeline scopes go out first, whatever their size. pytest-xdist's own
+# collection order; the two that spend most of their minutes waiting for the endpoint's minimum
+# TTL (60 s) to pass before the reconciler may call a request expired (the fault run, the soak's
+# scenario on a few dozen files, and the reconciler's run) are a scope of their own on a second
+# worker, and the third takes the unit and infra tests, a module at a time (an infra module
+# synthesizes once). The two pipeline scopes go out first, whatever their size. pytest-xdist's own
 # --dist loadgroup cannot do this here: it renames node ids through an attribute pytest 9 no
 # longer reads.
 SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
@@ -139,9 +140,10 @@ SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
 # of tests/e2e: a scope of its own, so the worker that runs the unit and infra tests takes it
 # (scopes go out largest first: it comes after the big unit modules) instead of the critical path.
 OWN_SCOPES = ("tests/e2e/test_bench_smoke.py",)
-FAULT_RUN = "tests/reliability/test_faults.py"
+WAITING_FOR_TTL = ("tests/reliability/test_faults.py", "tests/reliability/test_reconciler.py")
+TTL_SCOPE = "local-pipelines-waiting-for-the-ttl"
 SERIAL_SCOPE = "local-pipelines"
-FIRST_SCOPES = (FAULT_RUN, SERIAL_SCOPE)
+FIRST_SCOPES = (TTL_SCOPE, SERIAL_SCOPE)
 RELIABILITY_SUPPORT = "tests.reliability.support"
 SUMMARY_KEY = "reliability_summary"
 
@@ -154,8 +156,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class PipelinesFirst(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith(FAULT_RUN):
-                return FAULT_RUN
+            if nodeid.startswith(WAITING_FOR_TTL):
+                return TTL_SCOPE
             if nodeid.startswith(SERIAL_PREFIXES) and not nodeid.startswith(OWN_SCOPES):
                 return SERIAL_SCOPE
             return str(super()._split_scope(nodeid))

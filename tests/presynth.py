@@ -1,6 +1,6 @@
 """Synthesizes, ahead of time, the CDK contexts the local-pipeline tests start local mode with.
 
-With ``make test`` one pytest-xdist worker runs every local pipeline one at a time: it is the
+With ``make test`` one pytest-xdist worker runs most local pipelines one at a time: it is the
 run's critical path, and each new context costs it a synthesis (Node.js start-up and cdk-nag:
 15-30 s on two busy cores). The controller process, idle otherwise, starts
 ``python -m tests.presynth <cache folder>`` at the beginning of the run (tests/conftest.py): it
@@ -24,10 +24,11 @@ from asyncinfer.local.provision.synth import SHARED_CACHE_VARIABLE, SynthError, 
 
 
 def contexts() -> list[dict[str, str]]:
-    """In the order the local-pipeline worker needs them (collection order), each once. The
-    first module's context (tests/e2e/test_eventbridge_pipeline.py, seconds into the run) is
-    left to the worker: it would get there first anyway; so is the fault run's (the soak's
-    scenario), which starts on a worker of its own at the beginning of the run."""
+    """Roughly in the order the local-pipeline workers need them, each once. The first
+    module's context (tests/e2e/test_eventbridge_pipeline.py, seconds into the run) is left to
+    its worker: it would get there first anyway; so is the fault run's (the soak's scenario),
+    which starts the other local-pipeline worker; the reconciler's, which that worker needs
+    minutes later, is among them."""
     from tests.reliability.support import FAST_CONTEXT
     from tests.reliability.test_bad_inputs import METADATA_CONTEXT
     from tests.reliability.test_iam_denials import ONE_DELIVERY, WITHOUT_INLINE
