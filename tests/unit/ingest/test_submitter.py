@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from lambdas.common.clock import format_timestamp
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
+from lambdas.common.store import RecordStore
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
     MINIMUM_START_SECONDS,
@@ -125,8 +126,15 @@ def test_a_version_rejected_at_ingest_is_a_duplicate_on_redelivery(world: World)
     assert world.invoker.calls == []
 
 
-def test_a_crash_between_claim_and_invoke_is_retried_with_the_same_id(world: World) -> None:
-    target = world.upload("a.json")
+class _DownForTheSubmittedWrite(RecordStore):
+    """The table refuses ingest's SUBMITTED write (an outage, or the worker killed then)."""
+
+    def mark_submitted(self, record: InferenceRecord, *, token: str) -> bool:
+        raise client_error("ServiceUnavailable", 503, "the table is down")
+
+
+def _dead_attempt_claim(world: World, target: ObjectVersion) -> None:
+    """A claim left by an attempt that stopped, its lease 60 s long."""
     epoch = int(START.timestamp())
     crashed = InferenceRecord(
         inference_id=target.inference_id,
@@ -135,10 +143,58 @@ def test_a_crash_between_claim_and_invoke_is_retried_with_the_same_id(world: Wor
         created_at=format_timestamp(START),
     )
     world.store.claim(crashed, token="crashed-attempt", lease_until=epoch + 60, now=epoch)
+
+
+def test_an_attempt_that_stopped_after_sending_is_adopted_not_sent_again(world: World) -> None:
+    target = world.upload("a.json")
+    table_up = world.store
+    world.store = _DownForTheSubmittedWrite(world.dynamodb, TABLE_NAME)
+    with pytest.raises(ClientError, match="ServiceUnavailable"):
+        submit(world, target)  # accepted by SageMaker, then the record could not be written
+    world.store = table_up
+    world.clock.next_invocation(after_seconds=3600)  # the redelivery, past the dead lease
+
+    assert submit(world, target) == SubmitResult(Outcome.ADOPTED, target.inference_id)
+    assert [call.inference_id for call in world.invoker.calls] == [target.inference_id]
+    record = world.stored(target.inference_id)
+    assert record.status == Status.SUBMITTED
+    # the deadline counts from the adoption, later than the request it waits for
+    assert record.submitted_at == format_timestamp(world.clock.now())
+    assert (record.content_type, record.input_size) == ("application/json", len(JSON_BODY))
+    assert record.output_location is None  # SageMaker's answer died with the attempt
+
+
+def test_a_claim_left_before_its_request_was_noted_unsent_is_adopted(world: World) -> None:
+    # a claim is taken just before sending: an attempt that stopped there may have sent
+    target = world.upload("a.json")
+    _dead_attempt_claim(world, target)
     world.clock.next_invocation(after_seconds=61)  # redelivered after the dead attempt's lease
+    assert submit(world, target).outcome is Outcome.ADOPTED
+    assert world.invoker.calls == []
+
+
+def test_a_claim_noted_unsent_is_taken_over_and_sent_with_the_same_id(world: World) -> None:
+    target = world.upload("a.json")
+    _dead_attempt_claim(world, target)
+    assert world.store.mark_unsent(target.inference_id, token="crashed-attempt")
+    world.clock.next_invocation(after_seconds=61)
 
     assert submit(world, target).outcome is Outcome.SUBMITTED
     assert [call.inference_id for call in world.invoker.calls] == [target.inference_id]
+    item = world.dynamodb.get_item(
+        TableName=TABLE_NAME, Key={"inference_id": {"S": target.inference_id}}
+    )["Item"]
+    assert item["status"] == {"S": "SUBMITTED"}
+    assert not {"claim_token", "claim_expires_at", "claim_unsent"} & item.keys()
+
+
+def test_a_rejection_does_not_undo_an_earlier_attempts_request(world: World) -> None:
+    target = world.upload("a.json")
+    _dead_attempt_claim(world, target)
+    world.s3.delete_object(Bucket=INPUT_BUCKET, Key="a.json")  # deleted after it was sent
+    world.clock.next_invocation(after_seconds=61)
+
+    assert submit(world, target).outcome is Outcome.ADOPTED
     assert world.stored(target.inference_id).status == Status.SUBMITTED
 
 
@@ -349,6 +405,29 @@ def test_throttling_until_time_runs_out_leaves_the_claim_pending(world: World) -
     # it stopped while one more attempt and the record write still fitted
     assert world.clock.remaining() >= RESERVE_SECONDS
     assert world.stored(target.inference_id).status == Status.PENDING
+    key = {"inference_id": {"S": target.inference_id}}
+    item = world.dynamodb.get_item(TableName=TABLE_NAME, Key=key)["Item"]
+    assert item["claim_unsent"] == {"BOOL": True}
+    # nothing was accepted, and the claim says so: its redelivery sends the request
+    world.clock.next_invocation(after_seconds=3600)
+    world.invoker.recover("a.json")
+    assert submit(world, target).outcome is Outcome.SUBMITTED
+    assert world.stored(target.inference_id).status == Status.SUBMITTED
+
+
+def test_a_claim_is_noted_unsent_only_while_it_waits_to_retry(world: World) -> None:
+    target = world.upload("a.json")
+    seen: list[bool] = []
+
+    def look(_: InvocationRequest) -> None:
+        key = {"inference_id": {"S": target.inference_id}}
+        item = world.dynamodb.get_item(TableName=TABLE_NAME, Key=key)["Item"]
+        seen.append("claim_unsent" in item)
+
+    world.invoker.script("a.json", throttling(), look)
+    assert submit(world, target).outcome is Outcome.SUBMITTED
+    # noted unsent after the refusal; the retry goes out from a claim that may have sent
+    assert seen == [False]
 
 
 def test_too_little_time_left_defers_without_claiming(world: World) -> None:
@@ -376,6 +455,10 @@ def test_an_unexpected_error_propagates_for_the_message_retry(world: World) -> N
     with pytest.raises(ClientError, match="AccessDeniedException"):
         submit(world, target)
     assert len(world.invoker.calls) == 1
+    # refused, so the redelivery may send it again
+    world.clock.next_invocation(after_seconds=3600)
+    world.invoker.recover("a.json")
+    assert submit(world, target).outcome is Outcome.SUBMITTED
 
 
 def test_a_result_recorded_before_the_submitted_write_is_not_overwritten(world: World) -> None:
