@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.backoff import BATCH_RETRY
 from lambdas.common.contract import (
@@ -61,6 +61,11 @@ BATCH_GET_MAX_KEYS = 100  # BatchGetItem's limit per call
 UNSENT_ATTRIBUTE = "claim_unsent"
 # what a claim adds to an item; the write that settles the record removes them
 CLAIM_ATTRIBUTES = ("claim_token", "claim_expires_at", UNSENT_ATTRIBUTE)
+
+
+class ClaimWriteError(Exception):
+    """A write to one's own claim failed for a reason other than its condition (the table
+    unavailable, throttled past the SDK's retries, unreachable): it may succeed if tried again."""
 
 
 class ClaimOutcome(StrEnum):
@@ -157,11 +162,20 @@ class RecordStore:
         item = response.get("Item")
         return record_from_item(item) if item else None
 
-    def claim(self, record: InferenceRecord, *, token: str, lease_until: int, now: int) -> Claim:
+    def claim(
+        self,
+        record: InferenceRecord,
+        *,
+        token: str,
+        lease_until: int,
+        now: int,
+        unsent: bool = False,
+    ) -> Claim:
         """Claim an object version for submission (``record.status`` must be ``PENDING``).
 
         ``lease_until`` and ``now`` are epoch seconds; a claim whose lease has passed belongs
-        to an attempt that died, and may be taken over.
+        to an attempt that died, and may be taken over. ``unsent``: the claim is noted unsent
+        from the start (its attempt will not send a request).
         """
         if record.status != Status.PENDING:
             raise ValueError("a claim is a PENDING record")
@@ -169,6 +183,8 @@ class RecordStore:
         item.update(_status_keys(record.inference_id, record.created_at))
         item["claim_token"] = {"S": token}
         item["claim_expires_at"] = {"N": str(lease_until)}
+        if unsent:
+            item[UNSENT_ATTRIBUTE] = {"BOOL": True}
         try:
             response = self._client.put_item(
                 TableName=self._table,
@@ -345,7 +361,9 @@ class RecordStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == CONDITIONAL_CHECK_FAILED:
                 return False
-            raise
+            raise ClaimWriteError(f"the write to our claim failed: {error}") from error
+        except BotoCoreError as error:
+            raise ClaimWriteError(f"the write to our claim failed: {error}") from error
         return True
 
     def _backfill(self, record: InferenceRecord) -> None:

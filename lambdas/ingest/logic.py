@@ -63,12 +63,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING
 
 from lambdas.common.backoff import Backoff
 from lambdas.common.clock import format_timestamp, utc_now
 from lambdas.common.records import InferenceRecord, Status, expiry_epoch
-from lambdas.common.store import Claim, ClaimOutcome, RecordStore
+from lambdas.common.store import Claim, ClaimOutcome, ClaimWriteError, RecordStore
 from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
     AsyncInvoker,
@@ -99,6 +100,9 @@ MINIMUM_START_SECONDS = 2.0
 # queue's visibility timeout (6x the function timeout) is far longer, so a redelivery always
 # finds the lease of a crashed attempt expired.
 LEASE_MARGIN_SECONDS = 10
+# A write to the claim is not tried again with less than this left: it must land before the
+# lease (the invocation's end plus LEASE_MARGIN_SECONDS) can pass.
+WRITE_RESERVE_SECONDS = 1.0
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 5.0
 
@@ -171,7 +175,10 @@ class Submitter:
         token = uuid.uuid4().hex
         epoch = int(now.timestamp())
         lease_until = epoch + math.ceil(remaining_seconds()) + LEASE_MARGIN_SECONDS
-        claim = self._store.claim(record, token=token, lease_until=lease_until, now=epoch)
+        rejected = isinstance(prepared, Rejection)
+        claim = self._store.claim(
+            record, token=token, lease_until=lease_until, now=epoch, unsent=rejected
+        )
         if not claim.owned:
             return self._not_ours(claim, target.inference_id)
         if isinstance(prepared, Rejection):
@@ -179,7 +186,7 @@ class Submitter:
                 record = record.model_copy(update={"input_size": prepared.input_size})
             if claim.may_have_invoked:
                 return self._adopt(record, token)
-            return self._reject(record, token, prepared.reason)
+            return self._reject(record, token, prepared.reason, remaining_seconds)
         record = record.model_copy(
             update={
                 "content_type": prepared.content_type,
@@ -265,29 +272,35 @@ class Submitter:
                 break
             except InvocationRejectedError as error:
                 reason = f"SageMaker rejected the request: {error}"
-                return self._reject(record, token, reason, retries=retries)
+                return self._reject(record, token, reason, remaining_seconds, retries=retries)
             except InvocationRetryableError as error:
-                if not self._store.mark_unsent(record.inference_id, token=token):
-                    return self._moved_on(record, retries)
-                delay = self._backoff.delay(retries)
-                if remaining_seconds() - delay < RESERVE_SECONDS:
-                    self._logger.warning(
-                        "not submitted in this invocation; the message will be retried",
-                        extra={"retries": retries, "error": str(error)},
-                    )
-                    return SubmitResult(Outcome.DEFERRED, record.inference_id, retries, str(error))
-                self._logger.info(
-                    "retrying InvokeEndpointAsync",
-                    extra={"retry": retries + 1, "delay_s": round(delay, 3), "error": str(error)},
-                )
-                self._sleep(delay)
-                if not self._store.mark_sending(record.inference_id, token=token):
-                    return self._moved_on(record, retries)
-                retries += 1
+                refusal = error
             except Exception:
                 # an answer the flow does not expect (access denied, a bug): nothing was queued
-                self._store.mark_unsent(record.inference_id, token=token)
+                unsent = partial(self._store.mark_unsent, record.inference_id, token=token)
+                self._persist(unsent, remaining_seconds)
                 raise
+            # Refused: none of this claim's requests is at SageMaker, and the claim must say so
+            # before this attempt may stop (a redelivery would adopt it instead of sending).
+            unsent = partial(self._store.mark_unsent, record.inference_id, token=token)
+            if not self._persist(unsent, remaining_seconds):
+                return self._moved_on(record, retries)
+            delay = self._backoff.delay(retries)
+            if remaining_seconds() - delay < RESERVE_SECONDS:
+                self._logger.warning(
+                    "not submitted in this invocation; the message will be retried",
+                    extra={"retries": retries, "error": str(refusal)},
+                )
+                return SubmitResult(Outcome.DEFERRED, record.inference_id, retries, str(refusal))
+            self._logger.info(
+                "retrying InvokeEndpointAsync",
+                extra={"retry": retries + 1, "delay_s": round(delay, 3), "error": str(refusal)},
+            )
+            self._sleep(delay)
+            sending = partial(self._store.mark_sending, record.inference_id, token=token)
+            if not self._persist(sending, remaining_seconds):
+                return self._moved_on(record, retries)
+            retries += 1
         stamp = format_timestamp(self._clock())
         submitted = record.model_copy(
             update={
@@ -313,11 +326,39 @@ class Submitter:
         self._logger.info("the record was settled while retrying; not sent again")
         return SubmitResult(Outcome.DUPLICATE, record.inference_id, retries)
 
+    def _persist(self, write: Callable[[], bool], remaining_seconds: Callable[[], float]) -> bool:
+        """A write to our claim (``write``), tried again through a table outage while the
+        invocation's time allows: what it records is what a redelivery acts on (a request
+        sent or not, a version failed at ingest). Its answer; its last error propagates."""
+        attempt = 0
+        while True:
+            try:
+                return write()
+            except ClaimWriteError as error:
+                delay = self._backoff.delay(attempt)
+                if remaining_seconds() - delay < WRITE_RESERVE_SECONDS:
+                    raise
+                self._logger.info(
+                    "retrying a write to the claim",
+                    extra={"retry": attempt + 1, "error": str(error)},
+                )
+                self._sleep(delay)
+                attempt += 1
+
     def _reject(
-        self, record: InferenceRecord, token: str, reason: str, *, retries: int = 0
+        self,
+        record: InferenceRecord,
+        token: str,
+        reason: str,
+        remaining_seconds: Callable[[], float],
+        *,
+        retries: int = 0,
     ) -> SubmitResult:
         failed_at = format_timestamp(self._clock())
-        if not self._store.mark_failed(record, token=token, reason=reason, failed_at=failed_at):
+        failed = partial(
+            self._store.mark_failed, record, token=token, reason=reason, failed_at=failed_at
+        )
+        if not self._persist(failed, remaining_seconds):
             self._logger.info("the result was recorded first; filled in the ingest fields")
         self._logger.warning("rejected at ingest", extra={"failure_reason": reason})
         return SubmitResult(Outcome.REJECTED, record.inference_id, retries, reason)

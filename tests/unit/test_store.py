@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lambdas.common.records import FailureStage, InferenceRecord, Status
-from lambdas.common.store import ClaimOutcome, OutcomeGuard, RecordStore
+from lambdas.common.store import ClaimOutcome, ClaimWriteError, OutcomeGuard, RecordStore
 from tests.conftest import TABLE_NAME
 
 INFERENCE_ID = "a" * 64
@@ -71,6 +71,12 @@ def test_a_takeover_says_whether_the_earlier_attempt_may_have_sent(store: Record
     assert store.mark_unsent(INFERENCE_ID, token="t3")
     assert store.mark_sending(INFERENCE_ID, token="t3")  # about to send again
     assert store.claim(pending(), token="t4", lease_until=800, now=700).may_have_invoked
+
+
+def test_a_failed_write_to_a_claim_says_it_may_succeed_again(dynamodb: Any) -> None:
+    gone = RecordStore(dynamodb, "no-such-table")
+    with pytest.raises(ClaimWriteError, match="ResourceNotFoundException"):
+        gone.mark_unsent(INFERENCE_ID, token="t1")
 
 
 def test_a_guarded_outcome_is_refused_when_only_updated_at_moved(store: RecordStore) -> None:

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from lambdas.common.clock import format_timestamp
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
-from lambdas.common.store import RecordStore
+from lambdas.common.store import ClaimWriteError, RecordStore
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
     MINIMUM_START_SECONDS,
@@ -133,6 +133,20 @@ class _DownForTheSubmittedWrite(RecordStore):
         raise client_error("ServiceUnavailable", 503, "the table is down")
 
 
+class _TableDownFor(RecordStore):
+    """The table refuses the first ``failures`` writes to a claim (an outage)."""
+
+    def __init__(self, world: World, failures: int) -> None:
+        super().__init__(world.dynamodb, TABLE_NAME)
+        self.failures = failures
+
+    def _update_owned(self, inference_id: str, update: Any, token: str) -> bool:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ClaimWriteError("ServiceUnavailable: the table is down")
+        return super()._update_owned(inference_id, update, token)
+
+
 def _dead_attempt_claim(world: World, target: ObjectVersion) -> None:
     """A claim left by an attempt that stopped, its lease 60 s long."""
     epoch = int(START.timestamp())
@@ -196,6 +210,50 @@ def test_a_rejection_does_not_undo_an_earlier_attempts_request(world: World) -> 
 
     assert submit(world, target).outcome is Outcome.ADOPTED
     assert world.stored(target.inference_id).status == Status.SUBMITTED
+
+
+def test_a_refusal_is_noted_through_a_table_outage_then_the_request_sent(world: World) -> None:
+    target = world.upload("a.json")
+    world.store = _TableDownFor(world, failures=3)
+    world.invoker.script("a.json", throttling())
+    assert submit(world, target) == SubmitResult(Outcome.SUBMITTED, target.inference_id, 1)
+    assert len(world.invoker.calls) == 2
+    assert world.stored(target.inference_id).status == Status.SUBMITTED
+
+
+def test_a_refusal_that_cannot_be_noted_in_time_propagates(world: World) -> None:
+    world.clock.budget_seconds = RESERVE_SECONDS + 2
+    target = world.upload("a.json")
+    world.store = _TableDownFor(world, failures=1000)
+    world.invoker.script("a.json", throttling())
+    with pytest.raises(ClaimWriteError):
+        submit(world, target)
+    assert world.clock.remaining() >= 0  # it gave up before the invocation's end
+    assert len(world.invoker.calls) == 1
+
+
+def test_a_rejection_outlasting_the_table_is_rejected_again_not_adopted(world: World) -> None:
+    target = world.upload("a.json")
+    world.s3.delete_object(Bucket=INPUT_BUCKET, Key="a.json")
+    table_up = world.store
+    world.store = _TableDownFor(world, failures=1000)
+    with pytest.raises(ClaimWriteError):
+        submit(world, target)  # the FAILED write never landed
+    world.store = table_up
+    world.clock.next_invocation(after_seconds=3600)
+
+    assert submit(world, target).outcome is Outcome.REJECTED  # its claim said: nothing sent
+    record = world.stored(target.inference_id)
+    assert (record.status, record.failure_stage) == (Status.FAILED, FailureStage.INGEST)
+    assert world.invoker.calls == []
+
+
+def test_a_rejection_survives_a_short_table_outage(world: World) -> None:
+    target = world.upload("a.json")
+    world.store = _TableDownFor(world, failures=2)
+    world.invoker.script("a.json", client_error("ValidationError", 400, "bad input"))
+    assert submit(world, target).outcome is Outcome.REJECTED
+    assert world.stored(target.inference_id).failure_stage == FailureStage.INGEST
 
 
 def test_a_live_claim_of_a_concurrent_delivery_is_left_alone(world: World) -> None:
