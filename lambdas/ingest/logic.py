@@ -29,13 +29,16 @@ Flow for one object version (``Submitter.submit``):
    again, so the endpoint never sees the id twice; the request's notification settles it, or
    the reconciler does at the ``SUBMITTED`` deadline (``FAILED`` ``expired`` if the attempt
    had in fact stopped in the instant between its claim and its request). A claim noted
-   unsent is taken over and sent with the same id.
+   unsent is taken over and sent with the same id. The claim of a version rejected in step 1
+   is noted unsent from the start.
 3. ``InvokeEndpointAsync`` with the inference id. ``ValidationError`` records ``FAILED`` with
    SageMaker's message. Throttling, 5xx, ``ModelNotReady`` and connection errors are retried
    with full-jitter exponential backoff while the invocation's remaining time allows, the
    claim noted unsent while it waits (``mark_unsent``, ``mark_sending``: two writes per retry,
-   on the error path only); then the version is left ``PENDING`` (its lease expires) and
-   reported for a later retry. (A read timeout is retried too: SageMaker may then queue the
+   on the error path only). The notes and the ``FAILED`` write are tried again through a
+   table outage while the time allows (``_persist``): what they record is what a redelivery
+   acts on. Then the version is left ``PENDING`` (its lease expires) and reported for a later
+   retry. (A read timeout is retried too: SageMaker may then queue the
    request twice, both with the same inference id, so the results table still holds one
    record for the version.)
 4. Record ``SUBMITTED`` with the output and failure locations from the response (never
