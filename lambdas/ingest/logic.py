@@ -38,9 +38,8 @@ Flow for one object version (``Submitter.submit``):
    on the error path only). The notes and the ``FAILED`` write are tried again through a
    table outage while the time allows (``_persist``): what they record is what a redelivery
    acts on. Then the version is left ``PENDING`` (its lease expires) and reported for a later
-   retry. (A read timeout is retried too: SageMaker may then queue the
-   request twice, both with the same inference id, so the results table still holds one
-   record for the version.)
+   retry. (A read timeout is retried too: SageMaker may then queue the request twice, both
+   with the same inference id, so the results table still holds one record for the version.)
 4. Record ``SUBMITTED`` with the output and failure locations from the response (never
    guessed: ``input_location`` stays ``s3://bucket/key`` whichever way the bytes travelled).
 
@@ -178,27 +177,20 @@ class Submitter:
         token = uuid.uuid4().hex
         epoch = int(now.timestamp())
         lease_until = epoch + math.ceil(remaining_seconds()) + LEASE_MARGIN_SECONDS
-        rejected = isinstance(prepared, Rejection)
         claim = self._store.claim(
-            record, token=token, lease_until=lease_until, now=epoch, unsent=rejected
+            record,
+            token=token,
+            lease_until=lease_until,
+            now=epoch,
+            unsent=isinstance(prepared, Rejection),
         )
         if not claim.owned:
             return self._not_ours(claim, target.inference_id)
-        if isinstance(prepared, Rejection):
-            if prepared.input_size is not None:
-                record = record.model_copy(update={"input_size": prepared.input_size})
-            if claim.may_have_invoked:
-                return self._adopt(record, token)
-            return self._reject(record, token, prepared.reason, remaining_seconds)
-        record = record.model_copy(
-            update={
-                "content_type": prepared.content_type,
-                "custom_attributes": prepared.custom_attributes,
-                "input_size": prepared.input_size,
-            }
-        )
+        record = _described(record, prepared)
         if claim.may_have_invoked:
             return self._adopt(record, token)
+        if isinstance(prepared, Rejection):
+            return self._reject(record, token, prepared.reason, remaining_seconds)
         if claim.outcome is ClaimOutcome.TAKEN_OVER:
             self._logger.warning("took over the claim of an attempt that stopped before sending")
         return self._invoke(self._request(target, prepared), record, token, remaining_seconds)
@@ -268,6 +260,8 @@ class Submitter:
         token: str,
         remaining_seconds: Callable[[], float],
     ) -> SubmitResult:
+        unsent = partial(self._store.mark_unsent, record.inference_id, token=token)
+        sending = partial(self._store.mark_sending, record.inference_id, token=token)
         retries = 0
         while True:
             try:
@@ -280,12 +274,10 @@ class Submitter:
                 refusal = error
             except Exception:
                 # an answer the flow does not expect (access denied, a bug): nothing was queued
-                unsent = partial(self._store.mark_unsent, record.inference_id, token=token)
                 self._persist(unsent, remaining_seconds)
                 raise
             # Refused: none of this claim's requests is at SageMaker, and the claim must say so
             # before this attempt may stop (a redelivery would adopt it instead of sending).
-            unsent = partial(self._store.mark_unsent, record.inference_id, token=token)
             if not self._persist(unsent, remaining_seconds):
                 return self._moved_on(record, retries)
             delay = self._backoff.delay(retries)
@@ -300,7 +292,6 @@ class Submitter:
                 extra={"retry": retries + 1, "delay_s": round(delay, 3), "error": str(refusal)},
             )
             self._sleep(delay)
-            sending = partial(self._store.mark_sending, record.inference_id, token=token)
             if not self._persist(sending, remaining_seconds):
                 return self._moved_on(record, retries)
             retries += 1
@@ -365,3 +356,18 @@ class Submitter:
             self._logger.info("the result was recorded first; filled in the ingest fields")
         self._logger.warning("rejected at ingest", extra={"failure_reason": reason})
         return SubmitResult(Outcome.REJECTED, record.inference_id, retries, reason)
+
+
+def _described(record: InferenceRecord, prepared: Prepared | Rejection) -> InferenceRecord:
+    """The claim's record with what preparing the input told about it."""
+    if isinstance(prepared, Rejection):
+        if prepared.input_size is None:
+            return record
+        return record.model_copy(update={"input_size": prepared.input_size})
+    return record.model_copy(
+        update={
+            "content_type": prepared.content_type,
+            "custom_attributes": prepared.custom_attributes,
+            "input_size": prepared.input_size,
+        }
+    )
