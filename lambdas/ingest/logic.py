@@ -92,10 +92,11 @@ if TYPE_CHECKING:
 # Time kept in hand when deciding whether another attempt fits: one attempt at its slowest,
 # plus the DynamoDB write that records it and the metrics flush.
 RESERVE_SECONDS = INVOKE_ATTEMPT_MAX_SECONDS + 3.0
-# A first attempt starts with at least this much time left (a HeadObject, a claim, one call
-# and a write usually take well under a second). Even a short function timeout submits; if
-# the invocation is cut short anyway, the claim's lease expires and the redelivery takes it
-# over, or adopts its request if it may have been sent (module docstring, step 2).
+# A first attempt starts, and claims after reading its input, with at least this much time
+# left (a HeadObject, a claim, one call and a write usually take well under a second). Even a
+# short function timeout submits; if the invocation is cut short anyway, the claim's lease
+# expires and the redelivery takes it over, or adopts its request if it may have been sent
+# (module docstring, step 2).
 MINIMUM_START_SECONDS = 2.0
 # A claim's lease outlives the invocation by this much, so clock skew between containers
 # cannot let a second attempt take over a claim whose owner is still running. The ingest
@@ -172,6 +173,14 @@ class Submitter:
             )
         # Prepared before the claim, so that a claim means "about to send" (module docstring).
         prepared = self._preparer.prepare(target, trace_id)
+        if remaining_seconds() < MINIMUM_START_SECONDS:
+            # the reads took the time: a send cut short by the invocation's end would leave a
+            # claim its redelivery must adopt rather than send
+            return SubmitResult(
+                Outcome.DEFERRED,
+                target.inference_id,
+                reason="too little time left in this invocation after reading the input",
+            )
         now = self._clock()
         record = self._pending_record(target, now)
         token = uuid.uuid4().hex

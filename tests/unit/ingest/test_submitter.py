@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from lambdas.common.clock import format_timestamp
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from lambdas.common.store import ClaimWriteError, RecordStore
+from lambdas.ingest.clients import S3ObjectInspector
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
     MINIMUM_START_SECONDS,
@@ -492,6 +493,28 @@ def test_too_little_time_left_defers_without_claiming(world: World) -> None:
     world.clock.budget_seconds = MINIMUM_START_SECONDS - 0.5
     target = world.upload("a.json")
     assert submit(world, target).outcome is Outcome.DEFERRED
+    assert world.store.get(target.inference_id) is None
+    assert world.invoker.calls == []
+
+
+class _SlowHeads(S3ObjectInspector):
+    """HeadObject that takes ``seconds`` of the invocation's time."""
+
+    def __init__(self, world: World, seconds: float) -> None:
+        super().__init__(world.s3)
+        self._clock, self._seconds = world.clock, seconds
+
+    def head(self, bucket: str, key: str) -> Any:
+        self._clock.sleep(self._seconds)
+        return super().head(bucket, key)
+
+
+def test_no_claim_when_reading_the_input_took_the_time_to_send(world: World) -> None:
+    world.clock.budget_seconds = MINIMUM_START_SECONDS + 1
+    target = world.upload("a.json")
+    slow = world.submitter(inspector=_SlowHeads(world, seconds=1.5), inline_input_max_bytes=0)
+    result = submit(world, target, slow)
+    assert (result.outcome, result.needs_retry) == (Outcome.DEFERRED, True)
     assert world.store.get(target.inference_id) is None
     assert world.invoker.calls == []
 
