@@ -8,10 +8,6 @@ delivery:
   never overwritten.
 * ``mark_submitted`` / ``mark_failed`` move *our own* claim on (the claim token must match).
   If a result already arrived, the ingest fields are back-filled without touching the status.
-* A claim is taken just before ingest sends its request, so a claim whose attempt died may have
-  reached SageMaker. ``mark_unsent`` notes, after a refused request, that none of the claim's
-  requests can be at SageMaker, and ``mark_sending`` takes the note back before the next one:
-  a takeover knows which of the two it inherits (``Claim.may_have_invoked``).
 * ``record_outcome`` applies a terminal notification if no newer one (by ``completed_at``,
   SageMaker's ``eventTime``) is stored: duplicates and older events change nothing.
 
@@ -58,9 +54,6 @@ if TYPE_CHECKING:
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 BATCH_GET_MAX_KEYS = 100  # BatchGetItem's limit per call
-UNSENT_ATTRIBUTE = "claim_unsent"
-# what a claim adds to an item; the write that settles the record removes them
-CLAIM_ATTRIBUTES = ("claim_token", "claim_expires_at", UNSENT_ATTRIBUTE)
 
 
 class ClaimWriteError(Exception):
@@ -88,8 +81,6 @@ class OutcomeGuard:
 class Claim:
     outcome: ClaimOutcome
     existing: InferenceRecord | None = None
-    # a taken-over claim whose attempt may have had its request accepted (no UNSENT note)
-    may_have_invoked: bool = False
 
     @property
     def owned(self) -> bool:
@@ -162,20 +153,11 @@ class RecordStore:
         item = response.get("Item")
         return record_from_item(item) if item else None
 
-    def claim(
-        self,
-        record: InferenceRecord,
-        *,
-        token: str,
-        lease_until: int,
-        now: int,
-        unsent: bool = False,
-    ) -> Claim:
+    def claim(self, record: InferenceRecord, *, token: str, lease_until: int, now: int) -> Claim:
         """Claim an object version for submission (``record.status`` must be ``PENDING``).
 
         ``lease_until`` and ``now`` are epoch seconds; a claim whose lease has passed belongs
-        to an attempt that died, and may be taken over. ``unsent``: the claim is noted unsent
-        from the start (its attempt will not send a request).
+        to an attempt that died, and may be taken over.
         """
         if record.status != Status.PENDING:
             raise ValueError("a claim is a PENDING record")
@@ -183,8 +165,6 @@ class RecordStore:
         item.update(_status_keys(record.inference_id, record.created_at))
         item["claim_token"] = {"S": token}
         item["claim_expires_at"] = {"N": str(lease_until)}
-        if unsent:
-            item[UNSENT_ATTRIBUTE] = {"BOOL": True}
         try:
             response = self._client.put_item(
                 TableName=self._table,
@@ -213,23 +193,8 @@ class RecordStore:
             return Claim(ClaimOutcome.ALREADY_DONE, existing)
         previous = response.get("Attributes")
         if previous:
-            sent = UNSENT_ATTRIBUTE not in previous
-            return Claim(ClaimOutcome.TAKEN_OVER, record_from_item(previous), sent)
+            return Claim(ClaimOutcome.TAKEN_OVER, record_from_item(previous))
         return Claim(ClaimOutcome.CLAIMED)
-
-    def mark_unsent(self, inference_id: str, *, token: str) -> bool:
-        """Notes on our claim that none of its requests can be at SageMaker (the last one was
-        refused). False when the claim is no longer ours."""
-        update = UpdateBuilder()
-        update.set(UNSENT_ATTRIBUTE, True)
-        return self._update_owned(inference_id, update, token)
-
-    def mark_sending(self, inference_id: str, *, token: str) -> bool:
-        """Takes ``mark_unsent``'s note back before our claim sends another request. False
-        when the claim is no longer ours."""
-        update = UpdateBuilder()
-        update.remove(UNSENT_ATTRIBUTE)
-        return self._update_owned(inference_id, update, token)
 
     def mark_submitted(self, record: InferenceRecord, *, token: str) -> bool:
         """``PENDING -> SUBMITTED`` for our claim. Returns False when a result got there first,
@@ -284,8 +249,8 @@ class RecordStore:
             elif name in values:
                 update.set_if_absent(name, values[name])
         _set_times(update, record, values)
-        for name in CLAIM_ATTRIBUTES:
-            update.remove(name)
+        update.remove("claim_token")
+        update.remove("claim_expires_at")
         condition = "(attribute_not_exists(#completed_at) OR #completed_at < :completed_at)"
         if guard is not None:
             condition += f" AND {update.name('status')} = :guard_status"
@@ -337,8 +302,8 @@ class RecordStore:
     def _settle_claim(self, record: InferenceRecord, update: UpdateBuilder, token: str) -> bool:
         """The shared tail of ``mark_submitted`` and ``mark_failed``: the claim is released with
         the write; if a result got there first, only the ingest fields are filled in."""
-        for name in CLAIM_ATTRIBUTES:
-            update.remove(name)
+        update.remove("claim_token")
+        update.remove("claim_expires_at")
         if self._update_owned(record.inference_id, update, token):
             return True
         self._backfill(record)

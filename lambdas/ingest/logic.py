@@ -11,35 +11,30 @@ maps to one inference id, however often its event is delivered.
 
 Flow for one object version (``Submitter.submit``):
 
-1. Prepare (``lambdas.ingest.prepare``): size (from the event) within ``MAX_INPUT_BYTES``. An
+1. Claim the version in the results table (a ``PENDING`` item with a lease that outlives this
+   invocation). A submitted or finished version is a duplicate delivery: skipped. A live claim
+   of a concurrent delivery: reported for a later retry. An expired claim (an attempt that
+   crashed between claiming and recording its outcome) is taken over with the same id; if
+   that attempt had already invoked, the endpoint sees the id twice (at-least-once), and the
+   results function still keeps one record. The writes that settle the claim (``SUBMITTED``,
+   ``FAILED``) are tried again through a table outage while the invocation's time allows
+   (``_persist``), so only a crash, or an outage outlasting the invocation, between
+   SageMaker's answer and that write leaves a claim whose request was sent.
+2. Prepare (``lambdas.ingest.prepare``): size (from the event) within ``MAX_INPUT_BYTES``. An
    input of at most ``inline_input_max_bytes`` is read at the announced version and sent as
    ``Body``, so the endpoint processes exactly the uploaded bytes; a larger one goes by
    ``InputLocation`` (within 1024 characters), and the object must still be the version the
    event names (SageMaker reads the *current* object when it processes the request). A
    version that can no longer be read, or was overwritten before a by-location submission,
    custom attributes beyond the API's 1024 visible US-ASCII characters: each records
-   ``FAILED`` at stage ``ingest`` with a reason (once the claim is ours), and is never
-   retried. With ``output_naming = input`` the request names the output's folder and file.
-2. Claim the version in the results table (a ``PENDING`` item with a lease that outlives this
-   invocation), just before sending: a claim means "about to send". A submitted or finished
-   version is a duplicate delivery: skipped. A live claim of a concurrent delivery: reported
-   for a later retry. An expired claim belongs to an attempt that stopped (a crash, a kill, a
-   table outage before its ``SUBMITTED`` write): if its last request may have been accepted
-   (no ``mark_unsent`` note), the version is *adopted*: recorded ``SUBMITTED`` and not sent
-   again, so the endpoint never sees the id twice; the request's notification settles it, or
-   the reconciler does at the ``SUBMITTED`` deadline (``FAILED`` ``expired`` if the attempt
-   had in fact stopped in the instant between its claim and its request). A claim noted
-   unsent is taken over and sent with the same id. The claim of a version rejected in step 1
-   is noted unsent from the start.
+   ``FAILED`` at stage ``ingest`` with a reason, and is never retried. With
+   ``output_naming = input`` the request names the output's folder and file.
 3. ``InvokeEndpointAsync`` with the inference id. ``ValidationError`` records ``FAILED`` with
    SageMaker's message. Throttling, 5xx, ``ModelNotReady`` and connection errors are retried
-   with full-jitter exponential backoff while the invocation's remaining time allows, the
-   claim noted unsent while it waits (``mark_unsent``, ``mark_sending``: two writes per retry,
-   on the error path only). The notes and the ``FAILED`` write are tried again through a
-   table outage while the time allows (``_persist``): what they record is what a redelivery
-   acts on. Then the version is left ``PENDING`` (its lease expires) and reported for a later
-   retry. (A read timeout is retried too: SageMaker may then queue the request twice, both
-   with the same inference id, so the results table still holds one record for the version.)
+   with full-jitter exponential backoff while the invocation's remaining time allows; then
+   the version is left ``PENDING`` (its lease expires) and reported for a later retry. (A
+   read timeout is retried too: SageMaker may then queue the request twice, both with the
+   same inference id, so the results table still holds one record for the version.)
 4. Record ``SUBMITTED`` with the output and failure locations from the response (never
    guessed: ``input_location`` stays ``s3://bucket/key`` whichever way the bytes travelled).
 
@@ -47,9 +42,8 @@ Powertools' idempotency utility is deliberately not used: the record is the idem
 record. The conditional claim on the inference id, with its lease, is stronger than the
 utility's cache: it knows a version submitted or finished by any earlier delivery however old,
 tells a live concurrent attempt from a crashed one, and lets a redelivery take over a crashed
-attempt with the same inference id (or adopt its request), where the cache would only replay
-or expire a stored response. And a second table for the utility would double the writes for
-every object.
+attempt with the same inference id, where the cache would only replay or expire a stored
+response. And a second table for the utility would double the writes for every object.
 
 Record selection lives next to the event models (``events``), the request attributes in
 ``attributes``, and what the SDK's errors mean in the data-access layer (``clients``): this
@@ -71,7 +65,7 @@ from typing import TYPE_CHECKING
 from lambdas.common.backoff import Backoff
 from lambdas.common.clock import format_timestamp, utc_now
 from lambdas.common.records import InferenceRecord, Status, expiry_epoch
-from lambdas.common.store import Claim, ClaimOutcome, ClaimWriteError, RecordStore
+from lambdas.common.store import ClaimOutcome, ClaimWriteError, RecordStore
 from lambdas.ingest.clients import (
     INVOKE_ATTEMPT_MAX_SECONDS,
     AsyncInvoker,
@@ -79,7 +73,7 @@ from lambdas.ingest.clients import (
     InvocationRetryableError,
     ObjectInspector,
 )
-from lambdas.ingest.prepare import Prepared, Preparer, Rejection
+from lambdas.ingest.prepare import Preparer, Rejection
 from lambdas.ingest.values import InvocationRequest
 
 if TYPE_CHECKING:
@@ -92,11 +86,9 @@ if TYPE_CHECKING:
 # Time kept in hand when deciding whether another attempt fits: one attempt at its slowest,
 # plus the DynamoDB write that records it and the metrics flush.
 RESERVE_SECONDS = INVOKE_ATTEMPT_MAX_SECONDS + 3.0
-# A first attempt starts, and claims after reading its input, with at least this much time
-# left (a HeadObject, a claim, one call and a write usually take well under a second). Even a
-# short function timeout submits; if the invocation is cut short anyway, the claim's lease
-# expires and the redelivery takes it over, or adopts its request if it may have been sent
-# (module docstring, step 2).
+# A first attempt starts with at least this much time left (a claim, a HeadObject, one call
+# and a write usually take well under a second). Even a short function timeout submits; if
+# the invocation is cut short anyway, the claim's lease expires and the redelivery takes over.
 MINIMUM_START_SECONDS = 2.0
 # A claim's lease outlives the invocation by this much, so clock skew between containers
 # cannot let a second attempt take over a claim whose owner is still running. The ingest
@@ -116,7 +108,6 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # already submitted or finished: nothing done
     IN_PROGRESS = "in_progress"  # a concurrent delivery holds a live claim: retry later
     DEFERRED = "deferred"  # not submitted in this invocation (retries exhausted the time)
-    ADOPTED = "adopted"  # an earlier attempt may have sent it: record SUBMITTED, not sent again
 
 
 @dataclass(frozen=True)
@@ -165,59 +156,44 @@ class Submitter:
         custom attributes. Infrastructure errors other than the classified SageMaker ones
         propagate (the caller leaves the message for a retry).
         """
+        inference_id = target.inference_id
         if remaining_seconds() < MINIMUM_START_SECONDS:
             return SubmitResult(
-                Outcome.DEFERRED,
-                target.inference_id,
-                reason="too little time left in this invocation",
-            )
-        # Prepared before the claim, so that a claim means "about to send" (module docstring).
-        prepared = self._preparer.prepare(target, trace_id)
-        if remaining_seconds() < MINIMUM_START_SECONDS:
-            # the reads took the time: a send cut short by the invocation's end would leave a
-            # claim its redelivery must adopt rather than send
-            return SubmitResult(
-                Outcome.DEFERRED,
-                target.inference_id,
-                reason="too little time left in this invocation after reading the input",
+                Outcome.DEFERRED, inference_id, reason="too little time left in this invocation"
             )
         now = self._clock()
         record = self._pending_record(target, now)
         token = uuid.uuid4().hex
         epoch = int(now.timestamp())
         lease_until = epoch + math.ceil(remaining_seconds()) + LEASE_MARGIN_SECONDS
-        claim = self._store.claim(
-            record,
-            token=token,
-            lease_until=lease_until,
-            now=epoch,
-            unsent=isinstance(prepared, Rejection),
-        )
-        if not claim.owned:
-            return self._not_ours(claim, target.inference_id)
-        record = _described(record, prepared)
-        if claim.may_have_invoked:
-            return self._adopt(record, token)
-        if isinstance(prepared, Rejection):
-            return self._reject(record, token, prepared.reason, remaining_seconds)
-        if claim.outcome is ClaimOutcome.TAKEN_OVER:
-            self._logger.warning("took over the claim of an attempt that stopped before sending")
-        return self._invoke(self._request(target, prepared), record, token, remaining_seconds)
-
-    def _not_ours(self, claim: Claim, inference_id: str) -> SubmitResult:
+        claim = self._store.claim(record, token=token, lease_until=lease_until, now=epoch)
         if claim.outcome is ClaimOutcome.ALREADY_DONE:
             status = claim.existing.status if claim.existing else "unknown"
             self._logger.info("duplicate delivery skipped", extra={"stored_status": status})
             return SubmitResult(Outcome.DUPLICATE, inference_id)
-        self._logger.info("another delivery holds a live claim; retrying later")
-        return SubmitResult(
-            Outcome.IN_PROGRESS, inference_id, reason="claimed by a concurrent delivery"
-        )
+        if claim.outcome is ClaimOutcome.IN_PROGRESS:
+            self._logger.info("another delivery holds a live claim; retrying later")
+            return SubmitResult(
+                Outcome.IN_PROGRESS, inference_id, reason="claimed by a concurrent delivery"
+            )
+        if claim.outcome is ClaimOutcome.TAKEN_OVER:
+            self._logger.warning("took over the expired claim of an attempt that stopped early")
 
-    def _request(self, target: ObjectVersion, prepared: Prepared) -> InvocationRequest:
-        return InvocationRequest(
+        prepared = self._preparer.prepare(target, trace_id)
+        if isinstance(prepared, Rejection):
+            if prepared.input_size is not None:
+                record = record.model_copy(update={"input_size": prepared.input_size})
+            return self._reject(record, token, prepared.reason, remaining_seconds)
+        record = record.model_copy(
+            update={
+                "content_type": prepared.content_type,
+                "custom_attributes": prepared.custom_attributes,
+                "input_size": prepared.input_size,
+            }
+        )
+        request = InvocationRequest(
             endpoint_name=self._config.endpoint_name,
-            inference_id=target.inference_id,
+            inference_id=inference_id,
             content_type=prepared.content_type,
             accept=self._config.accept,
             custom_attributes=prepared.custom_attributes,
@@ -228,21 +204,7 @@ class Submitter:
             output_path_extension=prepared.output_path_extension,
             filename=prepared.filename,
         )
-
-    def _adopt(self, record: InferenceRecord, token: str) -> SubmitResult:
-        """The claim taken over belonged to an attempt that stopped after it may have sent its
-        request: recorded ``SUBMITTED`` from now (later than that request, so the deadline
-        covers it) and not sent again; its notification settles the record, or the
-        reconciler does at the deadline."""
-        stamp = format_timestamp(self._clock())
-        adopted = record.model_copy(update={"submitted_at": stamp, "updated_at": stamp})
-        if not self._store.mark_submitted(adopted, token=token):
-            self._logger.info("the result was recorded first; filled in the ingest fields")
-        self._logger.warning(
-            "an earlier attempt stopped after it may have sent the request; awaiting its "
-            "result instead of sending it again"
-        )
-        return SubmitResult(Outcome.ADOPTED, record.inference_id)
+        return self._invoke(request, record, token, remaining_seconds)
 
     def _pending_record(self, target: ObjectVersion, now: datetime) -> InferenceRecord:
         """The claim's record: what the event and the configuration tell about the version."""
@@ -269,8 +231,6 @@ class Submitter:
         token: str,
         remaining_seconds: Callable[[], float],
     ) -> SubmitResult:
-        unsent = partial(self._store.mark_unsent, record.inference_id, token=token)
-        sending = partial(self._store.mark_sending, record.inference_id, token=token)
         retries = 0
         while True:
             try:
@@ -280,30 +240,19 @@ class Submitter:
                 reason = f"SageMaker rejected the request: {error}"
                 return self._reject(record, token, reason, remaining_seconds, retries=retries)
             except InvocationRetryableError as error:
-                refusal = error
-            except Exception:
-                # an answer the flow does not expect (access denied, a bug): nothing was queued
-                self._persist(unsent, remaining_seconds)
-                raise
-            # Refused: none of this claim's requests is at SageMaker, and the claim must say so
-            # before this attempt may stop (a redelivery would adopt it instead of sending).
-            if not self._persist(unsent, remaining_seconds):
-                return self._moved_on(record, retries)
-            delay = self._backoff.delay(retries)
-            if remaining_seconds() - delay < RESERVE_SECONDS:
-                self._logger.warning(
-                    "not submitted in this invocation; the message will be retried",
-                    extra={"retries": retries, "error": str(refusal)},
+                delay = self._backoff.delay(retries)
+                if remaining_seconds() - delay < RESERVE_SECONDS:
+                    self._logger.warning(
+                        "not submitted in this invocation; the message will be retried",
+                        extra={"retries": retries, "error": str(error)},
+                    )
+                    return SubmitResult(Outcome.DEFERRED, record.inference_id, retries, str(error))
+                self._logger.info(
+                    "retrying InvokeEndpointAsync",
+                    extra={"retry": retries + 1, "delay_s": round(delay, 3), "error": str(error)},
                 )
-                return SubmitResult(Outcome.DEFERRED, record.inference_id, retries, str(refusal))
-            self._logger.info(
-                "retrying InvokeEndpointAsync",
-                extra={"retry": retries + 1, "delay_s": round(delay, 3), "error": str(refusal)},
-            )
-            self._sleep(delay)
-            if not self._persist(sending, remaining_seconds):
-                return self._moved_on(record, retries)
-            retries += 1
+                self._sleep(delay)
+                retries += 1
         stamp = format_timestamp(self._clock())
         submitted = record.model_copy(
             update={
@@ -313,7 +262,8 @@ class Submitter:
                 "failure_location": response.failure_location,
             }
         )
-        if not self._store.mark_submitted(submitted, token=token):
+        recorded = partial(self._store.mark_submitted, submitted, token=token)
+        if not self._persist(recorded, remaining_seconds):
             self._logger.info("the result was recorded first; filled in the ingest fields")
         # DEBUG: the happy path is the record itself (SUBMITTED, with its locations) and the
         # FilesSubmitted metric; a line per file would be most of the function's log bytes.
@@ -323,16 +273,11 @@ class Submitter:
         )
         return SubmitResult(Outcome.SUBMITTED, record.inference_id, retries)
 
-    def _moved_on(self, record: InferenceRecord, retries: int) -> SubmitResult:
-        """Our claim changed hands between two attempts (a result or the reconciler settled
-        the record): nothing more to send."""
-        self._logger.info("the record was settled while retrying; not sent again")
-        return SubmitResult(Outcome.DUPLICATE, record.inference_id, retries)
-
     def _persist(self, write: Callable[[], bool], remaining_seconds: Callable[[], float]) -> bool:
-        """A write to our claim (``write``), tried again through a table outage while the
-        invocation's time allows: what it records is what a redelivery acts on (a request
-        sent or not, a version failed at ingest). Its answer; its last error propagates."""
+        """A write that settles our claim (``write``), tried again through a table outage while
+        the invocation's time allows: once the claim's lease passes, a redelivery takes the
+        version over and, for a request already accepted, sends it again. Returns the
+        write's answer; its last error propagates."""
         attempt = 0
         while True:
             try:
@@ -365,18 +310,3 @@ class Submitter:
             self._logger.info("the result was recorded first; filled in the ingest fields")
         self._logger.warning("rejected at ingest", extra={"failure_reason": reason})
         return SubmitResult(Outcome.REJECTED, record.inference_id, retries, reason)
-
-
-def _described(record: InferenceRecord, prepared: Prepared | Rejection) -> InferenceRecord:
-    """The claim's record with what preparing the input told about it."""
-    if isinstance(prepared, Rejection):
-        if prepared.input_size is None:
-            return record
-        return record.model_copy(update={"input_size": prepared.input_size})
-    return record.model_copy(
-        update={
-            "content_type": prepared.content_type,
-            "custom_attributes": prepared.custom_attributes,
-            "input_size": prepared.input_size,
-        }
-    )

@@ -24,8 +24,6 @@ class Metric(StrEnum):
     INGEST_REJECTED = "IngestRejected"
     SUBMIT_RETRIES = "SubmitRetries"
     SUBMIT_FAILURES = "SubmitFailures"
-    # a taken-over claim whose earlier request may be at SageMaker: awaited, not sent again
-    SUBMISSIONS_ADOPTED = "SubmissionsAdopted"
     EVENTS_IGNORED = "EventsIgnored"
 
 

@@ -59,12 +59,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 FAILURE_TEXT_MAX_BYTES = 1024
-# A SUBMITTED record without locations was adopted by ingest (lambdas/ingest/logic.py, step 2).
-ADOPTED_UNKNOWN = (
-    "the ingest attempt that sent the request stopped before it recorded SageMaker's answer, "
-    "so where the output would be is not known; no notification came, so the request most "
-    "likely never reached the endpoint"
-)
 
 
 class OutcomeWriter(Protocol):
@@ -349,12 +343,11 @@ class Reconciler:
             for location in (record.output_location, record.failure_location)
             if location and self._readable(location)
         ]
-        if record.output_location is None and record.failure_location is None:
-            found = ADOPTED_UNKNOWN
-        elif checked:
-            found = f"nothing at {' or '.join(checked)}"
-        else:
-            found = "output and failure locations not readable by the reconciler, not checked"
+        found = (
+            f"nothing at {' or '.join(checked)}"
+            if checked
+            else "output and failure locations not readable by the reconciler, not checked"
+        )
         return (
             f"expired: no outcome by the deadline {shown} (submitted_at {record.submitted_at} "
             f"+ RequestTTLSeconds {rules.request_ttl_seconds} s + InvocationTimeoutSeconds "

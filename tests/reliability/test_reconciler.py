@@ -73,9 +73,9 @@ def notification_off(harness: Harness) -> Iterator[None]:
 
 
 def strand(harness: Harness, key: str) -> str:
-    """What an ingest attempt that the endpoint refused until its time ran out, on the
-    message's last receive, leaves: a PENDING claim noted unsent whose lease has passed, and
-    the S3 event in the ingest dead-letter queue. Returns the inference id."""
+    """What an ingest attempt that crashed after its claim, on the message's last receive,
+    leaves: a PENDING claim whose lease has passed, and the S3 event in the ingest dead-letter
+    queue. Returns the inference id."""
     response = harness.s3.put_object(Bucket=harness.bucket, Key=key, Body=iris_csv(IRIS_ROWS[0]))
     version = response.get("VersionId")
     inference_id = inference_id_for(harness.bucket, key, version, response["ETag"])
@@ -92,8 +92,7 @@ def strand(harness: Harness, key: str) -> str:
         updated_at=format_timestamp(stamp),
     )
     epoch = int(stamp.timestamp())
-    assert harness.store.claim(claim, token="refused", lease_until=epoch + 5, now=epoch).owned
-    assert harness.store.mark_unsent(inference_id, token="refused")
+    assert harness.store.claim(claim, token="crashed", lease_until=epoch + 5, now=epoch).owned
     event = s3_event(
         harness.bucket,
         key,

@@ -245,7 +245,6 @@ def check(
     ids = [file.inference_id for file in files]
     stats = harness.runtime_stats
     expired, dropped = set(stats["expired_inference_ids"]), set(stats["dropped_notification_ids"])
-    accepted: dict[str, int] = stats["accepted_per_inference_id"]
     records = harness.records(ids)
     wrong = {}
     for file in files:
@@ -255,7 +254,6 @@ def check(
             records[file.inference_id],
             expired=file.inference_id in expired,
             dropped=file.inference_id in dropped,
-            sent=accepted.get(file.inference_id, 0) > 0,
         )
         if why:
             wrong[file.key] = why

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
-from lambdas.reconciler.logic import ADOPTED_UNKNOWN
 from tests.reliability.support import MODEL_REJECTED_BODY, Harness
 
 PREFIX = "soak/"
@@ -136,15 +135,15 @@ def wrong_outcome(
     *,
     expired: bool,
     dropped: bool,
-    sent: bool = True,
 ) -> str | None:
-    """Why the file's record is not what it must be; None when it is right. ``sent``: the
-    runtime accepted a request for it."""
+    """Why the file's record is not what it must be; None when it is right."""
     if record is None:
         return "no record"
-    if (not sent and record.failure_stage == FailureStage.EXPIRED) or expired:
-        return _wrong_expiry(record, sent=sent, dropped=dropped)
     status, stage = record.status, record.failure_stage
+    if expired:  # never run: the endpoint's failure, or the reconciler's if that was lost
+        wanted = FailureStage.EXPIRED if dropped else FailureStage.INFERENCE
+        right = status == Status.FAILED and stage == wanted
+        return None if right else f"expired, recorded {status} at {stage} (wanted {wanted})"
     if file.label is None:
         right = status == Status.FAILED and stage == FailureStage.INFERENCE
         right = right and bool(record.failure_reason)
@@ -161,16 +160,3 @@ def wrong_outcome(
         return f"recorded {status} at {stage}: {record.failure_reason}"
     label = label_of(harness, record)
     return None if label == file.label else f"labelled {label}, its own input is {file.label}"
-
-
-def _wrong_expiry(record: InferenceRecord, *, sent: bool, dropped: bool) -> str | None:
-    status, stage = record.status, record.failure_stage
-    if not sent:
-        # its ingest attempt was killed between its claim and its request: adopted, then
-        # expired by the reconciler saying so (lambdas/ingest/logic.py, step 2)
-        right = status == Status.FAILED and (record.failure_reason or "").endswith(ADOPTED_UNKNOWN)
-        return None if right else f"never sent, expired: {record.failure_reason}"
-    # never run: the endpoint's failure, or the reconciler's if that was lost
-    wanted = FailureStage.EXPIRED if dropped else FailureStage.INFERENCE
-    right = status == Status.FAILED and stage == wanted
-    return None if right else f"expired, recorded {status} at {stage} (wanted {wanted})"

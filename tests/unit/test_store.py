@@ -61,22 +61,10 @@ def test_an_expired_claim_is_taken_over(store: RecordStore) -> None:
     assert stored.submitted_at == "x"
 
 
-def test_a_takeover_says_whether_the_earlier_attempt_may_have_sent(store: RecordStore) -> None:
-    store.claim(pending(), token="t1", lease_until=200, now=100)
-    assert store.claim(pending(), token="t2", lease_until=400, now=300).may_have_invoked
-    assert store.mark_unsent(INFERENCE_ID, token="t2")
-    assert not store.mark_unsent(INFERENCE_ID, token="t1")  # not its claim any more
-    unsent = store.claim(pending(), token="t3", lease_until=600, now=500)
-    assert (unsent.outcome, unsent.may_have_invoked) == (ClaimOutcome.TAKEN_OVER, False)
-    assert store.mark_unsent(INFERENCE_ID, token="t3")
-    assert store.mark_sending(INFERENCE_ID, token="t3")  # about to send again
-    assert store.claim(pending(), token="t4", lease_until=800, now=700).may_have_invoked
-
-
 def test_a_failed_write_to_a_claim_says_it_may_succeed_again(dynamodb: Any) -> None:
     gone = RecordStore(dynamodb, "no-such-table")
     with pytest.raises(ClaimWriteError, match="ResourceNotFoundException"):
-        gone.mark_unsent(INFERENCE_ID, token="t1")
+        gone.mark_submitted(pending(submitted_at="x"), token="t1")
 
 
 def test_a_guarded_outcome_is_refused_when_only_updated_at_moved(store: RecordStore) -> None:

@@ -19,7 +19,7 @@ from lambdas.common.contract import STATUS_INDEX
 from lambdas.common.records import InferenceRecord, inference_id_for
 from lambdas.common.store import RecordStore
 from lambdas.ingest import handler
-from lambdas.ingest.clients import ObjectInspector, S3InputReader, S3ObjectInspector
+from lambdas.ingest.clients import S3InputReader, S3ObjectInspector
 from lambdas.ingest.config import IngestConfig
 from lambdas.ingest.events import ObjectVersion, S3EventNotification, parse_notification
 from lambdas.ingest.logic import BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS, Submitter
@@ -88,11 +88,11 @@ class World:
         """Write an object; return the version its notification names."""
         return version_of(self.put(key, body, **options))
 
-    def submitter(self, inspector: ObjectInspector | None = None, **config: Any) -> Submitter:
+    def submitter(self, **config: Any) -> Submitter:
         return Submitter(
             config=make_config(**config),
             store=self.store,
-            inspector=inspector or S3ObjectInspector(self.s3),
+            inspector=S3ObjectInspector(self.s3),
             reader=S3InputReader(self.s3),
             invoker=self.invoker,
             logger=handler.logger,

@@ -406,8 +406,9 @@ def test_a_denied_inline_read_is_retried_not_failed(world: World, code: str) -> 
 
     assert failed_ids(response) == {message["messageId"]}  # back on the queue: a retry
     assert world.invoker.calls == []
-    # read before the claim: nothing recorded, the retry starts afresh
-    assert world.store.get(version_of(record).inference_id) is None
+    [stored] = world.ids_with_status(Status.PENDING)
+    assert world.stored(stored).failure_reason is None
+    assert world.ids_with_status(Status.FAILED) == set()
 
 
 def test_a_record_naming_no_version_makes_its_message_malformed(world: World, logs: Logs) -> None:

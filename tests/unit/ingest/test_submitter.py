@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from lambdas.common.clock import format_timestamp
 from lambdas.common.records import FailureStage, InferenceRecord, Status, inference_id_for
 from lambdas.common.store import ClaimWriteError, RecordStore
-from lambdas.ingest.clients import S3ObjectInspector
 from lambdas.ingest.events import ObjectVersion
 from lambdas.ingest.logic import (
     MINIMUM_START_SECONDS,
@@ -127,11 +126,21 @@ def test_a_version_rejected_at_ingest_is_a_duplicate_on_redelivery(world: World)
     assert world.invoker.calls == []
 
 
-class _DownForTheSubmittedWrite(RecordStore):
-    """The table refuses ingest's SUBMITTED write (an outage, or the worker killed then)."""
+def test_a_crash_between_claim_and_invoke_is_retried_with_the_same_id(world: World) -> None:
+    target = world.upload("a.json")
+    epoch = int(START.timestamp())
+    crashed = InferenceRecord(
+        inference_id=target.inference_id,
+        status=Status.PENDING,
+        input_location=target.input_location,
+        created_at=format_timestamp(START),
+    )
+    world.store.claim(crashed, token="crashed-attempt", lease_until=epoch + 60, now=epoch)
+    world.clock.next_invocation(after_seconds=61)  # redelivered after the dead attempt's lease
 
-    def mark_submitted(self, record: InferenceRecord, *, token: str) -> bool:
-        raise client_error("ServiceUnavailable", 503, "the table is down")
+    assert submit(world, target).outcome is Outcome.SUBMITTED
+    assert [call.inference_id for call in world.invoker.calls] == [target.inference_id]
+    assert world.stored(target.inference_id).status == Status.SUBMITTED
 
 
 class _TableDownFor(RecordStore):
@@ -144,112 +153,37 @@ class _TableDownFor(RecordStore):
     def _update_owned(self, inference_id: str, update: Any, token: str) -> bool:
         if self.failures > 0:
             self.failures -= 1
-            raise ClaimWriteError("ServiceUnavailable: the table is down")
+            raise ClaimWriteError("ProvisionedThroughputExceededException: the table is down")
         return super()._update_owned(inference_id, update, token)
 
 
-def _dead_attempt_claim(world: World, target: ObjectVersion) -> None:
-    """A claim left by an attempt that stopped, its lease 60 s long."""
-    epoch = int(START.timestamp())
-    crashed = InferenceRecord(
-        inference_id=target.inference_id,
-        status=Status.PENDING,
-        input_location=target.input_location,
-        created_at=format_timestamp(START),
-    )
-    world.store.claim(crashed, token="crashed-attempt", lease_until=epoch + 60, now=epoch)
-
-
-def test_an_attempt_that_stopped_after_sending_is_adopted_not_sent_again(world: World) -> None:
-    target = world.upload("a.json")
-    table_up = world.store
-    world.store = _DownForTheSubmittedWrite(world.dynamodb, TABLE_NAME)
-    with pytest.raises(ClientError, match="ServiceUnavailable"):
-        submit(world, target)  # accepted by SageMaker, then the record could not be written
-    world.store = table_up
-    world.clock.next_invocation(after_seconds=3600)  # the redelivery, past the dead lease
-
-    assert submit(world, target) == SubmitResult(Outcome.ADOPTED, target.inference_id)
-    assert [call.inference_id for call in world.invoker.calls] == [target.inference_id]
-    record = world.stored(target.inference_id)
-    assert record.status == Status.SUBMITTED
-    # the deadline counts from the adoption, later than the request it waits for
-    assert record.submitted_at == format_timestamp(world.clock.now())
-    assert (record.content_type, record.input_size) == ("application/json", len(JSON_BODY))
-    assert record.output_location is None  # SageMaker's answer died with the attempt
-
-
-def test_a_claim_left_before_its_request_was_noted_unsent_is_adopted(world: World) -> None:
-    # a claim is taken just before sending: an attempt that stopped there may have sent
-    target = world.upload("a.json")
-    _dead_attempt_claim(world, target)
-    world.clock.next_invocation(after_seconds=61)  # redelivered after the dead attempt's lease
-    assert submit(world, target).outcome is Outcome.ADOPTED
-    assert world.invoker.calls == []
-
-
-def test_a_claim_noted_unsent_is_taken_over_and_sent_with_the_same_id(world: World) -> None:
-    target = world.upload("a.json")
-    _dead_attempt_claim(world, target)
-    assert world.store.mark_unsent(target.inference_id, token="crashed-attempt")
-    world.clock.next_invocation(after_seconds=61)
-
-    assert submit(world, target).outcome is Outcome.SUBMITTED
-    assert [call.inference_id for call in world.invoker.calls] == [target.inference_id]
-    item = world.dynamodb.get_item(
-        TableName=TABLE_NAME, Key={"inference_id": {"S": target.inference_id}}
-    )["Item"]
-    assert item["status"] == {"S": "SUBMITTED"}
-    assert not {"claim_token", "claim_expires_at", "claim_unsent"} & item.keys()
-
-
-def test_a_rejection_does_not_undo_an_earlier_attempts_request(world: World) -> None:
-    target = world.upload("a.json")
-    _dead_attempt_claim(world, target)
-    world.s3.delete_object(Bucket=INPUT_BUCKET, Key="a.json")  # deleted after it was sent
-    world.clock.next_invocation(after_seconds=61)
-
-    assert submit(world, target).outcome is Outcome.ADOPTED
-    assert world.stored(target.inference_id).status == Status.SUBMITTED
-
-
-def test_a_refusal_is_noted_through_a_table_outage_then_the_request_sent(world: World) -> None:
+def test_the_submitted_write_goes_through_a_table_outage_sent_once(world: World) -> None:
     target = world.upload("a.json")
     world.store = _TableDownFor(world, failures=3)
-    world.invoker.script("a.json", throttling())
-    assert submit(world, target) == SubmitResult(Outcome.SUBMITTED, target.inference_id, 1)
-    assert len(world.invoker.calls) == 2
+    assert submit(world, target) == SubmitResult(Outcome.SUBMITTED, target.inference_id)
+    assert len(world.invoker.calls) == 1
+    assert len(world.clock.sleeps) == 3
     assert world.stored(target.inference_id).status == Status.SUBMITTED
 
 
-def test_a_refusal_that_cannot_be_noted_in_time_propagates(world: World) -> None:
+def test_an_outage_outlasting_the_invocation_leaves_the_claim_to_a_redelivery(
+    world: World,
+) -> None:
     world.clock.budget_seconds = RESERVE_SECONDS + 2
     target = world.upload("a.json")
-    world.store = _TableDownFor(world, failures=1000)
-    world.invoker.script("a.json", throttling())
-    with pytest.raises(ClaimWriteError):
-        submit(world, target)
-    assert world.clock.remaining() >= 0  # it gave up before the invocation's end
-    assert len(world.invoker.calls) == 1
-
-
-def test_a_rejection_outlasting_the_table_is_rejected_again_not_adopted(world: World) -> None:
-    target = world.upload("a.json")
-    world.s3.delete_object(Bucket=INPUT_BUCKET, Key="a.json")
     table_up = world.store
     world.store = _TableDownFor(world, failures=1000)
     with pytest.raises(ClaimWriteError):
-        submit(world, target)  # the FAILED write never landed
+        submit(world, target)
+    assert world.clock.remaining() > 0  # it gave up before the invocation's end
     world.store = table_up
     world.clock.next_invocation(after_seconds=3600)
-
-    assert submit(world, target).outcome is Outcome.REJECTED  # its claim said: nothing sent
-    record = world.stored(target.inference_id)
-    assert (record.status, record.failure_stage) == (Status.FAILED, FailureStage.INGEST)
-    assert world.invoker.calls == []
+    # the documented at-least-once case: the request is sent again with the same id
+    assert submit(world, target).outcome is Outcome.SUBMITTED
+    assert [call.inference_id for call in world.invoker.calls] == [target.inference_id] * 2
 
 
-def test_a_rejection_survives_a_short_table_outage(world: World) -> None:
+def test_a_rejection_is_recorded_through_a_short_table_outage(world: World) -> None:
     target = world.upload("a.json")
     world.store = _TableDownFor(world, failures=2)
     world.invoker.script("a.json", client_error("ValidationError", 400, "bad input"))
@@ -464,57 +398,12 @@ def test_throttling_until_time_runs_out_leaves_the_claim_pending(world: World) -
     # it stopped while one more attempt and the record write still fitted
     assert world.clock.remaining() >= RESERVE_SECONDS
     assert world.stored(target.inference_id).status == Status.PENDING
-    key = {"inference_id": {"S": target.inference_id}}
-    item = world.dynamodb.get_item(TableName=TABLE_NAME, Key=key)["Item"]
-    assert item["claim_unsent"] == {"BOOL": True}
-    # nothing was accepted, and the claim says so: its redelivery sends the request
-    world.clock.next_invocation(after_seconds=3600)
-    world.invoker.recover("a.json")
-    assert submit(world, target).outcome is Outcome.SUBMITTED
-    assert world.stored(target.inference_id).status == Status.SUBMITTED
-
-
-def test_a_claim_is_noted_unsent_only_while_it_waits_to_retry(world: World) -> None:
-    target = world.upload("a.json")
-    seen: list[bool] = []
-
-    def look(_: InvocationRequest) -> None:
-        key = {"inference_id": {"S": target.inference_id}}
-        item = world.dynamodb.get_item(TableName=TABLE_NAME, Key=key)["Item"]
-        seen.append("claim_unsent" in item)
-
-    world.invoker.script("a.json", throttling(), look)
-    assert submit(world, target).outcome is Outcome.SUBMITTED
-    # noted unsent after the refusal; the retry goes out from a claim that may have sent
-    assert seen == [False]
 
 
 def test_too_little_time_left_defers_without_claiming(world: World) -> None:
     world.clock.budget_seconds = MINIMUM_START_SECONDS - 0.5
     target = world.upload("a.json")
     assert submit(world, target).outcome is Outcome.DEFERRED
-    assert world.store.get(target.inference_id) is None
-    assert world.invoker.calls == []
-
-
-class _SlowHeads(S3ObjectInspector):
-    """HeadObject that takes ``seconds`` of the invocation's time."""
-
-    def __init__(self, world: World, seconds: float) -> None:
-        super().__init__(world.s3)
-        self._clock, self._seconds = world.clock, seconds
-
-    def head(self, bucket: str, key: str) -> Any:
-        self._clock.sleep(self._seconds)
-        return super().head(bucket, key)
-
-
-def test_no_claim_when_reading_the_input_took_the_time_to_send(world: World) -> None:
-    world.clock.budget_seconds = MINIMUM_START_SECONDS + 1
-    target = world.upload("a.json")
-    slow = world.submitter(inspector=_SlowHeads(world, seconds=1.5), inline_input_max_bytes=0)
-    result = submit(world, target, slow)
-    assert (result.outcome, result.needs_retry) == (Outcome.DEFERRED, True)
     assert world.store.get(target.inference_id) is None
     assert world.invoker.calls == []
 
@@ -536,10 +425,6 @@ def test_an_unexpected_error_propagates_for_the_message_retry(world: World) -> N
     with pytest.raises(ClientError, match="AccessDeniedException"):
         submit(world, target)
     assert len(world.invoker.calls) == 1
-    # refused, so the redelivery may send it again
-    world.clock.next_invocation(after_seconds=3600)
-    world.invoker.recover("a.json")
-    assert submit(world, target).outcome is Outcome.SUBMITTED
 
 
 def test_a_result_recorded_before_the_submitted_write_is_not_overwritten(world: World) -> None:

@@ -86,10 +86,8 @@ class Rig:
         at: datetime,
         *,
         output_bucket: str = OUTPUT_BUCKET,
-        adopted: bool = False,
     ) -> InferenceRecord:
-        """A record of ``input-bucket/key`` (version v1) claimed, and submitted, at ``at``;
-        ``adopted``: submitted as ingest adopts a dead attempt's request, without locations."""
+        """A record of ``input-bucket/key`` (version v1) claimed, and submitted, at ``at``."""
         inference_id = inference_id_for(INPUT_BUCKET, key, "v1", None)
         stamp = format_timestamp(at)
         record = InferenceRecord(
@@ -113,13 +111,13 @@ class Rig:
         if status == Status.PENDING:
             return record
         name = inference_id[:12]
-        locations = {
-            "output_location": f"s3://{output_bucket}/outputs/{name}.out",
-            "failure_location": f"s3://{output_bucket}/failures/{name}-error.out",
-        }
         submitted = record.model_copy(
-            update={"status": Status.SUBMITTED, "submitted_at": stamp}
-            | ({} if adopted else locations)
+            update={
+                "status": Status.SUBMITTED,
+                "submitted_at": stamp,
+                "output_location": f"s3://{output_bucket}/outputs/{name}.out",
+                "failure_location": f"s3://{output_bucket}/failures/{name}-error.out",
+            }
         )
         assert self.store.mark_submitted(submitted, token=token)
         return submitted

@@ -16,7 +16,7 @@ from lambdas.common.outputs import S3OutputReader
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 from lambdas.common.store import OutcomeGuard, RecordStore
 from lambdas.reconciler.clients import FoundObject, ReconcilerAwsError, RecordPage
-from lambdas.reconciler.logic import ADOPTED_UNKNOWN, Reconciler, Settlement
+from lambdas.reconciler.logic import Reconciler, Settlement
 from lambdas.results.config import ResultsConfig
 from lambdas.results.logic import NotificationProcessor
 from tests.conftest import STATUS_INDEX, create_results_table
@@ -134,18 +134,6 @@ def test_nothing_written_by_the_deadline_expires_with_a_reason_naming_it(rig: Ri
     assert f"nothing at {record.output_location}" in expired.failure_reason
     assert expired.completed_at == format_timestamp(NOW)
     assert expired.output_location == record.output_location
-
-
-def test_an_adopted_request_without_a_result_expires_saying_it_was_likely_never_sent(
-    rig: Rig,
-) -> None:
-    record = rig.seed("adopted.json", Status.SUBMITTED, SUBMITTED_OVERDUE, adopted=True)
-
-    assert rig.reconciler().run().count(Settlement.EXPIRED) == 1
-    expired = rig.get(record.inference_id)
-    assert (expired.status, expired.failure_stage) == (Status.FAILED, FailureStage.EXPIRED)
-    assert expired.failure_reason is not None
-    assert expired.failure_reason.endswith(ADOPTED_UNKNOWN)
 
 
 def test_records_before_their_deadline_are_neither_read_nor_touched(rig: Rig) -> None:
