@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
-import os
 import re
 import time
 import uuid
@@ -30,6 +29,7 @@ from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.lambda_runner.event_shapes import failed_item_ids
 from asyncinfer.local.lambda_runner.runner import EventRunner, SourceSpec
 from asyncinfer.local.provision.spec import FunctionSpec, QueueSourceSpec, TopicSourceSpec
+from tests.e2e.children import child_pids
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -216,28 +216,6 @@ def queue_source(
         report_batch_item_failures=report_batch_item_failures,
         function=fn,
     )
-
-
-def child_pids() -> set[int]:
-    """Processes whose parent is this one, zombies included, read from /proc.
-
-    Leaves out multiprocessing's resource tracker: the first ``spawn`` starts that one helper
-    per interpreter, shared by everything in the process, and it exits with the interpreter.
-    """
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command_line = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"multiprocessing.resource_tracker" not in command_line:
-            children.add(int(entry.name))
-    return children
 
 
 @contextmanager
