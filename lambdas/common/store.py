@@ -54,11 +54,30 @@ if TYPE_CHECKING:
 
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
 BATCH_GET_MAX_KEYS = 100  # BatchGetItem's limit per call
+# DynamoDB's errors that the developer guide's "Error handling" says may succeed on a retry
+# (throttling, and a transaction holding the item); any 5xx is the service's own fault.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
 
 
 class ClaimWriteError(Exception):
-    """A write to one's own claim failed for a reason other than its condition (the table
-    unavailable, throttled past the SDK's retries, unreachable): it may succeed if tried again."""
+    """A write to one's own claim failed for a transient reason (the table throttled past the
+    SDK's retries, failing with a 5xx, unreachable): it may succeed if tried again. A permanent
+    error (a missing table, denied access, a rejected request) propagates as the SDK raised it."""
+
+
+def is_transient(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in TRANSIENT_ERROR_CODES or status >= 500
 
 
 class ClaimOutcome(StrEnum):
@@ -326,8 +345,10 @@ class RecordStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == CONDITIONAL_CHECK_FAILED:
                 return False
+            if not is_transient(error):
+                raise
             raise ClaimWriteError(f"the write to our claim failed: {error}") from error
-        except BotoCoreError as error:
+        except BotoCoreError as error:  # no answer: a retry is safe, its condition refuses a repeat
             raise ClaimWriteError(f"the write to our claim failed: {error}") from error
         return True
 

@@ -17,8 +17,9 @@ Flow for one object version (``Submitter.submit``):
    crashed between claiming and recording its outcome) is taken over with the same id; if
    that attempt had already invoked, the endpoint sees the id twice (at-least-once), and the
    results function still keeps one record. The writes that settle the claim (``SUBMITTED``,
-   ``FAILED``) are tried again through a table outage while the invocation's time allows
-   (``_persist``), so only a crash, or an outage outlasting the invocation, between
+   ``FAILED``) are tried again through a table outage (throttling, a 5xx, no answer) while the
+   invocation's time allows (``_persist``); a permanent error (a missing table, denied access)
+   is not. So only a crash, or an outage outlasting the invocation, between
    SageMaker's answer and that write leaves a claim whose request was sent.
 2. Prepare (``lambdas.ingest.prepare``): size (from the event) within ``MAX_INPUT_BYTES``. An
    input of at most ``inline_input_max_bytes`` is read at the announced version and sent as

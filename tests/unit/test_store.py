@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from lambdas.common.records import FailureStage, InferenceRecord, Status
 from lambdas.common.store import ClaimOutcome, ClaimWriteError, OutcomeGuard, RecordStore
@@ -61,9 +63,45 @@ def test_an_expired_claim_is_taken_over(store: RecordStore) -> None:
     assert stored.submitted_at == "x"
 
 
-def test_a_failed_write_to_a_claim_says_it_may_succeed_again(dynamodb: Any) -> None:
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("RequestLimitExceeded", 400),
+        ("InternalServerError", 500),
+        ("SomethingNew", 503),
+    ],
+)
+def test_a_transient_failure_of_a_claim_write_says_it_may_succeed_again(
+    dynamodb: Any, code: str, status: int
+) -> None:
+    with Stubber(dynamodb) as stubber:
+        stubber.add_client_error("update_item", service_error_code=code, http_status_code=status)
+        with pytest.raises(ClaimWriteError, match=code):
+            RecordStore(dynamodb, TABLE_NAME).mark_submitted(pending(), token="t1")
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("AccessDeniedException", 400), ("ValidationException", 400), ("UnknownOperation", 400)],
+)
+def test_a_permanent_failure_of_a_claim_write_is_not_retried(
+    dynamodb: Any, code: str, status: int
+) -> None:
+    """Retrying these would only spend the invocation's time: they propagate as raised."""
+    with Stubber(dynamodb) as stubber:
+        stubber.add_client_error("update_item", service_error_code=code, http_status_code=status)
+        with pytest.raises(ClientError, match=code) as raised:
+            RecordStore(dynamodb, TABLE_NAME).mark_failed(
+                pending(), token="t1", reason="x", failed_at="2026-01-01T00:00:01.000Z"
+            )
+    assert not isinstance(raised.value, ClaimWriteError)
+
+
+def test_a_claim_write_to_a_missing_table_is_not_retried(dynamodb: Any) -> None:
     gone = RecordStore(dynamodb, "no-such-table")
-    with pytest.raises(ClaimWriteError, match="ResourceNotFoundException"):
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
         gone.mark_submitted(pending(submitted_at="x"), token="t1")
 
 
