@@ -269,7 +269,8 @@ def _why(name: str, report: Report, figures: dict[str, Figure]) -> str:
             + f". {noise_yardstick(e2e)} {accumulation(e2e)}"
         )
     if name in ("cost_per_million_ratio", "write_units_per_file"):
-        return _why_dynamodb(report)
+        why = _why_dynamodb if name == "cost_per_million_ratio" else _why_write_units
+        return why(report)
     return "see the sections above."
 
 
@@ -300,6 +301,26 @@ def _why_dynamodb(report: Report) -> str:
     )
 
 
+def _why_write_units(report: Report) -> str:
+    """What each of one file's writes costs, and what the goal would take away (this run)."""
+    writes = report.write_sequence()
+    outcome = writes[-1]
+    split = "; ".join(
+        f"{write.label} {write.total} (table {write.table}"
+        + "".join(f", {name} {index.total}" for name, index in write.indexes.items())
+        + f"; item {write.size} B)"
+        for write in writes
+    )
+    return (
+        f"one file's writes: {split}. The claim and SUBMITTED are the exactly-once guarantee; "
+        f"the outcome's item is {outcome.size} bytes, over the 1 KB write unit, and its move "
+        "from the status index's OPEN class to its own is a delete and a put there (bounded "
+        "`results` listings). One unit less means an outcome item within 1 KB: only by "
+        "dropping documented record attributes, a record-contract change not taken (see "
+        '"Levers" in the DynamoDB section).'
+    )
+
+
 def _why_cold_start(function: str, cold: coldstart.ColdStart) -> str:
     ours = cold.cold_start(function) * 1000
     naive = cold.cold_start("naive") * 1000
@@ -322,7 +343,7 @@ def _why_cold(function: str, cold: coldstart.ColdStart) -> str:
     handler_ms = cold.median(on, function) * 1000
     compile_ms = cold.compile_seconds[function] * 1000
     return (
-        f"beyond boto3 ({boto3_ms:.0f} ms of CPU) the handler loads {total:.0f} ms of modules "
+        f"Beyond boto3 ({boto3_ms:.0f} ms of CPU) the handler loads {total:.0f} ms of modules "
         f"(own time by package): {top}. The handlers already pause the collector during "
         "their import, create botocore clients rather than boto3's on sessions that load "
         "only their services' models (`lambdas/common/sessions.py`), create the results "
