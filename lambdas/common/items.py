@@ -1,23 +1,37 @@
 """Results-table items: DynamoDB JSON in and out, and the UpdateExpressions the store writes.
 
-DynamoDB's attribute-value encoding is boto3's own (``TypeSerializer``/``TypeDeserializer``).
-Importing ``boto3.dynamodb.types`` runs boto3's package ``__init__`` (its session, resource
-factory and s3transfer; about 45 ms on top of botocore, ``python -X importtime``), which no
-handler needs at import: the functions use plain botocore clients. So the codec is loaded when
-a ``RecordStore`` is built (a function's first invocation, before the ingest function's
-threads use it), never on the handlers' import path.
+The attribute-value encoding is written here rather than taken from boto3's
+``TypeSerializer``/``TypeDeserializer``, because importing ``boto3.dynamodb.types`` runs boto3's
+package ``__init__`` (its session, resource factory and s3transfer), about 17 ms of every cold
+start of functions that otherwise use plain botocore clients (bench/RESULTS.md). It follows
+boto3's rules (numbers within DynamoDB's 38 digits, exactly, as ``Decimal`` when read; floats
+refused; binary as ``bytes``), and tests/unit/test_items.py holds it to boto3's output.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from decimal import (
+    Clamped,
+    Context,
+    Decimal,
+    Inexact,
+    Overflow,
+    Rounded,
+    Underflow,
+)
 from typing import TYPE_CHECKING, Any
 
 from lambdas.common.records import InferenceRecord
 
 if TYPE_CHECKING:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+# DynamoDB's number type: 38 digits of precision, exponents within -130..126; anything that
+# would be rounded or clamped is an error rather than a silently different number.
+NUMBERS = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
 
 # Fields that describe the input: whoever writes first sets them, nobody overwrites them.
 DESCRIPTIVE_FIELDS = (
@@ -48,25 +62,58 @@ OUTCOME_FIELDS = (
 )
 
 
-@cache
-def codec() -> tuple[TypeSerializer, TypeDeserializer]:
-    """boto3's DynamoDB JSON encoder and decoder, loaded once (see the module's docstring)."""
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
-
-
 def encode(value: Any) -> AttributeValueTypeDef:
-    """``"a"`` -> ``{"S": "a"}``, ``3`` -> ``{"N": "3"}``, ``True`` -> ``{"BOOL": True}``."""
-    encoded: AttributeValueTypeDef = codec()[0].serialize(value)
+    """``"a"`` -> ``{"S": "a"}``, ``3`` -> ``{"N": "3"}``, ``True`` -> ``{"BOOL": True}``;
+    ``None``, bytes, mappings, lists and tuples as DynamoDB has them."""
+    encoded: AttributeValueTypeDef
+    if value is None:
+        encoded = {"NULL": True}
+    elif isinstance(value, bool):
+        encoded = {"BOOL": value}
+    elif isinstance(value, int | Decimal):
+        encoded = {"N": _number(value)}
+    elif isinstance(value, str):
+        encoded = {"S": value}
+    elif isinstance(value, bytes | bytearray):
+        encoded = {"B": bytes(value)}
+    elif isinstance(value, Mapping):
+        encoded = {"M": {str(name): encode(item) for name, item in value.items()}}
+    elif isinstance(value, list | tuple):
+        encoded = {"L": [encode(item) for item in value]}
+    else:
+        raise TypeError(f"no DynamoDB type for {type(value).__name__} (floats: use Decimal)")
     return encoded
 
 
-def decode_item(item: dict[str, Any]) -> dict[str, Any]:
+def _number(value: int | Decimal) -> str:
+    number = NUMBERS.create_decimal(value)
+    if not number.is_finite():
+        raise TypeError(f"DynamoDB has no number {value}")
+    return str(number)
+
+
+def decode(value: Mapping[str, Any]) -> Any:
+    """One attribute value as Python: numbers as ``Decimal``, sets as ``set``."""
+    [(kind, data)] = value.items()
+    if kind in ("S", "BOOL", "B"):
+        return bytes(data) if kind == "B" else data
+    if kind == "N":
+        return NUMBERS.create_decimal(data)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {name: decode(item) for name, item in data.items()}
+    if kind == "L":
+        return [decode(item) for item in data]
+    if kind in ("SS", "NS", "BS"):
+        return {decode({kind[0]: member}) for member in data}
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def decode_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """An item's attributes as Python values (numbers as ``Decimal``: the record model makes
     its integer fields ``int``)."""
-    deserializer = codec()[1]
-    return {name: deserializer.deserialize(value) for name, value in item.items()}
+    return {name: decode(value) for name, value in item.items()}
 
 
 def record_from_item(item: dict[str, Any]) -> InferenceRecord:

@@ -41,7 +41,6 @@ from lambdas.common.items import (
     DESCRIPTIVE_FIELDS,
     OUTCOME_FIELDS,
     UpdateBuilder,
-    codec,
     encode,
     record_from_item,
 )
@@ -161,7 +160,6 @@ class RecordStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
-        codec()  # loaded now, with the store, rather than by the first write (items.py)
 
     def get(self, inference_id: str) -> InferenceRecord | None:
         response = self._client.get_item(

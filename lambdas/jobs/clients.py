@@ -31,7 +31,7 @@ from lambdas.common.contract import (
     JOBS_LIST_VALUE,
     STATUS_SHARDS,
 )
-from lambdas.common.items import record_from_item
+from lambdas.common.items import encode, record_from_item
 from lambdas.common.records import InferenceRecord
 from lambdas.common.store import BATCH_GET_MAX_KEYS, batch_get_items
 from lambdas.jobs.items import (
@@ -40,7 +40,6 @@ from lambdas.jobs.items import (
     header_from_item,
     header_key,
     header_values,
-    item_value,
     member_key,
     shard_key,
     shard_settled_item,
@@ -87,7 +86,7 @@ class DynamoJobLedger:
         item = {
             **header_key(header.job_name),
             JOBS_LIST_KEY: {"S": JOBS_LIST_VALUE},
-            **{name: item_value(value) for name, value in header_values(header).items()},
+            **{name: encode(value) for name, value in header_values(header).items()},
         }
         self._put_if_absent(item, f"creating job {header.job_name}")
         stored = self.header(header.job_name)
@@ -111,7 +110,7 @@ class DynamoJobLedger:
         attribute_values = {
             ":expected": {"S": expected.value},
             ":new": {"S": new.value},
-            **{f":v{i}": item_value(v) for i, v in enumerate(values.values())},
+            **{f":v{i}": encode(v) for i, v in enumerate(values.values())},
         }
         assignments = ["#status = :new", *(f"#a{i} = :v{i}" for i in range(len(values)))]
         try:

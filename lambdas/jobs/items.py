@@ -28,10 +28,6 @@ def member_key(name: str, inference_id: str) -> dict[str, Any]:
     return {PK: {"S": f"ID#{inference_id}"}, SK: {"S": f"JOB#{name}"}}
 
 
-def item_value(value: str | int) -> dict[str, Any]:
-    return {"N": str(value)} if isinstance(value, int) else {"S": value}
-
-
 def header_from_item(item: dict[str, Any]) -> JobHeader:
     values: dict[str, Any] = {}
     for name, value in decode_item(item).items():

@@ -103,10 +103,10 @@ def test_results_md_and_the_cost_table_hold_every_figure_and_assumption(report: 
     ):
         assert section in text
     assert "us-east-1" in text
-    # each missed goal has its own reason: no two verdicts alike
-    verdicts = [line.split("): ", 1)[1] for line in text.splitlines() if line.startswith("- `")]
-    verdicts = [verdict for verdict in verdicts if verdict != "see the sections above."]
-    assert len(verdicts) == len(set(verdicts)), verdicts
+    # the write-units goal's verdict is its own, not the cost goal's
+    for line in text.splitlines():
+        if line.startswith("- `write_units_per_file` = "):
+            assert "one file's writes: claim (PENDING) 3 (table 1" in line, line
     rows = report.cost_rows()
     ours, naive = (sum(row.ours_dollars for row in rows), sum(row.naive_dollars for row in rows))
     assert ours > 0
