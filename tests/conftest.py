@@ -140,6 +140,10 @@ SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
 # of tests/e2e: a scope of its own, so the worker that runs the unit and infra tests takes it
 # (scopes go out largest first: it comes after the big unit modules) instead of the critical path.
 OWN_SCOPES = ("tests/e2e/test_bench_smoke.py",)
+# The create-mode modules read one synthesis of the stack without context, made by the first of
+# them in a process (tests/infra/create_mode_support.py): one scope, so one worker synthesizes.
+ONE_SYNTHESIS = ("tests/infra/test_create_mode_",)
+ONE_SYNTHESIS_SCOPE = "create-mode-one-synthesis"
 WAITING_FOR_TTL = ("tests/reliability/test_faults.py", "tests/reliability/test_reconciler.py")
 TTL_SCOPE = "local-pipelines-waiting-for-the-ttl"
 SERIAL_SCOPE = "local-pipelines"
@@ -160,6 +164,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 return TTL_SCOPE
             if nodeid.startswith(SERIAL_PREFIXES) and not nodeid.startswith(OWN_SCOPES):
                 return SERIAL_SCOPE
+            if nodeid.startswith(ONE_SYNTHESIS):
+                return ONE_SYNTHESIS_SCOPE
             return str(super()._split_scope(nodeid))
 
         def _assign_work_unit(self, node: Any) -> None:
