@@ -27,8 +27,8 @@ from lambdas.common.records import InferenceRecord
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-# DynamoDB's number type: 38 digits of precision, exponents within -130..126; anything that
-# would be rounded or clamped is an error rather than a silently different number.
+# DynamoDB's number type as boto3 defines it (38 digits of precision): a number that would be
+# rounded, clamped, overflow or underflow is an error rather than a silently different number.
 NUMBERS = Context(
     Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
 )
