@@ -140,9 +140,9 @@ SERIAL_PREFIXES = ("tests/e2e/", "tests/reliability/")
 # of tests/e2e: a scope of its own, so the worker that runs the unit and infra tests takes it
 # (scopes go out largest first: it comes after the big unit modules) instead of the critical path.
 OWN_SCOPES = ("tests/e2e/test_bench_smoke.py",)
-# The create-mode modules read one synthesis of the stack without context, made by the first of
-# them in a process (tests/infra/create_mode_support.py): one scope, so one worker synthesizes.
-ONE_SYNTHESIS = ("tests/infra/test_create_mode_",)
+# The create-mode package reads one synthesis of the stack without context (a package-scoped
+# fixture, tests/infra/create_mode/conftest.py): one scope, so one worker synthesizes.
+ONE_SYNTHESIS = ("tests/infra/create_mode/",)
 ONE_SYNTHESIS_SCOPE = "create-mode-one-synthesis"
 WAITING_FOR_TTL = ("tests/reliability/test_faults.py", "tests/reliability/test_reconciler.py")
 TTL_SCOPE = "local-pipelines-waiting-for-the-ttl"

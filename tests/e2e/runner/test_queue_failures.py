@@ -5,25 +5,22 @@ dead-letter move, and handlers that raise, crash, time out, are killed or cannot
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from asyncinfer.local.lambda_runner.event_shapes import failed_item_ids
-from tests.e2e.runner_support import (
+from tests.e2e.runner.support import (
     Spy,
     create_queue,
     drain,
     function,
     messages_left,
-    moto_endpoint,
     queue_arn,
     queue_source,
     running,
     send,
-    session,
     wait_for,
 )
 
@@ -31,23 +28,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_endpoint() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def sqs(endpoint: str) -> SQSClient:
-    client: SQSClient = session().client("sqs", endpoint_url=endpoint)
-    return client
-
-
-@pytest.fixture
-def spy(tmp_path: Path) -> Spy:
-    return Spy(tmp_path / "spy")
 
 
 @pytest.mark.parametrize(

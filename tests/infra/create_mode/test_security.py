@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from tests.infra.assembly import (
     Synthesized,
     actions,
@@ -19,10 +17,8 @@ from tests.infra.assembly import (
     target,
     violations,
 )
-from tests.infra.create_mode_support import (
+from tests.infra.create_mode.support import (
     DEFAULTS,
-    main_resource_ids,
-    synthesized_without_context,
 )
 
 # The only actions AWS grants on Resource "*" alone (no resource-level permissions).
@@ -33,16 +29,6 @@ STAR_ONLY_ACTIONS = {
     "cloudwatch:PutMetricData",
     "dynamodb:ListStreams",
 }
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesized_without_context(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def ids(stack: Synthesized) -> dict[str, str]:
-    return main_resource_ids(stack)
 
 
 def objects_of(bucket_id: str, pattern: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,19 +17,17 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from asyncinfer.local.lambda_runner.runner import SourceSpec
-from tests.e2e.runner_support import (
+from tests.e2e.runner.support import (
     ACCOUNT,
     REGION,
     Spy,
     create_queue,
     function,
     messages_left,
-    moto_endpoint,
     queue_arn,
     queue_source,
     running,
     send,
-    session,
     wait_for,
 )
 
@@ -38,23 +35,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_endpoint() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def sqs(endpoint: str) -> SQSClient:
-    client: SQSClient = session().client("sqs", endpoint_url=endpoint)
-    return client
-
-
-@pytest.fixture
-def spy(tmp_path: Path) -> Spy:
-    return Spy(tmp_path / "spy")
 
 
 def in_flight(sqs: SQSClient, queue_url: str) -> int:

@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from asyncinfer.local.sagemaker.model_server import ModelServer
 from asyncinfer.local.sagemaker.state import LocalRuntime
-from tests.e2e.runtime_support import (
+from tests.e2e.runtime.support import (
     BUCKET,
     ENDPOINT,
     REGION,
@@ -27,40 +26,12 @@ from tests.e2e.runtime_support import (
     admin,
     aws_client,
     endpoint_spec,
-    gated_model_server,
-    local_aws,
-    model_server,
-    runtime_factory,
     sagemaker,
 )
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    with local_aws() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def demo_model() -> Iterator[ModelServer]:
-    with model_server() as server:
-        yield server
-
-
-@pytest.fixture
-def gated_model() -> Iterator[tuple[GatedModel, ModelServer]]:
-    with gated_model_server() as gated:
-        yield gated
-
-
-@pytest.fixture
-def make_runtime(aws: Aws, demo_model: ModelServer) -> Iterator[RuntimeFactory]:
-    with runtime_factory(aws, demo_model) as make:
-        yield make
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_stats_count_accepted_invocations_per_inference_id(

@@ -9,8 +9,6 @@ import json
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from lambdas.ingest.config import IngestConfig
 from lambdas.results.config import ResultsConfig
 from stacks.demo_model import SKLEARN_IMAGE_ACCOUNTS
@@ -22,24 +20,12 @@ from tests.infra.assembly import (
     target,
     variables_read_by,
 )
-from tests.infra.create_mode_support import (
+from tests.infra.create_mode.support import (
     DEFAULTS,
     joined,
-    main_resource_ids,
-    synthesized_without_context,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesized_without_context(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def ids(stack: Synthesized) -> dict[str, str]:
-    return main_resource_ids(stack)
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_demo_model_runs_on_the_regional_scikit_learn_image(

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import time
 import urllib.error
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.config import Config
 
 from asyncinfer.local.faults import FaultSettings
-from asyncinfer.local.sagemaker.model_server import ModelServer, ServingStack
+from asyncinfer.local.sagemaker.model_server import ModelServer
 from asyncinfer.local.sagemaker.state import LocalRuntime
-from tests.e2e.runtime_support import (
+from tests.e2e.runtime.support import (
     BUCKET,
     ENDPOINT,
     REGION,
@@ -28,40 +27,10 @@ from tests.e2e.runtime_support import (
     aws_client,
     endpoint_spec,
     error_of,
-    gated_model_server,
-    local_aws,
-    model_server,
-    runtime_factory,
     sagemaker,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    with local_aws() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def demo_model() -> Iterator[ModelServer]:
-    with model_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def toolkit_model() -> Iterator[ModelServer]:
-    """The demo model behind the inference toolkit's serving stack, which answers a model's
-    client error with its own status: the path where SageMaker reports a 4xx from the model."""
-    with model_server(serving_stack=ServingStack.INFERENCE_TOOLKIT) as server:
-        yield server
-
-
-@pytest.fixture
-def gated_model() -> Iterator[tuple[GatedModel, ModelServer]]:
-    with gated_model_server() as gated:
-        yield gated
 
 
 class FakeClock:
@@ -72,12 +41,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-@pytest.fixture
-def make_runtime(aws: Aws, demo_model: ModelServer) -> Iterator[RuntimeFactory]:
-    with runtime_factory(aws, demo_model) as make:
-        yield make
 
 
 # failures

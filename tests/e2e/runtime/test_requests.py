@@ -9,15 +9,13 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from asyncinfer.local.sagemaker.model_server import ModelServer
 from asyncinfer.local.sagemaker.state import LocalRuntime
-from tests.e2e.runtime_support import (
+from tests.e2e.runtime.support import (
     BUCKET,
     ENDPOINT,
     REGION,
@@ -25,9 +23,6 @@ from tests.e2e.runtime_support import (
     Aws,
     RuntimeFactory,
     error_of,
-    local_aws,
-    model_server,
-    runtime_factory,
     sagemaker,
 )
 
@@ -35,24 +30,6 @@ pytestmark = pytest.mark.e2e
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    with local_aws() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def demo_model() -> Iterator[ModelServer]:
-    with model_server() as server:
-        yield server
-
-
-@pytest.fixture
-def make_runtime(aws: Aws, demo_model: ModelServer) -> Iterator[RuntimeFactory]:
-    with runtime_factory(aws, demo_model) as make:
-        yield make
 
 
 # the happy path

@@ -9,7 +9,6 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ from aws_lambda_powertools.utilities.parser.models import SnsModel
 from asyncinfer.local.lambda_runner.runner import SourceSpec
 from asyncinfer.local.provision.spec import FunctionSpec, TopicSourceSpec
 from tests.e2e.children import child_pids
-from tests.e2e.runner_support import (
+from tests.e2e.runner.support import (
     ACCOUNT,
     REGION,
     Spy,
@@ -27,12 +26,10 @@ from tests.e2e.runner_support import (
     drain,
     function,
     messages_left,
-    moto_endpoint,
     queue_arn,
     queue_source,
     running,
     send,
-    session,
     wait_for,
 )
 
@@ -43,29 +40,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 SNS_HANDLER = "tests.e2e.handlers.spy.sns_handler"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_endpoint() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def sqs(endpoint: str) -> SQSClient:
-    client: SQSClient = session().client("sqs", endpoint_url=endpoint)
-    return client
-
-
-@pytest.fixture(scope="module")
-def sns(endpoint: str) -> SNSClient:
-    client: SNSClient = session().client("sns", endpoint_url=endpoint)
-    return client
-
-
-@pytest.fixture
-def spy(tmp_path: Path) -> Spy:
-    return Spy(tmp_path / "spy")
 
 
 def create_topic_with_delivery_queue(sns: SNSClient, sqs: SQSClient) -> tuple[str, str, str]:

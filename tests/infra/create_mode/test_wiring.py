@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.infra.assembly import Synthesized, actions, check_creation_order, target
-from tests.infra.create_mode_support import (
+from tests.infra.create_mode.support import (
     DEFAULTS,
     joined,
-    main_resource_ids,
-    synthesized_without_context,
 )
 
 CONTRACT_OUTPUTS = {
@@ -46,16 +42,6 @@ CONTRACT_OUTPUTS = {
     "InlineInputMaxBytes",
     "ReconcileDeadlines",
 }
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesized_without_context(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def ids(stack: Synthesized) -> dict[str, str]:
-    return main_resource_ids(stack)
 
 
 def test_outputs_are_the_contract_and_point_at_the_right_resources(

@@ -1,28 +1,15 @@
-"""What the create-mode modules share: the stack as `cdk deploy` makes it with no context,
-synthesized once per process for all of them, and the logical ids of its main resources."""
+"""What the create-mode modules share besides their fixtures (conftest.py): the configuration's
+defaults, the logical ids of the main resources, and reading an ``Fn::Join``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from lambdas.common.contract import StackOutput
 from stacks.config import StackConfig
-from tests.infra.assembly import Synthesized, synthesize, target
+from tests.infra.assembly import Synthesized, target
 
 DEFAULTS = StackConfig()
-# The one synthesis of the stack without context, made by the first module that asks for it.
-_WITHOUT_CONTEXT: list[Synthesized] = []
-
-
-def synthesized_without_context(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The create-mode modules read one template, as their tests did when they were one module
-    (a synthesis takes seconds; tests/conftest.py keeps the modules on one xdist worker). Their
-    tests only read it."""
-    if not _WITHOUT_CONTEXT:
-        _WITHOUT_CONTEXT.append(synthesize({}, tmp_path_factory.mktemp("create") / "cdk.out"))
-    return _WITHOUT_CONTEXT[0]
 
 
 def main_resource_ids(stack: Synthesized) -> dict[str, str]:
