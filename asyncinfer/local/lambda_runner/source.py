@@ -19,12 +19,13 @@ class SourceStats:
     ``batches`` counts invocations; ``messages_delivered`` the records handed to the handler
     (redeliveries and retries included); ``succeeded`` the messages done with;
     ``failed`` failed deliveries (each redelivery or attempt counts); ``retried`` deliveries
-    that were a redelivery (SQS) or a retry attempt (SNS); ``moved_to_dlq`` messages moved to
-    the dead-letter queue; ``dropped`` SNS messages that exhausted their attempts with no
-    dead-letter queue (Lambda discards those); ``abandoned`` messages given back untouched (at
-    ``stop()``, or when their dead-letter queue cannot be reached); ``worker_restarts`` workers
-    lost to a crash, a kill or a timeout; ``duplicated`` copies sent back to the queue by the
-    ``duplicate_delivery_rate`` fault knob.
+    that were a redelivery (SQS) or a retry attempt (SNS); ``moved_to_dlq`` messages sent to
+    the dead-letter queue (SQS: failed on their last allowed receive, which the queue's
+    redrive policy moves; SNS: moved by the runner, as SNS does); ``dropped`` SNS messages that
+    exhausted their attempts with no dead-letter queue (Lambda discards those); ``abandoned``
+    messages given back untouched (at ``stop()``, or when their dead-letter queue cannot be
+    reached); ``worker_restarts`` workers lost to a crash, a kill or a timeout; ``duplicated``
+    copies sent back to the queue by the ``duplicate_delivery_rate`` fault knob.
     """
 
     source: str

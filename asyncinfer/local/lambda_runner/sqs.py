@@ -5,17 +5,23 @@ visibility timeout, gathers up to ``batch_size`` messages within the batching wi
 the handler with a real SQS event, then deletes what succeeded: everything if the invocation
 succeeded, all but the ``batchItemFailures`` with ``ReportBatchItemFailures`` (read as Lambda
 reads it, see ``failed_item_ids``), nothing if it raised, crashed or timed out. Failed messages
-reappear after the visibility timeout. A message that fails on its ``max_receive_count``-th
-receive is moved to the dead-letter queue by the runner itself (SQS would move it on the next
-receive attempt, one visibility timeout later; the end state is the same, and the move does not
-depend on moto's redrive); a message received more often than that (left over from a stopped
-runner) is moved on receipt, as SQS does. Pollers scale like Lambda's: one to start, one more
+reappear after the visibility timeout. Pollers scale like Lambda's: one to start, one more
 each time a batch comes back full, one fewer after an empty poll, never more than
 ``maximum_concurrency`` (so never more batches in flight).
+
+Dead letters are the queue's to move, as on AWS: a receive that finds a message already
+received ``maxReceiveCount`` times moves it to the dead-letter queue instead, in one step. The
+runner only makes a message that failed its last allowed receive visible at once, so that the
+next receive moves it (AWS waits out the visibility timeout first; the end state is the same).
+A runner that moved messages itself would be a second mover: when a handler outlived its
+visibility timeout, the queue would move the message too and leave two copies. ``start()``
+refuses a spec whose dead-letter queue or ``max_receive_count`` is not the queue's redrive
+policy.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -24,12 +30,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from asyncinfer.local.lambda_runner.event_shapes import (
-    failed_item_ids,
-    receive_count,
-    sendable_attribute,
-    sqs_record,
-)
+from asyncinfer.local.lambda_runner.event_shapes import failed_item_ids, receive_count, sqs_record
 from asyncinfer.local.lambda_runner.pool import Invocation, Outcome, WorkerPool
 from asyncinfer.local.lambda_runner.source import (
     MAX_MESSAGES_PER_RECEIVE,
@@ -77,10 +78,31 @@ class QueueSource:
 
     def start(self) -> None:
         attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self.spec.queue_url, AttributeNames=["QueueArn"]
+            QueueUrl=self.spec.queue_url, AttributeNames=["QueueArn", "RedrivePolicy"]
         )["Attributes"]
         self._queue_arn = attributes["QueueArn"]
+        self._check_redrive_policy(attributes.get("RedrivePolicy"))
         self._add_poller()
+
+    def _check_redrive_policy(self, policy: str | None) -> None:
+        """The spec's dead-letter settings must be the queue's: the queue moves dead letters."""
+        spec = self.spec
+        expected = None
+        if spec.dead_letter_queue_url is not None:
+            target = self._sqs.get_queue_attributes(
+                QueueUrl=spec.dead_letter_queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            expected = (target, spec.max_receive_count)
+        actual = None
+        if policy:
+            redrive = json.loads(policy)
+            actual = (redrive.get("deadLetterTargetArn"), int(redrive.get("maxReceiveCount", 0)))
+        if actual != expected:
+            raise ValueError(
+                f"{spec.queue_url}: the queue's redrive policy (dead-letter queue, maxReceiveCount)"
+                f" is {actual}, the event source's {expected}: they must agree, since the queue"
+                " moves dead letters"
+            )
 
     def join(self, deadline: float) -> None:
         with self._lock:
@@ -164,10 +186,6 @@ class QueueSource:
             ).get("Messages", [])
             if not received and window_ends is None:
                 return []  # one empty poll: let the poller check for stop and scale-in
-            worn_out = [m for m in received if receive_count(m) > spec.max_receive_count]
-            if worn_out and spec.dead_letter_queue_url:
-                self._move_to_dead_letter_queue(worn_out)
-                received = [m for m in received if m not in worn_out]
             batch.update((message["MessageId"], message) for message in received)
             if not batch:
                 continue
@@ -216,7 +234,7 @@ class QueueSource:
         self.counters.add(succeeded=len(done), failed=len(failed))
         exhausted = [m for m in failed if receive_count(m) >= self.spec.max_receive_count]
         if exhausted and self.spec.dead_letter_queue_url:
-            self._move_to_dead_letter_queue(exhausted)
+            self._hand_to_redrive(exhausted)
 
     def _failed_ids(self, invocation: Invocation, message_ids: list[str]) -> set[str]:
         if not invocation.succeeded:
@@ -226,8 +244,7 @@ class QueueSource:
         return failed_item_ids(invocation.response, message_ids)
 
     def _delete(self, messages: list[MessageTypeDef]) -> None:
-        for start in range(0, len(messages), MAX_MESSAGES_PER_RECEIVE):
-            chunk = messages[start : start + MAX_MESSAGES_PER_RECEIVE]
+        for chunk in _chunks(messages):
             try:
                 result = self._sqs.delete_message_batch(
                     QueueUrl=self.spec.queue_url,
@@ -247,30 +264,49 @@ class QueueSource:
                     failure.get("Message", failure["Code"]),
                 )
 
-    def _move_to_dead_letter_queue(self, messages: list[MessageTypeDef]) -> None:
-        dead_letter_queue_url = self.spec.dead_letter_queue_url
-        assert dead_letter_queue_url is not None
-        for message in messages:
-            attributes = {
-                name: sendable_attribute(value)
-                for name, value in message.get("MessageAttributes", {}).items()
-            }
+    def _hand_to_redrive(self, messages: list[MessageTypeDef]) -> None:
+        """Messages that failed their last allowed receive: visible at once, for the queue to
+        move at the next receive. One the queue moved already (its handler outlived the
+        visibility timeout) refuses its receipt handle, and one this call misses reappears after
+        its visibility timeout: either way the queue moves each exactly once."""
+        for chunk in _chunks(messages):
             try:
-                self._sqs.send_message(
-                    QueueUrl=dead_letter_queue_url,
-                    MessageBody=message["Body"],
-                    MessageAttributes=attributes,
-                )
-                self._sqs.delete_message(
-                    QueueUrl=self.spec.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                result = self._sqs.change_message_visibility_batch(
+                    QueueUrl=self.spec.queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "ReceiptHandle": message["ReceiptHandle"],
+                            "VisibilityTimeout": 0,
+                        }
+                        for index, message in enumerate(chunk)
+                    ],
                 )
             except (BotoCoreError, ClientError):
-                logger.exception("moving a message to %s failed", dead_letter_queue_url)
+                logger.exception("making failed messages of %s visible failed", self.spec.queue_url)
                 continue
+            for failure in result.get("Failed", []):
+                logger.info(
+                    "a failed message of %s was not made visible (%s): the queue moved it already"
+                    " or moves it after its visibility timeout",
+                    self.spec.queue_url,
+                    failure["Code"],
+                )
+        for message in messages:
             logger.warning(
-                "%s: message %s moved to the dead-letter queue after %d receives",
+                "%s: message %s failed on receive %d of %d: the queue moves it to the dead-letter"
+                " queue",
                 self.spec.function.name,
                 message["MessageId"],
                 receive_count(message),
+                self.spec.max_receive_count,
             )
-            self.counters.add(moved_to_dlq=1)
+        self.counters.add(moved_to_dlq=len(messages))
+
+
+def _chunks(messages: list[MessageTypeDef]) -> list[list[MessageTypeDef]]:
+    """SQS batch calls take at most ten entries."""
+    return [
+        messages[start : start + MAX_MESSAGES_PER_RECEIVE]
+        for start in range(0, len(messages), MAX_MESSAGES_PER_RECEIVE)
+    ]

@@ -10,9 +10,12 @@ applies while ``delivery < until`` (always if ``until`` is absent):
 
 * ``fail``: listed in ``batchItemFailures``; ``bogus``: the response names a message that is
   not in the batch; ``raise``: the handler raises; ``crash``: the worker exits at once;
-  ``hang``: sleeps far past any timeout; ``hold``: stays in flight ``hold`` seconds, and the
-  number of invocations in flight at once is tracked in ``$SPY_DIR/concurrency.json``;
+  ``hang``: sleeps far past any timeout; ``hold``: does nothing else than stay in flight;
   ``log``: prints lines of every kind Lambda's level filter tells apart (``_log_lines``).
+
+An active instruction with ``hold`` keeps the invocation in flight that many seconds before
+it acts (with any action), and the number of invocations in flight at once is tracked in
+``$SPY_DIR/concurrency.json``.
 """
 
 from __future__ import annotations
@@ -117,9 +120,10 @@ def _act(instructions: list[tuple[dict[str, Any], int]]) -> None:
     actions = {instruction["action"] for instruction in active}
     if "log" in actions:
         _log_lines()
-    if "hold" in actions:
+    hold = max((instruction.get("hold", 0) for instruction in active), default=0)
+    if hold:
         with _in_flight():
-            time.sleep(max(instruction.get("hold", 0) for instruction in active))
+            time.sleep(hold)
     if "hang" in actions:
         time.sleep(3600)
     if "crash" in actions:

@@ -122,6 +122,12 @@ def queue_arn(sqs: SQSClient, queue_url: str) -> str:
     return attributes["Attributes"]["QueueArn"]
 
 
+def redrive_policy(sqs: SQSClient, dead_letter_queue_url: str, max_receive_count: int) -> str:
+    """A queue's RedrivePolicy attribute, as the template sets it."""
+    target = queue_arn(sqs, dead_letter_queue_url)
+    return json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": max_receive_count})
+
+
 def messages_left(sqs: SQSClient, queue_url: str) -> int:
     """Visible plus in-flight messages."""
     attributes = sqs.get_queue_attributes(

@@ -5,6 +5,7 @@ dead-letter move, and handlers that raise, crash, time out, are killed or cannot
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,8 @@ from tests.e2e.runner.support import (
     drain,
     function,
     messages_left,
-    queue_arn,
     queue_source,
+    redrive_policy,
     running,
     send,
     wait_for,
@@ -57,11 +58,9 @@ def test_partial_batch_failure_deletes_only_successes_and_dead_letters_the_rest(
     endpoint: str, sqs: SQSClient, spy: Spy, tmp_path: Path
 ) -> None:
     dead_letter_queue = create_queue(sqs)
-    # The redrive policy as the template sets it: the runner moves the message itself, once.
-    redrive = json.dumps(
-        {"deadLetterTargetArn": queue_arn(sqs, dead_letter_queue), "maxReceiveCount": 2}
+    queue_url = create_queue(
+        sqs, visibility_timeout=1, redrive_policy=redrive_policy(sqs, dead_letter_queue, 2)
     )
-    queue_url = create_queue(sqs, visibility_timeout=1, redrive_policy=redrive)
     send(sqs, queue_url, {"id": "ok-1", "action": "ok"})
     send(sqs, queue_url, {"id": "ok-2", "action": "ok"})
     send(sqs, queue_url, {"id": "fails-once", "action": "fail", "until": 2})
@@ -100,9 +99,9 @@ def test_a_message_received_too_often_is_dead_lettered_without_an_invocation(
     endpoint: str, sqs: SQSClient, spy: Spy, tmp_path: Path
 ) -> None:
     dead_letter_queue = create_queue(sqs)
-    queue_url = create_queue(sqs)  # no redrive policy in moto: the runner does the move
+    queue_url = create_queue(sqs, redrive_policy=redrive_policy(sqs, dead_letter_queue, 2))
     send(sqs, queue_url, {"id": "worn-out", "action": "ok"})
-    for _ in range(3):  # received three times, never deleted (a consumer that went away)
+    for _ in range(2):  # received twice, never deleted (a consumer that went away)
         sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=0)
     source = queue_source(
         queue_url, function(spy), dead_letter_queue_url=dead_letter_queue, max_receive_count=2
@@ -113,7 +112,55 @@ def test_a_message_received_too_often_is_dead_lettered_without_an_invocation(
 
     assert messages_left(sqs, queue_url) == 0
     assert spy.invocations() == []
-    assert (stats.batches, stats.moved_to_dlq) == (0, 1)
+    # The queue moved it when the runner's receive found it: the runner never saw it.
+    assert (stats.batches, stats.moved_to_dlq) == (0, 0)
+
+
+def test_a_failure_that_outlives_its_visibility_timeout_is_dead_lettered_once(
+    endpoint: str, sqs: SQSClient, spy: Spy, tmp_path: Path
+) -> None:
+    """Another receive finds the message visible again while its handler still runs, and the
+    queue moves it then; the handler's failure must not leave a second copy."""
+    dead_letter_queue = create_queue(sqs)
+    queue_url = create_queue(
+        sqs, visibility_timeout=1, redrive_policy=redrive_policy(sqs, dead_letter_queue, 1)
+    )
+    send(sqs, queue_url, {"id": "slow-failure", "action": "fail", "hold": 4})
+    source = queue_source(
+        queue_url,
+        function(spy),
+        visibility_timeout=1,
+        dead_letter_queue_url=dead_letter_queue,
+        max_receive_count=1,
+    )
+    with running([source], endpoint, tmp_path) as runner:
+        wait_for(lambda: spy.sqs_deliveries() != {}, "the delivery")
+        time.sleep(1.5)  # past the visibility timeout, within the handler's hold
+        assert sqs.receive_message(QueueUrl=queue_url).get("Messages", []) == []
+        assert messages_left(sqs, dead_letter_queue) == 1  # moved by that receive
+        wait_for(lambda: runner.stats()[queue_url].failed == 1, "the handler's failure")
+
+    assert [json.loads(m["Body"])["id"] for m in drain(sqs, dead_letter_queue)] == ["slow-failure"]
+    assert messages_left(sqs, queue_url) == 0
+    assert spy.sqs_deliveries() == {"slow-failure": [1]}
+    assert runner.stats()[queue_url].moved_to_dlq == 1
+
+
+def test_a_dead_letter_queue_the_queue_does_not_name_is_refused(
+    endpoint: str, sqs: SQSClient, spy: Spy, tmp_path: Path
+) -> None:
+    dead_letter_queue = create_queue(sqs)
+    for policy in (None, redrive_policy(sqs, dead_letter_queue, 3)):
+        queue_url = create_queue(sqs, redrive_policy=policy)
+        source = queue_source(
+            queue_url, function(spy), dead_letter_queue_url=dead_letter_queue, max_receive_count=2
+        )
+        with (
+            pytest.raises(ValueError, match="redrive policy"),
+            running([source], endpoint, tmp_path),
+        ):
+            pass
+    assert spy.invocations() == []
 
 
 @pytest.mark.parametrize("action", ["raise", "bogus", "crash"])
@@ -185,7 +232,7 @@ def test_a_handler_that_cannot_be_loaded_fails_its_batch_like_an_init_error(
     endpoint: str, sqs: SQSClient, spy: Spy, tmp_path: Path
 ) -> None:
     dead_letter_queue = create_queue(sqs)
-    queue_url = create_queue(sqs)
+    queue_url = create_queue(sqs, redrive_policy=redrive_policy(sqs, dead_letter_queue, 1))
     send(sqs, queue_url, {"id": "orphan", "action": "ok"})
     fn = function(spy, handler="tests.e2e.handlers.spy.no_such_handler")
     source = queue_source(
