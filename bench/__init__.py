@@ -12,5 +12,7 @@ model server and SageMaker runtime for the handler benchmarks), ``micro`` (the h
 benchmarks, run in a child process with the function's environment), ``naive`` and ``naive_results``
 (the reference handlers public samples write), ``coldstart`` and ``first_call`` (import times,
 first invocations and asset sizes), ``throughput``
-(the whole pipeline in local mode), ``cost`` (dollars per million files) and ``report``.
+(the whole pipeline in local mode), ``listing`` (the CLI's ``results`` at any table size, on a
+results table ``table`` creates as the stack declares it), ``cost`` (dollars per million files)
+and ``report``.
 """

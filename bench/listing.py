@@ -35,6 +35,7 @@ from moto.server import ThreadedMotoServer
 from asyncinfer.cli.access.table import ResultsTable, TimeWindow
 from asyncinfer.cli.commands.results_listing import ListQuery, list_records
 from bench.figures import Figure
+from bench.table import create_results_table
 from lambdas.common.clock import format_timestamp
 from lambdas.common.contract import (
     INPUT_KEYS_INDEX,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 TABLE = "bench-results"
+INDEXES = (INPUT_KEYS_INDEX, STATUS_SHARD_INDEX)  # layout 2's
 SMALL, LARGE = 100, 100_000
 IN_FLIGHT = 10  # SUBMITTED records: what is in flight does not grow with the table
 PAGE = 20
@@ -94,43 +96,6 @@ def status_of(number: int, count: int) -> Status:
     if number >= count - IN_FLIGHT:
         return Status.SUBMITTED
     return Status.FAILED if number % 10 == 0 else Status.COMPLETED
-
-
-def create_table(client: DynamoDBClient) -> None:
-    """The table as the stack's layout 2 defines it (``stacks/storage.py``)."""
-    client.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in (
-                PARTITION_KEY,
-                "input_location",
-                "created_at",
-                STATUS_SHARD_ATTRIBUTE,
-                STATUS_TIME_ATTRIBUTE,
-            )
-        ],
-        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": INPUT_KEYS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "input_location", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-            {
-                "IndexName": STATUS_SHARD_INDEX,
-                "KeySchema": [
-                    {"AttributeName": STATUS_SHARD_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": STATUS_TIME_ATTRIBUTE, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-        ],
-    )
 
 
 def fill(client: DynamoDBClient, count: int) -> None:
@@ -199,7 +164,7 @@ def measure(sizes: tuple[int, ...] = (SMALL, LARGE)) -> dict[int, dict[str, List
     """Each listing's first page at each size (one table, grown from the smallest size)."""
     costs: dict[int, dict[str, ListingCost]] = {}
     with moto_dynamodb() as client:
-        create_table(client)
+        create_results_table(client, TABLE, INDEXES)
         for size in sorted(sizes):
             fill(client, size)
             costs[size] = {}

@@ -8,13 +8,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from lambdas.common.contract import (
+    INDEX_KEYS,
     INPUT_KEYS_INDEX,
     INPUT_LOCATION_INDEX,
     PARTITION_KEY,
     STATUS_INDEX,
-    STATUS_SHARD_ATTRIBUTE,
     STATUS_SHARD_INDEX,
-    STATUS_TIME_ATTRIBUTE,
     TTL_ATTRIBUTE,
 )
 from stacks.config import StackConfig, TableLayout
@@ -89,15 +88,7 @@ class Storage(Construct):
 
     def _add_index(self, index_name: str) -> None:
         string = dynamodb.AttributeType.STRING
-        if index_name == INPUT_LOCATION_INDEX:  # layout 1
-            partition, sort, projection = "input_location", "created_at", "ALL"
-        elif index_name == STATUS_INDEX:  # layout 1
-            partition, sort, projection = "status", "updated_at", "ALL"
-        elif index_name == INPUT_KEYS_INDEX:
-            partition, sort, projection = "input_location", "created_at", "KEYS_ONLY"
-        else:
-            partition, sort = STATUS_SHARD_ATTRIBUTE, STATUS_TIME_ATTRIBUTE
-            projection = "KEYS_ONLY"
+        partition, sort, projection = INDEX_KEYS[index_name]
         self.table.add_global_secondary_index(
             index_name=index_name,
             partition_key=dynamodb.Attribute(name=partition, type=string),

@@ -18,67 +18,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import bench.table
 from asyncinfer.local.provision.synth import SHARED_CACHE_VARIABLE
+from lambdas.common.contract import INDEX_KEYS
 
 REGION = "us-east-1"
 TABLE_NAME = "results"
-INPUT_LOCATION_INDEX = "by_input_location"
-STATUS_INDEX = "by_status"
-INPUT_KEYS_INDEX = "by_input_keys"
-STATUS_SHARD_INDEX = "by_status_shard"
 
 
 def create_results_table(client: Any, table_name: str = TABLE_NAME) -> None:
-    """The table as the stack defines it (key schema), with the indexes of both layouts (as
-    during the migration, steps 1a to 1c): tests read either layout from the same writes."""
-    client.create_table(
-        TableName=table_name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "inference_id", "AttributeType": "S"},
-            {"AttributeName": "input_location", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "updated_at", "AttributeType": "S"},
-            {"AttributeName": "status_shard", "AttributeType": "S"},
-            {"AttributeName": "status_time", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "inference_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": INPUT_LOCATION_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "input_location", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "updated_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": INPUT_KEYS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "input_location", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-            {
-                "IndexName": STATUS_SHARD_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status_shard", "KeyType": "HASH"},
-                    {"AttributeName": "status_time", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-        ],
-    )
+    """The table as the stack defines it, with the indexes of both layouts (as during the
+    migration, steps 1a to 1c): tests read either layout from the same writes."""
+    bench.table.create_results_table(client, table_name, tuple(INDEX_KEYS))
 
 
 @pytest.fixture(scope="session", autouse=True)

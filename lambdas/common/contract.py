@@ -64,6 +64,14 @@ STATUS_SHARD_ATTRIBUTE = "status_shard"
 STATUS_TIME_ATTRIBUTE = "status_time"
 STATUS_SHARDS = 16
 OPEN_GROUP = "OPEN"
+# Each index's (partition key, sort key, projection), all string keys: what the stack declares
+# and what the tests and benchmarks create.
+INDEX_KEYS: dict[str, tuple[str, str, str]] = {
+    INPUT_LOCATION_INDEX: ("input_location", "created_at", "ALL"),
+    STATUS_INDEX: ("status", "updated_at", "ALL"),
+    INPUT_KEYS_INDEX: ("input_location", "created_at", "KEYS_ONLY"),
+    STATUS_SHARD_INDEX: (STATUS_SHARD_ATTRIBUTE, STATUS_TIME_ATTRIBUTE, "KEYS_ONLY"),
+}
 # The release before issue 23 filed every record, whatever its status, under its bare shard
 # ("00".."15") at its claim's time and never moved it. Records it wrote keep those values until
 # an outcome moves them to their class, so readers still look there (WRITE_ONCE_PARTITIONS).

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.table import create_results_table
 from stacks.config import TableLayout
 from stacks.storage import LAYOUT_INDEXES, read_indexes
 from tests.infra.assembly import Synthesized, synthesize
@@ -99,3 +100,32 @@ def test_readers_are_pointed_at_indexes_that_exist_and_are_complete(
     function = stack.output_target("ReconcilerFunctionName")
     environment = stack.properties(function)["Environment"]["Variables"]
     assert environment["STATUS_INDEX"] == by_status
+
+
+def test_the_table_the_tests_and_benchmarks_create_is_the_stacks(
+    steps: dict[TableLayout, Synthesized],
+) -> None:
+    """``bench.table`` creates the results table for the tests and the listing benchmark
+    outside a stack: it must be the table layout 2 declares, key, attributes and indexes."""
+
+    requests: list[dict[str, Any]] = []
+
+    class Recorder:
+        def create_table(self, **request: Any) -> None:
+            requests.append(request)
+
+    create_results_table(Recorder(), "t", LAYOUT_INDEXES[TableLayout.V2])
+    declared = table(steps[TableLayout.V2])
+    [created] = requests
+    assert created["KeySchema"] == declared["KeySchema"]
+    assert created["BillingMode"] == declared["BillingMode"]
+
+    def by_name(entries: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        return {entry[key]: entry for entry in entries}
+
+    assert by_name(created["AttributeDefinitions"], "AttributeName") == by_name(
+        declared["AttributeDefinitions"], "AttributeName"
+    )
+    assert by_name(created["GlobalSecondaryIndexes"], "IndexName") == by_name(
+        declared["GlobalSecondaryIndexes"], "IndexName"
+    )

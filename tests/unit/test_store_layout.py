@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from lambdas.common.contract import STATUS_SHARDS, group_partitions, shard_of
+from lambdas.common.contract import STATUS_SHARD_INDEX, STATUS_SHARDS, group_partitions, shard_of
 from lambdas.common.records import Status
 from lambdas.common.store import OutcomeGuard, RecordStore
-from tests.conftest import STATUS_SHARD_INDEX, TABLE_NAME
+from tests.conftest import TABLE_NAME
 from tests.unit.test_store import INFERENCE_ID, outcome, pending
 
 SHARD = f"{shard_of(INFERENCE_ID):02d}"

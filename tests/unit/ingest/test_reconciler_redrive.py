@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from aws_lambda_powertools import Logger, Metrics
 
+from lambdas.common.contract import STATUS_INDEX
 from lambdas.common.outputs import S3OutputReader
 from lambdas.common.records import FailureStage, Status
 from lambdas.ingest.events import ObjectVersion
@@ -14,7 +15,7 @@ from lambdas.ingest.logic import Outcome, SubmitResult
 from lambdas.reconciler.clients import S3ObjectProbe, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler, Settlement
-from tests.conftest import STATUS_INDEX, TABLE_NAME
+from tests.conftest import TABLE_NAME
 from tests.unit.ingest.conftest import ENDPOINT, World
 from tests.unit.ingest.support import throttling
 

@@ -13,7 +13,7 @@ import pytest
 from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.common.clock import format_timestamp
-from lambdas.common.contract import RECONCILER_STATE_KEY
+from lambdas.common.contract import RECONCILER_STATE_KEY, STATUS_INDEX, STATUS_SHARD_INDEX
 from lambdas.common.outputs import S3OutputReader
 from lambdas.common.records import InferenceRecord, Status, inference_id_for
 from lambdas.common.store import RecordStore
@@ -21,7 +21,7 @@ from lambdas.reconciler.clients import S3ObjectProbe, StateTable, StatusIndex
 from lambdas.reconciler.config import ReconcilerConfig
 from lambdas.reconciler.logic import Reconciler
 from lambdas.reconciler.review import Review
-from tests.conftest import REGION, STATUS_INDEX, STATUS_SHARD_INDEX, TABLE_NAME
+from tests.conftest import REGION, TABLE_NAME
 
 NAMESPACE = "AsyncInference"
 ENDPOINT = "demo-endpoint"

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Metrics
 
+from lambdas.common.contract import STATUS_INDEX
 from lambdas.common.records import FailureStage, Status
 from lambdas.reconciler import handler
-from tests.conftest import STATUS_INDEX, TABLE_NAME
+from tests.conftest import TABLE_NAME
 from tests.unit.reconciler.conftest import ENDPOINT, OUTPUT_BUCKET, SUBMITTED_OVERDUE, Rig
 from tests.unit.results.conftest import emitted_metrics, metric_values
 

@@ -11,6 +11,7 @@ import pytest
 from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.common.clock import format_timestamp
+from lambdas.common.contract import STATUS_INDEX
 from lambdas.common.outcomes import Disposition
 from lambdas.common.outputs import S3OutputReader
 from lambdas.common.records import FailureStage, InferenceRecord, Status
@@ -19,7 +20,7 @@ from lambdas.reconciler.clients import FoundObject, ReconcilerAwsError, RecordPa
 from lambdas.reconciler.logic import Reconciler, Settlement
 from lambdas.results.config import ResultsConfig
 from lambdas.results.logic import NotificationProcessor
-from tests.conftest import STATUS_INDEX, create_results_table
+from tests.conftest import create_results_table
 from tests.unit.reconciler.conftest import (
     ENDPOINT,
     NOW,

@@ -14,6 +14,7 @@ from asyncinfer.cli.access import status_index
 from asyncinfer.cli.access.table import ResultsTable, TimeWindow
 from asyncinfer.cli.commands.results_listing import ListQuery, list_records
 from bench import listing
+from bench.table import create_results_table
 from lambdas.common.contract import INPUT_KEYS_INDEX, STATUS_SHARD_INDEX, shard_of
 from lambdas.common.records import InferenceRecord, Status
 from tests.conftest import REGION
@@ -153,7 +154,7 @@ def listed(client: Any, statuses: tuple[Status, ...], limit: int) -> list[str]:
 @pytest.fixture
 def table(moto_aws: None) -> Any:
     client = boto3.client("dynamodb", region_name=REGION)
-    listing.create_table(client)
+    create_results_table(client, listing.TABLE, listing.INDEXES)
     return client
 
 
