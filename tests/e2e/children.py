@@ -1,9 +1,16 @@
-"""What a test process started and has not reaped: the e2e checks that nothing is left behind."""
+"""What a test process starts as a user would (``python -m``) and what it has not reaped: the e2e
+checks that nothing is left behind."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def child_pids() -> set[int]:
@@ -26,3 +33,29 @@ def child_pids() -> set[int]:
         if parent == os.getpid() and b"multiprocessing.resource_tracker" not in command_line:
             children.add(int(entry.name))
     return children
+
+
+@contextmanager
+def running_module(module: str, *arguments: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``python -m module arguments`` from the checkout, as a user runs a local-mode part, and
+    the port of its ``READY <port>`` line (the first it prints); killed on exit if still up."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *arguments],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline().split() or ["(nothing)"]
+        assert ready[0] == "READY", ready
+        yield process, int(ready[1])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +18,10 @@ from asyncinfer.local.sagemaker.model_server import (
     ModelServer,
     ServingStack,
 )
+from tests.e2e.children import running_module
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 SETOSA_CSV = b"5.1,3.5,1.4,0.2\n"
 
@@ -259,19 +256,8 @@ def test_stop_leaves_no_thread_even_with_idle_keep_alive_connections() -> None:
 
 
 def test_runs_as_a_module_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asyncinfer.local.sagemaker.model_server", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline().split()
-        assert ready[0] == "READY"
-        port = int(ready[1])
+    module = "asyncinfer.local.sagemaker.model_server"
+    with running_module(module, "--port", "0") as (process, port):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("POST", "/invocations", SETOSA_CSV, {"Content-Type": "text/csv"})
         response = connection.getresponse()
@@ -290,10 +276,3 @@ def test_runs_as_a_module_and_stops_on_sigterm() -> None:
         assert "Traceback" not in process.stderr.read()
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()

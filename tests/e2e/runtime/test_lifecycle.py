@@ -3,17 +3,14 @@ notification, stopping with work in flight (abandoned or drained) and running as
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from asyncinfer.local.sagemaker.model_server import ModelServer
 from asyncinfer.local.sagemaker.state import LocalRuntime
+from tests.e2e.children import running_module
 from tests.e2e.runtime.support import (
     BUCKET,
     ENDPOINT,
@@ -30,8 +27,6 @@ from tests.e2e.runtime.support import (
 )
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_stats_count_accepted_invocations_per_inference_id(
@@ -138,39 +133,26 @@ def test_stop_with_drain_finishes_queued_work(aws: Aws, demo_model: ModelServer)
 
 
 def test_runs_as_a_module(aws: Aws, demo_model: ModelServer) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asyncinfer.local.sagemaker",
-            "--aws-endpoint-url",
-            aws.endpoint_url,
-            "--endpoint-name",
-            ENDPOINT,
-            "--output-path",
-            f"s3://{BUCKET}/outputs",
-            "--failure-path",
-            f"s3://{BUCKET}/failures",
-            "--success-topic-arn",
-            aws.success_topic_arn,
-            "--error-topic-arn",
-            aws.error_topic_arn,
-            "--model-url",
-            demo_model.url,
-            "--faults",
-            '{"seed": 1}',
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        assert process.stdout is not None
-        ready = process.stdout.readline().split()
-        assert ready[0] == "READY", ready
-        client = aws_client("sagemaker-runtime", f"http://127.0.0.1:{ready[1]}")
+    with running_module(
+        "asyncinfer.local.sagemaker",
+        "--aws-endpoint-url",
+        aws.endpoint_url,
+        "--endpoint-name",
+        ENDPOINT,
+        "--output-path",
+        f"s3://{BUCKET}/outputs",
+        "--failure-path",
+        f"s3://{BUCKET}/failures",
+        "--success-topic-arn",
+        aws.success_topic_arn,
+        "--error-topic-arn",
+        aws.error_topic_arn,
+        "--model-url",
+        demo_model.url,
+        "--faults",
+        '{"seed": 1}',
+    ) as (process, port):
+        client = aws_client("sagemaker-runtime", f"http://127.0.0.1:{port}")
         location = aws.put_input("inputs/module.csv", SETOSA_CSV)
         client.invoke_endpoint_async(
             EndpointName=ENDPOINT,
@@ -182,10 +164,3 @@ def test_runs_as_a_module(aws: Aws, demo_model: ModelServer) -> None:
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=WAIT_SECONDS) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from asyncinfer.local.sagemaker.state import LocalRuntime
+from tests.documented import NOTIFICATION_KEYS
 from tests.e2e.runtime.support import (
     BUCKET,
     ENDPOINT,
@@ -59,18 +60,7 @@ def test_boto3_invoke_completes_with_output_and_notification(
     assert response["FailureLocation"] == f"s3://{BUCKET}/failures/happy-1-error.out"
 
     notification = aws.success.for_inference("happy-1")
-    assert set(notification) == {
-        "awsRegion",
-        "eventTime",
-        "receivedTime",
-        "invocationStatus",
-        "requestParameters",
-        "responseParameters",
-        "inferenceId",
-        "eventVersion",
-        "eventSource",
-        "eventName",
-    }
+    assert set(notification) == set(NOTIFICATION_KEYS)
     assert notification["awsRegion"] == REGION
     assert notification["invocationStatus"] == "Completed"
     assert notification["requestParameters"] == {

@@ -10,6 +10,7 @@ import pytest
 
 from asyncinfer.local.sagemaker import publisher, wire
 from asyncinfer.local.sagemaker.wire import ApiError, InvocationRequest
+from tests.documented import NOTIFICATION_KEYS
 
 RECEIVED = datetime(2026, 11, 21, 10, 0, 0, 455000, tzinfo=UTC)
 FINISHED = datetime(2026, 11, 21, 10, 0, 1, 608000, tzinfo=UTC)
@@ -258,18 +259,7 @@ def test_success_notification_has_sagemakers_exact_shape() -> None:
         "eventSource": "aws:sagemaker",
         "eventName": "InferenceResult",
     }
-    assert list(notification) == [
-        "awsRegion",
-        "eventTime",
-        "receivedTime",
-        "invocationStatus",
-        "requestParameters",
-        "responseParameters",
-        "inferenceId",
-        "eventVersion",
-        "eventSource",
-        "eventName",
-    ]
+    assert list(notification) == NOTIFICATION_KEYS
     assert list(notification["requestParameters"]) == [
         "accept",
         "contentType",
