@@ -8,6 +8,7 @@ knows: it calls two or three services, fixed by its code. ``function_session`` r
 loader (botocore's own, the documented ``data_loader`` component) that answers with those
 services; everything else it loads as botocore does, from the same search paths. Asking it for
 any other service fails as botocore fails for a service it lacks (``UnknownServiceError``).
+The search paths begin with the asset's pruned botocore data (``lambdas.common.pruned_models``).
 
 No import beyond the standard library and botocore (which the runtime provides).
 """
@@ -19,6 +20,8 @@ from collections.abc import Iterable
 
 import botocore.session
 from botocore.loaders import Loader
+
+from lambdas.common.pruned_models import ENDPOINT_SERVICES, PRUNED_DATA_PATH
 
 
 class FunctionLoader(Loader):
@@ -37,11 +40,22 @@ def function_session(
 ) -> botocore.session.Session:
     """A new botocore session that loads the models of ``services`` only.
 
-    Its loader searches ``first_search_paths``, then what ``AWS_DATA_PATH`` configures (as
-    botocore's own loader does), then botocore's data.
+    Its loader searches ``first_search_paths``, then the pruned data the asset ships, then what
+    ``AWS_DATA_PATH`` configures (as botocore's own loader does), then botocore's data.
     """
+    services = tuple(services)
+    unknown = sorted(set(services) - set(ENDPOINT_SERVICES))
+    if unknown:
+        raise ValueError(
+            f"{unknown}: not in the pruned endpoints.json; add them to "
+            "lambdas.common.pruned_models.ENDPOINT_SERVICES and regenerate its files"
+        )
     session = botocore.session.get_session()
     configured = session.get_config_variable("data_path") or ""
-    paths = [*first_search_paths, *(path for path in configured.split(os.pathsep) if path)]
+    paths = [
+        *first_search_paths,
+        str(PRUNED_DATA_PATH),
+        *(path for path in configured.split(os.pathsep) if path),
+    ]
     session.register_component("data_loader", FunctionLoader(services, paths))
     return session

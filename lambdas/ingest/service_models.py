@@ -35,6 +35,7 @@ from typing import Any
 import botocore.session
 from botocore.loaders import create_loader
 
+from lambdas.common.pruned_models import without_documentation
 from lambdas.common.sessions import function_session
 
 SERVICE_NAME = "sagemaker-runtime"
@@ -54,19 +55,6 @@ def botocore_session(services: Iterable[str] = (SERVICE_NAME,)) -> botocore.sess
     return function_session(services, first_search_paths=[str(BUNDLED_DATA_PATH)])
 
 
-def strip_documentation(node: Any) -> Any:
-    """The model without ``documentation`` strings (botocore only uses them for help text)."""
-    if isinstance(node, dict):
-        return {
-            key: strip_documentation(value)
-            for key, value in node.items()
-            if key not in ("documentation", "documentationUrl")
-        }
-    if isinstance(node, list):
-        return [strip_documentation(value) for value in node]
-    return node
-
-
 def installed_model() -> dict[str, Any]:
     """The ``sagemaker-runtime`` model of the botocore installed here (not the bundled one)."""
     model: dict[str, Any] = create_loader().load_service_model(
@@ -76,7 +64,7 @@ def installed_model() -> dict[str, Any]:
 
 
 def render(model: dict[str, Any]) -> str:
-    return json.dumps(strip_documentation(model), indent=1, sort_keys=True) + "\n"
+    return json.dumps(without_documentation(model), indent=1, sort_keys=True) + "\n"
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -33,6 +32,7 @@ from lambdas.common.contract import (
 )
 from lambdas.common.items import encode, record_from_item
 from lambdas.common.records import InferenceRecord
+from lambdas.common.sessions import function_session
 from lambdas.common.store import BATCH_GET_MAX_KEYS, batch_get_items
 from lambdas.jobs.items import (
     PK,
@@ -63,9 +63,9 @@ CLIENT_CONFIG = Config(retries={"mode": "standard"}, max_pool_connections=64)
 
 
 def create_clients() -> tuple[DynamoDBClient, S3Client]:
-    """Plain botocore clients, once per container (``AWS_ENDPOINT_URL*`` is honoured: local
+    """botocore clients, once per container (``AWS_ENDPOINT_URL*`` is honoured: local
     mode). The pool fits the threads that resolve entries and write members."""
-    session = botocore.session.get_session()
+    session = function_session(("dynamodb", "s3"))
     return (
         cast("DynamoDBClient", session.create_client("dynamodb", config=CLIENT_CONFIG)),
         cast("S3Client", session.create_client("s3", config=CLIENT_CONFIG)),

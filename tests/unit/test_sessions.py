@@ -7,6 +7,7 @@ import os
 import pytest
 from botocore.exceptions import UnknownServiceError
 
+from lambdas.common.pruned_models import PRUNED_DATA_PATH
 from lambdas.common.sessions import function_session
 
 
@@ -28,13 +29,19 @@ def test_a_service_the_function_does_not_call_is_unknown() -> None:
         function_session(["dynamodb"]).create_client("sqs", region_name="us-east-1")
 
 
-def test_the_first_search_paths_come_before_aws_data_path(
+def test_the_first_search_paths_and_the_pruned_data_come_before_aws_data_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_DATA_PATH", os.pathsep.join(["/opt/a", "/opt/b"]))
     session = function_session(["s3"], first_search_paths=["/opt/first"])
-    assert session.get_component("data_loader").search_paths[:3] == [
+    assert session.get_component("data_loader").search_paths[:4] == [
         "/opt/first",
+        str(PRUNED_DATA_PATH),
         "/opt/a",
         "/opt/b",
     ]
+
+
+def test_a_service_the_pruned_endpoints_lack_is_refused() -> None:
+    with pytest.raises(ValueError, match="ENDPOINT_SERVICES"):
+        function_session(["lambda"])

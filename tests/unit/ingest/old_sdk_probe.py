@@ -1,7 +1,9 @@
 """Run in a subprocess with the Lambda runtime's SDK first on sys.path (see test_service_models).
 
 Builds the ingest function's clients the way the function does, sends InvokeEndpointAsync with
-the 2026 members to a loopback server that records what arrives, and prints one JSON line.
+the 2026 members to a loopback server that records what arrives, and prints one JSON line. The
+S3 and DynamoDB clients, on the pruned models the asset ships (``lambdas.common.pruned_models``),
+send a HeadObject and a PutItem there too.
 """
 
 from __future__ import annotations
@@ -24,12 +26,27 @@ received: list[dict[str, Any]] = []
 
 
 class Recorder(BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:  # S3 HeadObject
+        received.append({"method": "HEAD", "path": self.path, "headers": dict(self.headers)})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Length", "7")
+        self.send_header("ETag", '"0123"')
+        self.end_headers()
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         received.append(
             {"path": self.path, "headers": dict(self.headers.items()), "body": body.hex()}
         )
+        if self.headers.get("X-Amz-Target"):  # DynamoDB
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return
         inference_id = self.headers.get("X-Amzn-SageMaker-Inference-Id", "generated")
         extension = self.headers.get("X-Amzn-SageMaker-S3OutputPathExtension")
         filename = self.headers.get("X-Amzn-SageMaker-Filename", "uuid.out")
@@ -52,7 +69,8 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
     # How local mode points the function at its runtime; botocore reads it per client.
-    os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = endpoint_url
+    for service in ("SAGEMAKER_RUNTIME", "S3", "DYNAMODB"):
+        os.environ[f"AWS_ENDPOINT_URL_{service}"] = endpoint_url
     result: dict[str, Any] = {"botocore": botocore.__version__, "botocore_file": botocore.__file__}
 
     # The runtime's own model: botocore refuses the new members before sending anything.
@@ -101,6 +119,12 @@ def main() -> None:
             "FailureLocation": response.failure_location,
         }
         for response in (inline, by_location)
+    ]
+    head = clients.s3.head_object(Bucket="in", Key="a/k.csv")
+    clients.dynamodb.put_item(TableName="t", Item={"inference_id": {"S": "a" * 64}})
+    result["head_object"] = {"ContentType": head["ContentType"], "ETag": head["ETag"]}
+    result["pruned_models"] = [
+        client.meta.service_model.operation_names for client in (clients.s3, clients.dynamodb)
     ]
     result["received"] = received
     server.shutdown()

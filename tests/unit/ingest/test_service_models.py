@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas.common.pruned_models import PRUNED_DATA_PATH
 from lambdas.ingest import service_models
 from lambdas.ingest.service_models import (
     BUNDLED_DATA_PATH,
@@ -55,7 +56,12 @@ def test_the_bundled_folder_is_searched_first_then_aws_data_path(
     assert "/opt/models" not in loader.search_paths
     monkeypatch.setenv("AWS_DATA_PATH", os.pathsep.join(["/opt/models", "/opt/more"]))
     loader = botocore_session().get_component("data_loader")
-    assert loader.search_paths[:3] == [str(BUNDLED_DATA_PATH), "/opt/models", "/opt/more"]
+    assert loader.search_paths[:4] == [
+        str(BUNDLED_DATA_PATH),
+        str(PRUNED_DATA_PATH),  # the pruned S3 and DynamoDB models and endpoints.json
+        "/opt/models",
+        "/opt/more",
+    ]
 
 
 def test_a_client_on_the_session_loads_the_bundled_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,7 +122,7 @@ def test_that_botocore_alone_refuses_the_new_members(old_sdk_run: dict[str, Any]
 def test_the_ingest_client_sends_the_members_and_an_inline_body(
     old_sdk_run: dict[str, Any],
 ) -> None:
-    inline, by_location = old_sdk_run["received"]
+    inline, by_location, _, _ = old_sdk_run["received"]
     assert inline["path"] == "/endpoints/ep/async-invocations"
     assert inline["headers"]["X-Amzn-SageMaker-S3OutputPathExtension"] == "a/b!20c"
     assert inline["headers"]["X-Amzn-SageMaker-Filename"] == "aaaaaaaaaaaaaaaaaaaaaaaaaaaa.out"
@@ -134,3 +140,21 @@ def test_the_ingest_client_sends_the_members_and_an_inline_body(
 def test_the_response_gives_the_exact_output_location(old_sdk_run: dict[str, Any]) -> None:
     first, _ = old_sdk_run["responses"]
     assert first["OutputLocation"] == "s3://out/results/a/b!20c/aaaaaaaaaaaaaaaaaaaaaaaaaaaa.out"
+
+
+def test_the_pruned_s3_and_dynamodb_models_work_on_the_runtimes_botocore(
+    old_sdk_run: dict[str, Any],
+) -> None:
+    s3_operations, dynamodb_operations = old_sdk_run["pruned_models"]
+    assert "HeadObject" in s3_operations
+    assert "ListObjectsV2" not in s3_operations  # the pruned file, not the runtime's own
+    assert "PutItem" in dynamodb_operations
+    assert "CreateTable" not in dynamodb_operations
+    _, _, head, put = old_sdk_run["received"]
+    assert (head["method"], head["path"]) == ("HEAD", "/in/a/k.csv")
+    assert put["headers"]["X-Amz-Target"] == "DynamoDB_20120810.PutItem"
+    assert json.loads(bytes.fromhex(put["body"])) == {
+        "TableName": "t",
+        "Item": {"inference_id": {"S": "a" * 64}},
+    }
+    assert old_sdk_run["head_object"] == {"ContentType": "text/csv", "ETag": '"0123"'}
