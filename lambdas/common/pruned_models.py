@@ -33,7 +33,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from botocore.loaders import create_loader
+
 PRUNED_DATA_PATH = Path(__file__).resolve().parent / "botocore_data"
+_DOCUMENTATION = ("documentation", "documentationUrl")
 # The services a function's botocore session may create clients for.
 ENDPOINT_SERVICES = ("dynamodb", "s3", "sagemaker-runtime", "sqs")
 OPERATIONS: dict[str, tuple[str, ...]] = {
@@ -78,17 +81,13 @@ def pruned_model(model: dict[str, Any], operations: tuple[str, ...]) -> dict[str
         references = [shape.get(key) for key in ("member", "key", "value")]
         references += list(shape.get("members", {}).values())
         pending += [reference["shape"] for reference in references if reference]
-    # Only the operations' and shapes' documentation goes: botocore reads the documentation of
-    # clientContextParams when it builds a client.
-    return {
-        **{key: value for key, value in model.items() if key != "documentation"},
-        "operations": {
-            name: without_documentation(model["operations"][name]) for name in operations
-        },
-        "shapes": {
-            name: without_documentation(shape) for name, shape in shapes.items() if name in reached
-        },
-    }
+    return without_documentation(
+        {
+            **model,
+            "operations": {name: model["operations"][name] for name in operations},
+            "shapes": {name: shape for name, shape in shapes.items() if name in reached},
+        }
+    )
 
 
 def pruned_endpoints(endpoints: dict[str, Any], services: tuple[str, ...]) -> dict[str, Any]:
@@ -115,8 +114,6 @@ def render(data: dict[str, Any]) -> str:
 
 def expected_files() -> dict[Path, str]:
     """Each shipped file and its text, from the botocore installed here."""
-    from botocore.loaders import create_loader  # only the generator and its test need it
-
     loader = create_loader()
     files = {
         PRUNED_DATA_PATH / "endpoints.json": render(
@@ -136,16 +133,24 @@ def _operation_references(operation: dict[str, Any]) -> list[dict[str, Any]]:
     return references + list(operation.get("errors", []))
 
 
-def without_documentation(node: Any) -> Any:
-    """The model without ``documentation`` strings (botocore only uses them for help text)."""
+def without_documentation(model: dict[str, Any]) -> dict[str, Any]:
+    """A service model without the documentation of the service, its operations and shapes
+    (botocore only uses those for help text). Other sections keep theirs: botocore reads the
+    documentation of ``clientContextParams`` when it builds a client."""
+    return {
+        **{key: value for key, value in model.items() if key not in _DOCUMENTATION},
+        "operations": {
+            name: _stripped(operation) for name, operation in model["operations"].items()
+        },
+        "shapes": {name: _stripped(shape) for name, shape in model["shapes"].items()},
+    }
+
+
+def _stripped(node: Any) -> Any:
     if isinstance(node, dict):
-        return {
-            key: without_documentation(value)
-            for key, value in node.items()
-            if key not in ("documentation", "documentationUrl")
-        }
+        return {key: _stripped(value) for key, value in node.items() if key not in _DOCUMENTATION}
     if isinstance(node, list):
-        return [without_documentation(value) for value in node]
+        return [_stripped(value) for value in node]
     return node
 
 
