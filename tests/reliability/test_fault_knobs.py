@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.faults import DuplicateDelivery, DynamoDBFaultProxy
@@ -22,6 +21,7 @@ from asyncinfer.local.provision.spec import (
     QueueSourceSpec,
     TopicSourceSpec,
 )
+from tests.moto_server import moto_endpoint
 
 pytestmark = pytest.mark.reliability
 REGION = "us-east-1"
@@ -29,11 +29,8 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 def client(service: str, url: str) -> Any:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.runner.support import Spy, moto_endpoint, session
+from tests.e2e.runner.support import Spy, session
+from tests.moto_server import moto_endpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient

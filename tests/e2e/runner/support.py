@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.aws.iam import admin_session
 from asyncinfer.local.lambda_runner.runner import EventRunner, SourceSpec
@@ -30,16 +29,6 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 SQS_HANDLER = "tests.e2e.handlers.spy.sqs_handler"
 WAIT_SECONDS = 30.0
-
-
-@contextmanager
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on a free port: its URL; stopped on exit."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def session() -> boto3.session.Session:

@@ -17,13 +17,13 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.faults import FaultSettings
 from asyncinfer.local.provision.spec import EndpointSpec
 from asyncinfer.local.sagemaker.model_server import ModelServer
 from asyncinfer.local.sagemaker.state import LocalRuntime
 from lambdas.common.clock import utc_now
+from tests.moto_server import moto_endpoint
 
 REGION = "us-east-1"
 BUCKET = "runtime-e2e"
@@ -107,31 +107,28 @@ class Aws:
 @contextmanager
 def local_aws() -> Iterator[Aws]:
     """The moto server with the bucket, both topics and an inbox each; stopped on exit."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    endpoint_url = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    clients = {name: aws_client(name, endpoint_url) for name in ("s3", "sns", "sqs")}
-    clients["s3"].create_bucket(Bucket=BUCKET)
-    inboxes: dict[str, Inbox] = {}
-    topics: dict[str, str] = {}
-    for name in ("success", "errors"):
-        topic_arn = clients["sns"].create_topic(Name=f"runtime-{name}")["TopicArn"]
-        queue_url = clients["sqs"].create_queue(QueueName=f"runtime-{name}")["QueueUrl"]
-        queue_arn = clients["sqs"].get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        clients["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        inboxes[name] = Inbox(clients["sqs"], queue_url)
-        topics[name] = topic_arn
-    yield Aws(
-        endpoint_url=endpoint_url,
-        s3=clients["s3"],
-        success=inboxes["success"],
-        errors=inboxes["errors"],
-        success_topic_arn=topics["success"],
-        error_topic_arn=topics["errors"],
-    )
-    server.stop()
+    with moto_endpoint() as endpoint_url:
+        clients = {name: aws_client(name, endpoint_url) for name in ("s3", "sns", "sqs")}
+        clients["s3"].create_bucket(Bucket=BUCKET)
+        inboxes: dict[str, Inbox] = {}
+        topics: dict[str, str] = {}
+        for name in ("success", "errors"):
+            topic_arn = clients["sns"].create_topic(Name=f"runtime-{name}")["TopicArn"]
+            queue_url = clients["sqs"].create_queue(QueueName=f"runtime-{name}")["QueueUrl"]
+            queue_arn = clients["sqs"].get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            clients["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+            inboxes[name] = Inbox(clients["sqs"], queue_url)
+            topics[name] = topic_arn
+        yield Aws(
+            endpoint_url=endpoint_url,
+            s3=clients["s3"],
+            success=inboxes["success"],
+            errors=inboxes["errors"],
+            success_topic_arn=topics["success"],
+            error_topic_arn=topics["errors"],
+        )
 
 
 @contextmanager

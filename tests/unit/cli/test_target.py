@@ -12,22 +12,19 @@ from pathlib import Path
 import pytest
 import requests
 from botocore.exceptions import ClientError, EndpointConnectionError
-from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
 from asyncinfer.cli.app import app
 from asyncinfer.cli.errors import ExitCode, cli_error_for
 from lambdas.common.records import inference_id_for
+from tests.moto_server import moto_endpoint
 from tests.unit.cli.conftest import Invoke, Pipeline, create_pipeline, one_line_error
 
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture

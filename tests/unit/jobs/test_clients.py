@@ -9,30 +9,26 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from lambdas.common.contract import JOBS_LIST_INDEX, shard_of
 from lambdas.jobs import clients
 from lambdas.jobs.clients import DynamoJobLedger, S3JobObjects
 from lambdas.jobs.model import JobHeader, JobStatus, Member
+from tests.moto_server import moto_endpoint
 
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[Any]:
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
     aws = boto3.session.Session(
         region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
+    with moto_endpoint() as endpoint:
 
-    class Clients:
-        dynamodb = aws.client("dynamodb", endpoint_url=endpoint)
-        s3 = aws.client("s3", endpoint_url=endpoint)
+        class Clients:
+            dynamodb = aws.client("dynamodb", endpoint_url=endpoint)
+            s3 = aws.client("s3", endpoint_url=endpoint)
 
-    yield Clients
-    server.stop()
+        yield Clients
 
 
 def create_jobs_table(client: Any, table: str) -> None:

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto.s3.responses import S3Response
-from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.aws.server import _enforce_s3_limits, s3_refusal
+from tests.moto_server import moto_endpoint
 
 
 def test_the_limits_count_utf8_bytes_of_the_key_and_of_metadata_keys_and_values() -> None:
@@ -32,19 +32,16 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setattr(S3Response, name, getattr(S3Response, name))
     _enforce_s3_limits()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket="input-bucket")
-    yield client
-    server.stop()
+    with moto_endpoint() as endpoint:
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        client.create_bucket(Bucket="input-bucket")
+        yield client
 
 
 @pytest.mark.parametrize(

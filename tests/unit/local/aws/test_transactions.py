@@ -8,18 +8,15 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto.dynamodb.models import DynamoDBBackend
-from moto.server import ThreadedMotoServer
 
 from asyncinfer.local.aws.transactions import keep_streams_on_rollback
+from tests.moto_server import moto_endpoint
 
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 def _records_after_a_cancelled_transaction(endpoint: str) -> list[str]:
